@@ -1,0 +1,128 @@
+// Package rack holds the declarative rack config: its types, parsing with
+// line-numbered validation errors, and defaults. Consumers (DHCP, the resolver,
+// the HTTP API) read a *Config snapshot; they never parse YAML themselves.
+package rack
+
+import (
+	"net"
+	"net/netip"
+	"time"
+)
+
+// APIVersion and Kind identify the rack config format this package reads.
+const (
+	APIVersion = "racklet.io/v1alpha1"
+	Kind       = "Rack"
+)
+
+// Config is one parsed, validated rack config.
+type Config struct {
+	APIVersion      string        `yaml:"apiVersion"`
+	Kind            string        `yaml:"kind"`
+	Server          Server        `yaml:"server"`
+	DHCP            DHCP          `yaml:"dhcp"`
+	Boot            BootSettings  `yaml:"boot"`
+	UnknownMachines UnknownPolicy `yaml:"unknownMachines"`
+	Default         *Boot         `yaml:"default,omitempty"` // boot source for unknown machines when UnknownMachines is "default"
+	Nodes           []Node        `yaml:"nodes"`
+}
+
+// Server names where racklet-boot listens and what address clients use to reach it.
+type Server struct {
+	Interface string     `yaml:"interface"` // where DHCP listens
+	Address   netip.Addr `yaml:"address"`   // what clients use for TFTP/HTTP (siaddr, URLs)
+	DataDir   string     `yaml:"dataDir"`   // leases, node state, image cache
+	HTTPPort  int        `yaml:"httpPort"`  // default 80
+	TFTPPort  int        `yaml:"tftpPort"`  // default 69
+}
+
+// DHCPMode is how racklet-boot takes part in DHCP on the segment.
+type DHCPMode string
+
+// DHCP modes.
+const (
+	DHCPProxy DHCPMode = "proxy" // beside an existing router: boot options only, never addresses
+	DHCPFull  DHCPMode = "full"  // racklet-boot hands out addresses from Pool
+	DHCPOff   DHCPMode = "off"   // no DHCP at all (static or TFTP_IP-configured clients)
+)
+
+// DHCP is the DHCP section of the config.
+type DHCP struct {
+	Mode      DHCPMode      `yaml:"mode"`
+	Pool      *Pool         `yaml:"pool,omitempty"` // full mode only
+	Subnet    netip.Prefix  `yaml:"subnet"`         // full mode: defaults to the /24 around Server.Address
+	Router    netip.Addr    `yaml:"router"`
+	DNS       []netip.Addr  `yaml:"dns"`
+	Domain    string        `yaml:"domain"`
+	LeaseTime time.Duration `yaml:"leaseTime"` // default 1h
+	// PiMenu is the option 43 menu text the Pi bootloader substring-matches
+	// ("Raspberry Pi Boot" unless the EEPROM's PXE_OPTION43 says otherwise).
+	PiMenu string `yaml:"piMenu"`
+}
+
+// Pool is an inclusive range of addresses handed out in full mode.
+type Pool struct {
+	Start netip.Addr `yaml:"start"`
+	End   netip.Addr `yaml:"end"`
+}
+
+// BootSettings are server-wide boot file rules.
+type BootSettings struct {
+	// AllowEEPROMUpdate serves the bootloader self-update files
+	// (pieeprom.upd, pieeprom.sig, vl805.*) to nodes whose source has them.
+	// Nodes may override it.
+	AllowEEPROMUpdate bool `yaml:"allowEEPROMUpdate"`
+}
+
+// UnknownPolicy says what happens to machines the config does not name.
+type UnknownPolicy string
+
+// Unknown-machine policies.
+const (
+	UnknownIgnore   UnknownPolicy = "ignore"   // no answer at all
+	UnknownDefault  UnknownPolicy = "default"  // boot Config.Default
+	UnknownDiscover UnknownPolicy = "discover" // record the machine for discovery, do not boot it
+)
+
+// NodeKind is the hardware or firmware kind of a node.
+type NodeKind string
+
+// Node kinds.
+const (
+	KindRPi4      NodeKind = "rpi4"
+	KindRPi5      NodeKind = "rpi5"
+	KindUEFIARM64 NodeKind = "uefi-arm64"
+	KindUEFIX8664 NodeKind = "uefi-x86_64"
+	KindBIOS      NodeKind = "bios"
+)
+
+// IsPi reports whether the kind is a Raspberry Pi (booted by its own bootloader protocol).
+func (k NodeKind) IsPi() bool { return k == KindRPi4 || k == KindRPi5 }
+
+// Node is one machine the config names.
+type Node struct {
+	Name   string           `yaml:"name"`
+	Kind   NodeKind         `yaml:"kind"`
+	Serial string           `yaml:"serial,omitempty"` // Pi serial, low 32 bits, 8 lowercase hex digits
+	MAC    net.HardwareAddr `yaml:"mac,omitempty"`
+	// Address is a static reservation in full mode (optional).
+	Address netip.Addr `yaml:"address,omitempty"`
+	Boot    Boot       `yaml:"boot"`
+	// AllowEEPROMUpdate overrides BootSettings.AllowEEPROMUpdate when set.
+	AllowEEPROMUpdate *bool `yaml:"allowEEPROMUpdate,omitempty"`
+	// Line is the line in the config file where this node starts (for messages).
+	Line int `yaml:"-"`
+}
+
+// Boot is a node's boot source and the facts the server renders into
+// generated files (config.txt, cmdline.txt, iPXE scripts).
+type Boot struct {
+	Dir     string   `yaml:"dir,omitempty"`     // a directory on the server
+	FAT     string   `yaml:"fat,omitempty"`     // a FAT boot-partition image file, read in place
+	Image   string   `yaml:"image,omitempty"`   // an OCI image reference (signed images issue)
+	Kernel  string   `yaml:"kernel,omitempty"`  // name inside the source (generic clients)
+	Initrd  []string `yaml:"initrd,omitempty"`  // names inside the source
+	Cmdline string   `yaml:"cmdline,omitempty"` // kernel command line
+	// EFI is the EFI binary handed to UEFI PXE clients (name inside the source).
+	EFI string `yaml:"efi,omitempty"`
+}
