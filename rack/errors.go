@@ -1,0 +1,115 @@
+package rack
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// ErrInvalid is wrapped by every *ValidationError, so callers can branch with
+// errors.Is(err, rack.ErrInvalid) without caring about the individual problems.
+var ErrInvalid = errors.New("invalid rack config")
+
+// FieldError is one problem found in a config file, with its position.
+// Line and Col are 1-based; 0 means the position is unknown (for example a
+// required field that is missing from an otherwise empty file).
+type FieldError struct {
+	File string // the file name given to Parse or Load
+	Line int
+	Col  int
+	Path string // the field, as in "nodes[2].mac" or "dhcp.pool.start"
+	Msg  string
+}
+
+// String formats the error as "file:line:col: path: message", leaving out
+// the parts that are unknown.
+func (e FieldError) String() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File)
+		b.WriteString(":")
+	}
+	if e.Line > 0 {
+		b.WriteString(strconv.Itoa(e.Line))
+		b.WriteString(":")
+		if e.Col > 0 {
+			b.WriteString(strconv.Itoa(e.Col))
+			b.WriteString(":")
+		}
+	}
+	if b.Len() > 0 {
+		b.WriteString(" ")
+	}
+	if e.Path != "" {
+		b.WriteString(e.Path)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// ValidationError lists every problem found in a config, in line order.
+type ValidationError struct {
+	Errors []FieldError
+}
+
+// Error prints one "file:line:col: path: message" per problem, one per line.
+func (e *ValidationError) Error() string {
+	lines := make([]string, len(e.Errors))
+	for i, fe := range e.Errors {
+		lines[i] = fe.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Unwrap makes errors.Is(err, ErrInvalid) true.
+func (e *ValidationError) Unwrap() error { return ErrInvalid }
+
+// collector gathers FieldErrors during decoding and validation.
+type collector struct {
+	file string
+	list []FieldError
+}
+
+// at records a problem at the position of n (which may be nil).
+func (c *collector) at(n *yaml.Node, path, format string, args ...any) {
+	fe := FieldError{File: c.file, Path: path, Msg: fmt.Sprintf(format, args...)}
+	if n != nil {
+		fe.Line, fe.Col = n.Line, n.Column
+	}
+	c.list = append(c.list, fe)
+}
+
+// err returns the collected problems sorted by position, or nil.
+func (c *collector) err() error {
+	if len(c.list) == 0 {
+		return nil
+	}
+	list := append([]FieldError(nil), c.list...)
+	sort.SliceStable(list, func(i, j int) bool {
+		if list[i].Line != list[j].Line {
+			return list[i].Line < list[j].Line
+		}
+		return list[i].Col < list[j].Col
+	})
+	return &ValidationError{Errors: list}
+}
+
+// yamlLine finds the line number yaml.v3 puts in its syntax errors.
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// syntaxError turns a yaml.v3 parse error into a FieldError with its line.
+func (c *collector) syntaxError(err error) {
+	msg := err.Error()
+	fe := FieldError{File: c.file, Msg: "yaml syntax: " + strings.TrimPrefix(msg, "yaml: ")}
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		fe.Line, _ = strconv.Atoi(m[1])
+		fe.Msg = "yaml syntax: " + m[2]
+	}
+	c.list = append(c.list, fe)
+}

@@ -1,0 +1,137 @@
+package rack
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// nodes checks each node and the uniqueness of names, MACs, serials and addresses.
+func (v *validator) nodes() {
+	names, macs, serials, addrs := firstUse{}, firstUse{}, firstUse{}, firstUse{}
+	for i := range v.c.Nodes {
+		n := &v.c.Nodes[i]
+		p := fmt.Sprintf("nodes[%d]", i)
+		switch {
+		case n.Name == "":
+			v.at(p+".name", "required: a DNS label like pi-01")
+		case !isDNSLabel(n.Name):
+			v.at(p+".name", "%q is not a DNS label: use lower-case letters, digits and '-', at most 63, not starting or ending with '-'", n.Name)
+		default:
+			v.claim(names, "name", n.Name, i)
+		}
+		switch n.Kind {
+		case KindRPi4, KindRPi5, KindUEFIARM64, KindUEFIX8664, KindBIOS:
+		case "":
+			v.at(p+".kind", "required: one of rpi4, rpi5, uefi-arm64, uefi-x86_64, bios")
+		default:
+			v.at(p+".kind", "%q is not one of rpi4, rpi5, uefi-arm64, uefi-x86_64, bios", n.Kind)
+		}
+		if n.Serial != "" {
+			switch {
+			case n.Kind != "" && !n.Kind.IsPi():
+				v.at(p+".serial", "only Raspberry Pi nodes have a serial; kind %s is identified by its mac", n.Kind)
+			case !isHex8(n.Serial):
+				v.at(p+".serial", "%q is not a Pi serial: exactly 8 hex digits (the low 32 bits, as in cat /proc/cpuinfo)", n.Serial)
+			default:
+				n.Serial = strings.ToLower(n.Serial)
+				v.claim(serials, "serial", n.Serial, i)
+			}
+		}
+		if n.MAC != nil {
+			v.claim(macs, "mac", n.MAC.String(), i)
+		}
+		if n.MAC == nil && n.Serial == "" {
+			if n.Kind.IsPi() {
+				v.at(p, "needs a mac or a serial: that is how racklet-boot recognises the Pi")
+			} else {
+				v.at(p, "needs a mac: that is how racklet-boot recognises the machine")
+			}
+		}
+		v.reservation(p+".address", n, addrs, i)
+		v.boot(p+".boot", &n.Boot)
+	}
+}
+
+// reservation checks a node's fixed address.
+func (v *validator) reservation(path string, n *Node, addrs firstUse, i int) {
+	a := n.Address
+	if !a.IsValid() {
+		return
+	}
+	sub := v.c.DHCP.Subnet
+	switch {
+	case sub.IsValid() && !sub.Contains(a):
+		v.at(path, "%s is outside dhcp.subnet %s", a, sub)
+	case sub.IsValid() && sub.Bits() < 31 && (a == sub.Addr() || a == lastAddr(sub)):
+		v.at(path, "%s is the network or broadcast address of %s", a, sub)
+	case a == v.c.Server.Address:
+		v.at(path, "%s is server.address", a)
+	case a == v.c.DHCP.Router:
+		v.at(path, "%s is dhcp.router", a)
+	default:
+		v.claim(addrs, "address", a.String(), i)
+	}
+}
+
+// boot checks a boot source: exactly one of dir, fat, image; local sources must exist.
+func (v *validator) boot(path string, b *Boot) {
+	var set []string
+	for _, s := range []struct {
+		name, val string
+	}{{"dir", b.Dir}, {"fat", b.FAT}, {"image", b.Image}} {
+		if s.val != "" {
+			set = append(set, s.name)
+		}
+	}
+	switch len(set) {
+	case 0:
+		v.at(path, "needs a boot source: one of dir (a directory), fat (a FAT image file) or image (an OCI reference)")
+	case 1:
+	default:
+		v.at(path+"."+set[1], "set only one of dir, fat or image (found %s)", strings.Join(set, " and "))
+	}
+	if b.Dir != "" {
+		b.Dir = absUnder(v.base, b.Dir)
+		v.exists(path+".dir", b.Dir, true)
+	}
+	if b.FAT != "" {
+		b.FAT = absUnder(v.base, b.FAT)
+		v.exists(path+".fat", b.FAT, false)
+	}
+	if b.Image != "" && strings.ContainsAny(b.Image, " \t\r\n") {
+		v.at(path+".image", "%q is not an image reference (it contains spaces)", b.Image)
+	}
+	v.name(path+".kernel", b.Kernel)
+	v.name(path+".efi", b.EFI)
+	for i, f := range b.Initrd {
+		v.name(fmt.Sprintf("%s.initrd[%d]", path, i), f)
+	}
+}
+
+// exists checks that a local boot source is there and of the right type.
+func (v *validator) exists(path, p string, dir bool) {
+	fi, err := os.Stat(p)
+	switch {
+	case err != nil && os.IsNotExist(err):
+		v.at(path, "%s does not exist", p)
+	case err != nil:
+		v.at(path, "cannot use %s: %v", p, err)
+	case dir && !fi.IsDir():
+		v.at(path, "%s is not a directory", p)
+	case !dir && !fi.Mode().IsRegular():
+		v.at(path, "%s is not a regular file (a FAT image)", p)
+	}
+}
+
+// name checks a file name inside a boot source: relative and staying inside it.
+func (v *validator) name(path, s string) {
+	if s == "" {
+		return
+	}
+	clean := filepath.ToSlash(filepath.Clean(s))
+	if strings.HasPrefix(s, "/") || clean == ".." || strings.HasPrefix(clean, "../") || strings.ContainsRune(s, 0) {
+		v.at(path, "%q must be a name inside the boot source (no leading / and no ..)", s)
+	}
+}
