@@ -90,8 +90,13 @@ func (d *decoder) mapping(n *yaml.Node, path string, f fields) {
 			d.errs.at(k, kp, "unknown field (known here: %s)", knownKeys(f))
 			continue
 		}
-		d.where[kp] = resolve(v)
-		h(resolve(v), kp)
+		v = resolve(v)
+		if v.Kind == yaml.MappingNode || v.Kind == yaml.SequenceNode {
+			d.where[kp] = k // "required" errors inside point at "server:", not its first field
+		} else {
+			d.where[kp] = v // a bad value is pointed at itself
+		}
+		h(v, kp)
 	}
 }
 

@@ -58,6 +58,9 @@ func (v *validator) validate() {
 }
 
 func (v *validator) server() {
+	if i := v.c.Server.Interface; len(i) > 15 || strings.ContainsAny(i, "/ \t\n") {
+		v.at("server.interface", "%q is not a network interface name (at most 15 characters, no / or spaces)", i)
+	}
 	a := v.c.Server.Address
 	switch {
 	case !a.IsValid() && v.set("server.address"):

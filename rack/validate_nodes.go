@@ -39,6 +39,9 @@ func (v *validator) nodes() {
 				v.claim(serials, "serial", n.Serial, i)
 			}
 		}
+		if n.AllowEEPROMUpdate != nil && n.Kind != "" && !n.Kind.IsPi() {
+			v.at(p+".allowEEPROMUpdate", "only Raspberry Pi nodes have a bootloader EEPROM to update; remove it from this %s node", n.Kind)
+		}
 		if n.MAC != nil {
 			v.claim(macs, "mac", n.MAC.String(), i)
 		}
@@ -93,12 +96,14 @@ func (v *validator) boot(path string, b *Boot) {
 		v.at(path+"."+set[1], "set only one of dir, fat or image (found %s)", strings.Join(set, " and "))
 	}
 	if b.Dir != "" {
+		orig := b.Dir
 		b.Dir = absUnder(v.base, b.Dir)
-		v.exists(path+".dir", b.Dir, true)
+		v.exists(path+".dir", orig, b.Dir, true)
 	}
 	if b.FAT != "" {
+		orig := b.FAT
 		b.FAT = absUnder(v.base, b.FAT)
-		v.exists(path+".fat", b.FAT, false)
+		v.exists(path+".fat", orig, b.FAT, false)
 	}
 	if b.Image != "" && strings.ContainsAny(b.Image, " \t\r\n") {
 		v.at(path+".image", "%q is not an image reference (it contains spaces)", b.Image)
@@ -111,17 +116,21 @@ func (v *validator) boot(path string, b *Boot) {
 }
 
 // exists checks that a local boot source is there and of the right type.
-func (v *validator) exists(path, p string, dir bool) {
+// orig is the path as written, p the absolute path it resolved to.
+func (v *validator) exists(path, orig, p string, dir bool) {
+	if orig != p {
+		orig = fmt.Sprintf("%s (%s)", orig, p)
+	}
 	fi, err := os.Stat(p)
 	switch {
 	case err != nil && os.IsNotExist(err):
-		v.at(path, "%s does not exist", p)
+		v.at(path, "%s does not exist", orig)
 	case err != nil:
-		v.at(path, "cannot use %s: %v", p, err)
+		v.at(path, "cannot use %s: %v", orig, err)
 	case dir && !fi.IsDir():
-		v.at(path, "%s is not a directory", p)
+		v.at(path, "%s is not a directory", orig)
 	case !dir && !fi.Mode().IsRegular():
-		v.at(path, "%s is not a regular file (a FAT image)", p)
+		v.at(path, "%s is not a regular file (a FAT image)", orig)
 	}
 }
 

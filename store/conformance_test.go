@@ -116,6 +116,11 @@ func TestConformance(t *testing.T) {
 		{"logs are per node", func(ctx context.Context, s Store) (any, error) { return s.Events(ctx, "other", 10) },
 			[]Event{ev("other", 9)}, nil},
 		{"no events for an unknown node", func(ctx context.Context, s Store) (any, error) { return s.Events(ctx, "nobody", 0) }, []Event(nil), nil},
+		{"empty keys find nothing", func(ctx context.Context, s Store) (any, error) {
+			es, err1 := s.Events(ctx, "", 0)
+			_, ok, err2 := s.Node(ctx, "")
+			return fmt.Sprintf("%d %v", len(es), ok), errors.Join(err1, err2)
+		}, "0 false", nil},
 		{"event without node", func(ctx context.Context, s Store) (any, error) { return nil, s.AddEvent(ctx, Event{Type: "x"}) }, nil, ErrInvalid},
 		{"event without time is stamped", func(ctx context.Context, s Store) (any, error) {
 			before := time.Now().Add(-time.Second)

@@ -1,0 +1,203 @@
+// Package httpboot is racklet-boot's HTTP server: boot files for nodes (with
+// Range, ETag and HEAD, as UEFI HTTP boot and the Pi EEPROM need), iPXE
+// scripts, the Raspberry Pi HTTP boot paths, a read-only JSON API over node
+// state, health and Prometheus metrics.
+//
+// Routes:
+//
+//	GET|HEAD /boot/{name...}           resolver Name = name (e.g. "dc-a6-32-00-00-01/kernel8.img")
+//	GET|HEAD /ipxe/{mac}/boot.ipxe     resolver Name = "{mac}/boot.ipxe"
+//	GET|HEAD /{anything}/boot.img|sig  resolver Name = "boot.img" / "boot.sig", chosen by client address
+//	GET /api/v1/nodes                  all nodes, each with its lease if any
+//	GET /api/v1/nodes/{key}            one node
+//	GET /api/v1/nodes/{key}/events     its boot events, oldest first (?limit=N keeps the newest N)
+//	GET /healthz                       "ok"
+//	GET /metrics                       Prometheus exposition of Server.Registry
+//
+// Paths are checked before routing: a dot segment, an encoded slash or
+// backslash, a NUL or a control character gets 400 and never reaches the
+// resolver. File bodies go through http.ServeContent, so an *os.File from a
+// directory source is sent with sendfile.
+package httpboot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/racklet/racklet-boot/boot/resolve"
+	"github.com/racklet/racklet-boot/store"
+)
+
+// NodeReader is what the JSON API reads from the node store. store.Store
+// satisfies it.
+type NodeReader interface {
+	Nodes(ctx context.Context) ([]store.Node, error)
+	Node(ctx context.Context, key string) (store.Node, bool, error)
+	Events(ctx context.Context, node string, limit int) ([]store.Event, error)
+	Leases(ctx context.Context) ([]store.Lease, error)
+}
+
+// EventSink receives an "http.get" event for every boot file sent to a known
+// node. store.Store satisfies it.
+type EventSink interface {
+	AddEvent(ctx context.Context, e store.Event) error
+}
+
+var (
+	_ NodeReader = store.Store(nil)
+	_ EventSink  = store.Store(nil)
+)
+
+// Timeouts used by Serve. There is deliberately no write timeout: a Pi or a
+// UEFI client pulling a 1 GiB image over a slow or busy link must not be cut
+// off mid-transfer; idle and header timeouts bound what a silent client holds.
+const (
+	// ReadHeaderTimeout bounds how long a client may take to send its headers.
+	ReadHeaderTimeout = 10 * time.Second
+	// IdleTimeout closes keep-alive connections that sit idle this long.
+	IdleTimeout = 2 * time.Minute
+	// DefaultShutdownTimeout is how long Serve lets in-flight requests finish
+	// after its context ends, when Server.ShutdownTimeout is zero.
+	DefaultShutdownTimeout = 30 * time.Second
+)
+
+// Server serves boot files, the node API, health and metrics over HTTP.
+// Set the fields before the first call to Handler or Serve; do not copy a
+// Server after that.
+type Server struct {
+	// Files resolves boot file names for a client. Required for the boot routes
+	// (without it they answer 503).
+	Files resolve.Opener
+	// Nodes backs the JSON API; nil makes the API answer 503.
+	Nodes NodeReader
+	// Registry is served on /metrics and receives the server's metrics; nil
+	// uses a private registry with Go and process collectors.
+	Registry *prometheus.Registry
+	// Log receives one line per request and the server's errors; nil discards.
+	Log *slog.Logger
+	// Events receives an http.get event for each boot file sent to a known
+	// node (GET, not HEAD); nil records nothing.
+	Events EventSink
+	// Mounts adds handlers under extra ServeMux patterns (e.g.
+	// "/api/v1/attest/"). A pattern that conflicts with a built-in route
+	// panics in Handler, as http.ServeMux does.
+	Mounts map[string]http.Handler
+	// ShutdownTimeout is how long Serve waits for in-flight requests once its
+	// context ends before closing their connections; 0 means
+	// DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+
+	once    sync.Once
+	handler http.Handler
+}
+
+// Handler returns the server's complete HTTP handler: path checks, request
+// logging and metrics around all routes. It is built once; later calls
+// return the same handler.
+func (s *Server) Handler() http.Handler {
+	s.once.Do(func() { s.handler = s.build() })
+	return s.handler
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Log
+}
+
+func (s *Server) build() http.Handler {
+	log := s.logger()
+	reg := s.Registry
+	if reg == nil {
+		reg = newPrivateRegistry()
+	}
+	m := newMetrics(reg)
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /boot/{name...}", routed("boot", http.HandlerFunc(s.serveBoot)))
+	mux.Handle("GET /ipxe/{mac}/boot.ipxe", routed("ipxe", http.HandlerFunc(s.serveIPXE)))
+	mux.Handle("GET /api/v1/nodes", routed("api", http.HandlerFunc(s.listNodes)))
+	mux.Handle("GET /api/v1/nodes/{key}", routed("api", http.HandlerFunc(s.getNode)))
+	mux.Handle("GET /api/v1/nodes/{key}/events", routed("api", http.HandlerFunc(s.listEvents)))
+	mux.Handle("GET /healthz", routed("healthz", http.HandlerFunc(serveHealth)))
+	mux.Handle("GET /metrics", routed("metrics", m.exposition(reg)))
+	mux.Handle("/", http.HandlerFunc(s.serveFallback))
+	for pattern, h := range s.Mounts {
+		mux.Handle(pattern, routed("mount", h))
+	}
+	return s.observe(log, m, checkPath(mux))
+}
+
+// routed labels a request with its route for logs and metrics.
+func routed(route string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if info := infoFrom(r.Context()); info != nil {
+			info.route = route
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func serveHealth(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, "ok\n")
+}
+
+// ListenAndServe listens on addr (host:port) and serves until ctx ends.
+func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen for http on %s: %w", addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves HTTP on ln until ctx ends, then stops accepting, lets
+// in-flight requests finish for up to ShutdownTimeout, closes the rest and
+// returns nil. It closes ln. Any other failure to serve is returned.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.logger().Handler(), slog.LevelDebug),
+		// Requests keep ctx's values but not its cancellation: shutdown is
+		// graceful, downloads in flight are allowed to finish.
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.logger().Info("http server listening", "addr", ln.Addr().String())
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve http on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	grace := s.ShutdownTimeout
+	if grace <= 0 {
+		grace = DefaultShutdownTimeout
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		s.logger().Warn("http shutdown timed out; closing remaining connections", "grace", grace, "err", err)
+		srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve http on %s: %w", ln.Addr(), err)
+	}
+	return nil
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/racklet/racklet-boot/pisim"
+)
+
+type simulateOptions struct {
+	iface       string
+	nodes       int
+	kind        string
+	seed        uint64
+	concurrency int
+	stagger     time.Duration
+	prefix      string
+	output      string
+}
+
+func newSimulateCmd(g *globals) *cobra.Command {
+	o := &simulateOptions{}
+	cmd := &cobra.Command{
+		Use:   "simulate",
+		Short: "Play N Raspberry Pi bootloaders against a running server",
+		Long: "Boot N simulated Raspberry Pi 4/5 bootloaders through DHCP and TFTP, each on its own\n" +
+			"macvlan of --interface with its own MAC, serial and address (needs root), and print\n" +
+			"each node's boot timeline. The same --seed always gives the same serials and MACs.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pis, err := rackOfPis(o.nodes, o.kind, o.seed)
+			if err != nil {
+				return err
+			}
+			for _, p := range pis {
+				switch o.prefix {
+				case "serial":
+					p.Prefix = pisim.PrefixSerial
+				case "mac":
+					p.Prefix = pisim.PrefixMAC
+				default:
+					return fmt.Errorf("unknown --prefix %q: use serial or mac", o.prefix)
+				}
+			}
+			r := &pisim.Rack{
+				Transport:   &pisim.MacvlanTransport{Parent: o.iface},
+				Pis:         pis,
+				Concurrency: o.concurrency,
+				Stagger:     o.stagger,
+				Logger:      g.logger(),
+			}
+			results := r.Run(cmd.Context())
+			if err := printResults(cmd.OutOrStdout(), results, o.output); err != nil {
+				return err
+			}
+			if s := pisim.Summarize(results); s.Failed > 0 {
+				return fmt.Errorf("%d of %d simulated Pis did not load their kernel", s.Failed, len(results))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&o.iface, "interface", "i", "", "interface on the rack LAN (macvlans are made on it)")
+	cmd.Flags().IntVarP(&o.nodes, "nodes", "n", 4, "number of simulated Pis")
+	cmd.Flags().StringVar(&o.kind, "kind", "mixed", "rpi4, rpi5, or mixed (alternating)")
+	cmd.Flags().Uint64Var(&o.seed, "seed", 1, "seed for serials and MACs")
+	cmd.Flags().IntVar(&o.concurrency, "concurrency", 0, "Pis booting at once (0: all)")
+	cmd.Flags().DurationVar(&o.stagger, "stagger", 0, "delay between Pi power-ons")
+	cmd.Flags().StringVar(&o.prefix, "prefix", "serial", "TFTP prefix mode: serial or mac")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "output format: table or json")
+	_ = cmd.MarkFlagRequired("interface")
+	return cmd
+}
+
+// rackOfPis makes n simulated Pis of the kind asked for; mixed alternates
+// Pi 4 and Pi 5.
+func rackOfPis(n int, kind string, seed uint64) ([]*pisim.Pi, error) {
+	if n < 1 || n > 1000 {
+		return nil, fmt.Errorf("--nodes %d: want 1 to 1000", n)
+	}
+	switch kind {
+	case "rpi4":
+		return pisim.NewPis(n, 4, seed), nil
+	case "rpi5":
+		return pisim.NewPis(n, 5, seed), nil
+	case "mixed":
+		p4, p5 := pisim.NewPis((n+1)/2, 4, seed), pisim.NewPis(n/2, 5, seed+1)
+		out := make([]*pisim.Pi, 0, n)
+		seen := map[uint32]bool{}
+		for i := 0; i < n; i++ {
+			p := p4[i/2]
+			if i%2 == 1 {
+				p = p5[i/2]
+			}
+			if seen[p.Serial] {
+				return nil, fmt.Errorf("seed %d gives two Pis serial %08x: pick another --seed", seed, p.Serial)
+			}
+			seen[p.Serial] = true
+			out = append(out, p)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("unknown --kind %q: use rpi4, rpi5 or mixed", kind)
+}
+
+func printResults(w io.Writer, results []*pisim.Result, output string) error {
+	switch output {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(results)
+	case "table":
+		for _, r := range results {
+			fmt.Fprintln(w, r.String())
+		}
+		s := pisim.Summarize(results)
+		fmt.Fprintln(w, summaryLine(s))
+		return nil
+	}
+	return fmt.Errorf("unknown output format %q: use table or json", output)
+}
+
+func summaryLine(s pisim.Summary) string {
+	return fmt.Sprintf("%d of %d Pis loaded their kernel; median boot %s, slowest %s; %.1f MiB over TFTP",
+		s.Booted, s.Pis, s.MedianDur.Round(time.Millisecond), s.Slowest.Round(time.Millisecond), float64(s.Bytes)/(1<<20))
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests, the lab and the benchmarks use:
+# real peers nobody here wrote (DHCP and TFTP clients, dnsmasq, QEMU and its
+# firmware, squashfs/verity/FAT/partition tools, a registry, skopeo, nginx).
+# Run as root on Debian 12; a no-op for packages already installed.
+set -euo pipefail
+pkgs=(
+  iproute2 busybox-static udhcpc isc-dhcp-client dnsmasq-base kea-admin tshark
+  curl atftp tftp-hpa tftpd-hpa nginx-light
+  qemu-system-x86 ipxe-qemu qemu-system-arm qemu-efi-aarch64 cpio
+  squashfs-tools cryptsetup-bin dosfstools mtools fdisk
+  skopeo docker-registry
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps: missing Debian packages: ${missing[*]} (run this script as root)" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian starts these services on install where an init system runs; the tests
+# start their own instances on their own addresses and ports.
+for svc in tftpd-hpa nginx docker-registry; do
+  command -v service >/dev/null && service "$svc" stop >/dev/null 2>&1 || true
+done
