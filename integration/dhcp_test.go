@@ -114,7 +114,7 @@ leaseTime: 2m`, "unknownMachines: default\ndefault: {dir: "+boot+"}\n"))
 	}
 	d.Kill()
 
-	for round, restart := range []func(){srv.Stop, srv.Kill} {
+	for round, restart := range []func(){func() { srv.Stop() }, func() { srv.Kill() }} {
 		restart()
 		srv.restart(t)
 		waitListening(t, srvNS, srv.proc, 10*time.Second, "udp:67")
@@ -132,11 +132,19 @@ leaseTime: 2m`, "unknownMachines: default\ndefault: {dir: "+boot+"}\n"))
 		}
 		d.Kill()
 	}
-	// The boot event log recorded the exchanges.
-	out := srv.Output()
-	for _, want := range []string{"DISCOVER", "REQUEST"} {
-		if !strings.Contains(strings.ToUpper(out), want) {
-			t.Errorf("server log never mentions %s", want)
+	// The server's state holds both leases and the boot events behind them.
+	out, err := srvNS.Output(ctx, filepath.Join(bin, "racklet-boot"), "nodes", "--server", "http://10.77.0.1", "-o", "json", "--events", "50")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range []string{leased, dAddr} {
+		if !strings.Contains(out, `"addr": "`+addr+`"`) {
+			t.Errorf("racklet-boot nodes does not show the lease of %s:\n%s", addr, out)
+		}
+	}
+	for _, ev := range []string{"dhcp.discover", "dhcp.offer", "dhcp.request", "dhcp.ack"} {
+		if !strings.Contains(out, ev) {
+			t.Errorf("no %s event in the node log:\n%s", ev, out)
 		}
 	}
 }

@@ -34,25 +34,17 @@ func hatNeed(t *testing.T, tool string) string {
 	return p
 }
 
-// hatBuild builds the HAT commands once per test binary.
-var hatBuild = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "racklet-hat-bin-")
-	if err != nil {
-		return "", err
-	}
+// hatBuild builds the HAT commands into a temporary directory.
+func hatBuild(t *testing.T) string {
+	t.Helper()
+	hatNeed(t, "go")
+	dir := t.TempDir()
 	cmd := exec.Command("go", "build", "-o", dir, "../cmd/racklet-hat-sim", "../cmd/racklet-agent")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", &buildError{out: string(out), err: err}
+		t.Fatalf("build the HAT commands: %v\n%s", err, out)
 	}
-	return dir, nil
-})
-
-type buildError struct {
-	out string
-	err error
+	return dir
 }
-
-func (e *buildError) Error() string { return e.err.Error() + ": " + e.out }
 
 // hatSim starts racklet-hat-sim and returns the address it prints.
 func hatSim(t *testing.T, ctx context.Context, bin, state, listen string) string {
@@ -96,11 +88,7 @@ func hatAgent(ctx context.Context, bin string, args ...string) (string, error) {
 }
 
 func TestHATAttestEndToEnd(t *testing.T) {
-	hatNeed(t, "go")
-	bin, err := hatBuild()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := hatBuild(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
@@ -179,7 +167,7 @@ func TestHATAttestEndToEnd(t *testing.T) {
 		t.Fatalf("attest after an image change succeeded:\n%s", out)
 	}
 	t.Logf("racklet-agent attest after the image changed:\n%s", out)
-	for _, s := range []string{"refused", "pi-01", "registry.local/racklet/os:v2", "kernel differ", "nothing released"} {
+	for _, s := range []string{"refused", "pi-01", "registry.local/racklet/os:v2", "mismatch: kernel)", "nothing released"} {
 		if !strings.Contains(out, s) {
 			t.Errorf("refusal output does not say %q:\n%s", s, out)
 		}
@@ -192,11 +180,7 @@ func TestHATAttestEndToEnd(t *testing.T) {
 // TestHATOverPTY drives the simulator over a real pseudo-terminal with the
 // agent's A/B commands: three uncommitted trials of B fall back to A.
 func TestHATOverPTY(t *testing.T) {
-	hatNeed(t, "go")
-	bin, err := hatBuild()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := hatBuild(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	dev := hatSim(t, ctx, bin, filepath.Join(t.TempDir(), "hat.json"), "pty")

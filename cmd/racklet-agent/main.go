@@ -1,0 +1,263 @@
+// Command racklet-agent is the node agent a Racklet node's initramfs runs.
+// `racklet-agent attest` measures the booted kernel, initramfs, command line
+// and root hash into the HAT, proves them to racklet-boot with a HAT quote and
+// writes the secrets racklet-boot releases (each opened by the HAT). Other
+// subcommands drive the HAT's A/B attempt counter and power cycle.
+//
+//	racklet-agent attest --hat unix:/tmp/hat.sock --server http://10.0.0.2 --node pi-01 \
+//	    --kernel /boot/kernel8.img --initrd /boot/initramfs --cmdline /boot/cmdline.txt \
+//	    --roothash 3f1c… --out /run/racklet
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/racklet/racklet-boot/agent"
+	"github.com/racklet/racklet-boot/attest"
+	"github.com/racklet/racklet-boot/hatlink"
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	if err := newRoot().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "racklet-agent:", err)
+		os.Exit(1)
+	}
+}
+
+type global struct {
+	hat     string
+	timeout time.Duration
+	verbose bool
+}
+
+func (g *global) logger() *slog.Logger {
+	level := slog.LevelWarn
+	if g.verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// withHAT opens the HAT link, runs fn and closes it.
+func (g *global) withHAT(cmd *cobra.Command, fn func(ctx context.Context, c *hatlink.Client) error) error {
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	rw, err := hatlink.Dial(ctx, g.hat)
+	if err != nil {
+		return err
+	}
+	l := hatlink.NewLink(rw)
+	l.Logger = g.logger()
+	defer l.Close()
+	c, err := hatlink.NewClient(ctx, l)
+	if err != nil {
+		return err
+	}
+	return fn(ctx, c)
+}
+
+func newRoot() *cobra.Command {
+	g := &global{}
+	root := &cobra.Command{
+		Use:           "racklet-agent",
+		Short:         "Racklet node agent: measured boot, attestation and A/B state via the HAT",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.hat, "hat", "/dev/ttyAMA0", "the HAT: a serial device, unix:PATH or tcp:HOST:PORT")
+	pf.DurationVar(&g.timeout, "timeout", 2*time.Minute, "give up after this long")
+	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log link retransmissions and progress")
+	root.AddCommand(attestCmd(g), identityCmd(g), bootCmd(g, "boot-state"), bootCmd(g, "boot-attempt"),
+		bootCmd(g, "boot-commit"), powerCycleCmd(g))
+	return root
+}
+
+func attestCmd(g *global) *cobra.Command {
+	var server, node, kernel, initrd, cmdline, roothash, out string
+	cmd := &cobra.Command{
+		Use:   "attest --server URL --node NAME --kernel FILE --initrd FILE --cmdline FILE|STRING --roothash HEX [--out DIR]",
+		Short: "Measure the boot, prove it to racklet-boot and receive this node's secrets",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for flag, v := range map[string]string{"server": server, "node": node, "kernel": kernel, "initrd": initrd, "cmdline": cmdline, "roothash": roothash} {
+				if v == "" {
+					return fmt.Errorf("--%s is required", flag)
+				}
+			}
+			line := cmdline
+			if b, err := os.ReadFile(cmdline); err == nil {
+				line = string(b)
+			}
+			m, err := attest.MeasureFiles(kernel, initrd, line, roothash)
+			if err != nil {
+				return err
+			}
+			return g.withHAT(cmd, func(ctx context.Context, c *hatlink.Client) error {
+				res, err := agent.Attest(ctx, c, agent.Options{Node: node, Server: server, Measurements: m, Logger: g.logger()})
+				var ref *agent.Refused
+				if errors.As(err, &ref) {
+					return fmt.Errorf("%s (nothing released)", ref.Error())
+				}
+				if err != nil {
+					return err
+				}
+				return report(cmd.OutOrStdout(), res, out)
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&server, "server", "", "racklet-boot base URL, e.g. http://10.0.0.2")
+	f.StringVar(&node, "node", "", "this node's name in the rack config")
+	f.StringVar(&kernel, "kernel", "", "the kernel image that was booted")
+	f.StringVar(&initrd, "initrd", "", "the initramfs that was booted")
+	// Not /proc/cmdline by default: the Pi firmware prepends its own
+	// parameters there, so it never equals the image's cmdline.txt.
+	f.StringVar(&cmdline, "cmdline", "", "kernel command line as the image defines it (cmdline.txt), or a file holding it")
+	f.StringVar(&roothash, "roothash", "", "dm-verity root hash of the root filesystem, hex")
+	f.StringVar(&out, "out", "", "write each released secret to DIR/NAME (mode 0600)")
+	return cmd
+}
+
+func report(w io.Writer, res agent.Result, out string) error {
+	names := make([]string, 0, len(res.Secrets))
+	for n := range res.Secrets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(w, "attestation accepted: boot %d, image %s, %d secrets released\n", res.BootCounter, orNone(res.Image), len(names))
+	if out != "" {
+		if err := os.MkdirAll(out, 0o700); err != nil {
+			return fmt.Errorf("secrets directory: %w", err)
+		}
+	}
+	for _, n := range names {
+		sum := sha256.Sum256(res.Secrets[n])
+		line := fmt.Sprintf("  %-12s %4d bytes  sha256:%s…", n, len(res.Secrets[n]), hex.EncodeToString(sum[:6]))
+		if out != "" {
+			p := filepath.Join(out, n)
+			if err := os.WriteFile(p, res.Secrets[n], 0o600); err != nil {
+				return fmt.Errorf("write secret: %w", err)
+			}
+			line += "  → " + p
+		}
+		fmt.Fprintln(w, line)
+	}
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(unnamed)"
+	}
+	return s
+}
+
+func identityCmd(g *global) *cobra.Command {
+	return &cobra.Command{
+		Use:   "identity",
+		Short: "Print the HAT's key (for pre-provisioning in the rack config), serial and firmware",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.withHAT(cmd, func(ctx context.Context, c *hatlink.Client) error {
+				id, err := c.Identity(ctx)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "key:      %s\nserial:   %s\nfirmware: %d.%d.%d\nprotocol: %d\n", hatlink.EncodeKey(id.SignKey),
+					id.Serial, id.Firmware>>16, id.Firmware>>8&0xFF, id.Firmware&0xFF, c.Version())
+				return nil
+			})
+		},
+	}
+}
+
+func parseSlot(s string) (byte, error) {
+	switch strings.ToUpper(s) {
+	case "A", "0":
+		return hatlink.SlotA, nil
+	case "B", "1":
+		return hatlink.SlotB, nil
+	}
+	return 0, fmt.Errorf("slot %q: want A or B", s)
+}
+
+func slotName(s byte) string { return string(rune('A' + s)) }
+
+func bootCmd(g *global, name string) *cobra.Command {
+	use, short, args := name, "Print the HAT's A/B state", cobra.NoArgs
+	switch name {
+	case "boot-attempt":
+		use, short, args = name+" A|B", "Count a boot attempt of a slot; exits 2 when the slot is out of attempts (fall back)", cobra.ExactArgs(1)
+	case "boot-commit":
+		use, short, args = name+" A|B", "Mark a slot good after its health checks passed", cobra.ExactArgs(1)
+	}
+	return &cobra.Command{
+		Use: use, Short: short, Args: args,
+		RunE: func(cmd *cobra.Command, a []string) error {
+			return g.withHAT(cmd, func(ctx context.Context, c *hatlink.Client) error {
+				var (
+					s   hatlink.BootState
+					err error
+				)
+				switch name {
+				case "boot-state":
+					s, err = c.BootState(ctx)
+				default:
+					slot, perr := parseSlot(a[0])
+					if perr != nil {
+						return perr
+					}
+					if name == "boot-attempt" {
+						s, err = c.BootAttempt(ctx, slot)
+					} else {
+						s, err = c.BootCommit(ctx, slot)
+					}
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "committed: %s\nnext:      %s\nattempts:  A=%d B=%d (limit %d)\nboot:      %d\n",
+					slotName(s.Committed), slotName(s.Next), s.Attempts[0], s.Attempts[1], s.Limit, s.Counter)
+				if name == "boot-attempt" && !s.Allowed {
+					fmt.Fprintf(cmd.OutOrStdout(), "out of attempts: fall back to %s\n", slotName(s.Committed))
+					os.Exit(2)
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func powerCycleCmd(g *global) *cobra.Command {
+	return &cobra.Command{
+		Use:   "power-cycle",
+		Short: "Have the HAT power-cycle the Pi (registers reset, boot counter +1)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.withHAT(cmd, func(ctx context.Context, c *hatlink.Client) error {
+				n, err := c.PowerCycle(ctx)
+				if err == nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "power cycled: boot %d\n", n)
+				}
+				return err
+			})
+		},
+	}
+}
