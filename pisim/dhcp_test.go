@@ -194,3 +194,26 @@ func TestParseDHCP(t *testing.T) {
 		})
 	}
 }
+
+func TestBroadcastFlag(t *testing.T) {
+	for _, bcast := range []bool{false, true} {
+		p := designPi()
+		p.BroadcastFlag = bcast
+		for name, build := range map[string]func() ([]byte, error){
+			"discover": func() ([]byte, error) { return p.discover(1, 0) },
+			"request":  func() ([]byte, error) { return p.request(1, 0, net.IPv4(10, 0, 0, 2), net.IPv4(10, 0, 0, 1)) },
+		} {
+			b, err := build()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []byte{0, 0}
+			if bcast {
+				want = []byte{0x80, 0}
+			}
+			if diff := cmp.Diff(want, b[10:12]); diff != "" {
+				t.Errorf("%s with BroadcastFlag %v: flags (-want +got):\n%s", name, bcast, diff)
+			}
+		}
+	}
+}

@@ -3,8 +3,9 @@ package pisim
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -168,12 +169,23 @@ func TestDnsmasqRack(t *testing.T) {
 	lan := newTestLAN(t, false)
 	pis := append(NewPis(2, 4, 42), NewPis(1, 5, 43)...)
 	pis[0].Blksize = 1024 // older firmware
-	root := writeTree(t, pi4Tree(""), pi4Tree(pis[1].Name()+"/"), pi5Tree(pis[2].Name()+"/"))
+	trees := []map[string][]byte{pi4Tree(""), pi4Tree(pis[1].Name() + "/"), pi5Tree(pis[2].Name() + "/")}
+	root := writeTree(t, trees...)
+	sums := map[string]string{}
+	for _, tree := range trees {
+		for name, data := range tree {
+			sum := sha256.Sum256(data)
+			sums[name] = hex.EncodeToString(sum[:])
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
+	// --no-ping: with its default ping check dnsmasq spends ~3 s per new
+	// client and, seen here, ignores a second Pi's DISCOVER meanwhile (that
+	// Pi only gets its offer after its 4 s retry).
 	log := startDnsmasq(t, ctx, lan.SrvNS, "--interface="+lan.SrvDev,
 		"--dhcp-leasefile="+filepath.Join(root, "leases"),
-		"--dhcp-range=10.77.0.100,10.77.0.150,255.255.255.0,1h", "--dhcp-boot=bootcode.bin",
+		"--dhcp-range=10.77.0.100,10.77.0.150,255.255.255.0,1h", "--dhcp-boot=bootcode.bin", "--no-ping",
 		`--pxe-service=0,"Raspberry Pi Boot"`, "--enable-tftp", "--tftp-root="+root)
 	results := bootInNS(t, ctx, lan, pis)
 	addrs := map[string]bool{}
@@ -192,6 +204,12 @@ func TestDnsmasqRack(t *testing.T) {
 		addrs[r.Address] = true
 		if wantDrop := i == 0; r.PrefixDropped != wantDrop {
 			t.Errorf("pi %s: prefix dropped %v, want %v", r.Serial, r.PrefixDropped, wantDrop)
+		}
+		// Every complete read must carry exactly the bytes of the file.
+		for _, st := range r.Steps {
+			if st.Result == "ok" && st.SHA256 != sums[st.File] {
+				t.Errorf("pi %s: %s arrived with sha256 %s, file has %s", r.Serial, st.File, st.SHA256, sums[st.File])
+			}
 		}
 		checkKernelSent(t, log, root, r)
 	}
@@ -214,19 +232,19 @@ func TestDnsmasqProxy(t *testing.T) {
 	log := startDnsmasq(t, ctx, lan.SrvNS, "--interface="+lan.SrvDev,
 		"--dhcp-leasefile="+filepath.Join(root, "proxy.leases"),
 		"--dhcp-range=10.77.0.0,proxy", `--pxe-service=0,"Raspberry Pi Boot"`, "--enable-tftp", "--tftp-root="+root)
-	if os.Getenv("RKP_DEBUG_PCAP") != "" {
-		for i, ns := range []string{lan.CliNS, lan.SrvNS, lan.RtrNS} {
-			dev := []string{lan.CliIf, lan.SrvDev, lan.RtrIf}[i]
-			c := exec.Command("ip", "netns", "exec", ns, "dumpcap", "-q", "-i", dev, "-w", fmt.Sprintf("/tmp/rkpdbg%d.pcap", i))
-			c.Start()
-			t.Cleanup(func() { time.Sleep(200 * time.Millisecond); c.Process.Signal(os.Interrupt); c.Wait() })
-		}
-		time.Sleep(2 * time.Second)
-	}
+	// A third Pi whose EEPROM sets PXE_OPTION43 to another menu text must
+	// ignore dnsmasq's offers, as the firmware does.
+	picky := NewPis(1, 4, 46)[0]
+	picky.Menu, picky.DHCPRetry, picky.DHCPTimeout = "Racklet Boot", time.Second, 2500*time.Millisecond
+	pis = append(pis, picky)
 	// This test drives the client namespace from here (MacvlanTransport.NetNS)
 	// where TestDnsmasqRack re-executes itself inside it.
-	rack := &Rack{Transport: &MacvlanTransport{Parent: lan.CliIf, NetNS: lan.CliNS}, Pis: pis, Concurrency: 2}
-	for _, r := range rack.Run(ctx) {
+	rack := &Rack{Transport: &MacvlanTransport{Parent: lan.CliIf, NetNS: lan.CliNS}, Pis: pis, Concurrency: 3}
+	results := rack.Run(ctx)
+	if r := results[2]; r.KernelLoaded || r.Verdict != "failed: dhcp" || !hasStep(r, "dhcp-offer", "does not contain") {
+		t.Errorf("pi with another menu: verdict %q error %q\n%s", r.Verdict, r.Error, r)
+	}
+	for _, r := range results[:2] {
 		t.Logf("%s", r)
 		if !r.KernelLoaded || r.Verdict != VerdictKernel {
 			t.Errorf("pi %s: verdict %q, error %q", r.Serial, r.Verdict, r.Error)
@@ -239,4 +257,14 @@ func TestDnsmasqProxy(t *testing.T) {
 		}
 		checkKernelSent(t, log, root, r)
 	}
+}
+
+// hasStep reports whether r has a step op whose result contains text.
+func hasStep(r *Result, op, text string) bool {
+	for _, s := range r.Steps {
+		if s.Op == op && strings.Contains(s.Result, text) {
+			return true
+		}
+	}
+	return false
 }

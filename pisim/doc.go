@@ -40,5 +40,18 @@
 //
 // Pi.Boot runs a Pi on a macvlan of a Linux interface (root needed). BootOn
 // takes any Transport; UDPTransport runs a Pi against loopback sockets so
-// unit tests need no privileges.
+// unit tests need no privileges. MacvlanTransport.NetNS puts the macvlans
+// and sockets in a named network namespace (ip netns) without moving the
+// process there.
+//
+// # Use
+//
+//	pis := pisim.NewPis(10, 4, 1)                 // ten Pi 4s, serials and MACs from seed 1
+//	results := pisim.RunRack(ctx, "eth0", pis, 4) // at most four boot at once
+//	pisim.WriteTable(os.Stdout, results)          // or json.Marshal(results), or r.String()
+//	sum := pisim.Summarize(results)               // booted, failed, conflicting leases
+//
+// A Result's Steps are the timeline (time offset, op, file, bytes, result);
+// KernelLoaded is the verdict. The error from Pi.Boot is only for a boot
+// that could not start; a boot that fails on the wire is a Result.
 package pisim

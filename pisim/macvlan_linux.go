@@ -2,7 +2,6 @@ package pisim
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -40,6 +39,9 @@ func (t *MacvlanTransport) Open(ctx context.Context, p *Pi) (Link, error) {
 		name = name[:15]
 	}
 	if err := ipCmd(ctx, t.NetNS, "link", "add", name, "link", t.Parent, "address", p.MAC.String(), "type", "macvlan", "mode", "bridge"); err != nil {
+		if strings.Contains(err.Error(), "File exists") {
+			err = fmt.Errorf("%w (a leftover of a killed run? ip link del %s)", err, name)
+		}
 		return nil, fmt.Errorf("create macvlan %s on %s: %w", name, t.Parent, err)
 	}
 	l := &macvlanLink{name: name, ns: t.NetNS}
@@ -86,34 +88,24 @@ func (t *MacvlanTransport) Open(ctx context.Context, p *Pi) (Link, error) {
 	return l, nil
 }
 
-// waitRunning waits (at most 3 s) until the kernel reports the interface
-// operationally up. Until the kernel's link watcher has run, the device's
-// queue discards packets, and a Pi's first DISCOVER would be lost for a
-// reason no real Pi has (the flags say "running" before that).
+// waitRunning waits (at most 3 s) until the macvlan is running, that is
+// has carrier from its parent: a Pi on a dead link would only time out.
 func waitRunning(ctx context.Context, ns, name string) (*net.Interface, error) {
 	deadline := time.Now().Add(3 * time.Second)
 	for {
 		var ifi *net.Interface
-		var state byte
 		err := inNetNS(ns, func() (err error) {
-			if ifi, err = net.InterfaceByName(name); err != nil {
-				return err
-			}
-			state, err = operState(ifi.Index)
+			ifi, err = net.InterfaceByName(name)
 			return err
 		})
 		if err != nil {
 			return nil, err
 		}
-		if state == ifOperUp {
-			time.Sleep(5 * time.Millisecond) // the queue is attached right after
+		if ifi.Flags&net.FlagRunning != 0 {
 			return ifi, nil
 		}
 		if time.Now().After(deadline) {
-			if ifi.Flags&net.FlagRunning != 0 {
-				return ifi, nil // no operstate from this kernel: trust the flags
-			}
-			return nil, fmt.Errorf("macvlan %s is not up after 3s (is its parent up?)", name)
+			return nil, fmt.Errorf("macvlan %s has no carrier after 3s (is its parent up?)", name)
 		}
 		select {
 		case <-ctx.Done():
@@ -121,44 +113,6 @@ func waitRunning(ctx context.Context, ns, name string) (*net.Interface, error) {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-}
-
-// ifOperUp is IF_OPER_UP (RFC 2863) in IFLA_OPERSTATE.
-const (
-	ifOperUp      = 6
-	iflaOperState = 16
-)
-
-// operState returns the RFC 2863 operational state of interface index, read
-// over rtnetlink in the calling thread's network namespace.
-func operState(index int) (byte, error) {
-	rib, err := syscall.NetlinkRIB(syscall.RTM_GETLINK, syscall.AF_UNSPEC)
-	if err != nil {
-		return 0, fmt.Errorf("read links: %w", err)
-	}
-	msgs, err := syscall.ParseNetlinkMessage(rib)
-	if err != nil {
-		return 0, fmt.Errorf("parse links: %w", err)
-	}
-	for _, m := range msgs {
-		if m.Header.Type != syscall.RTM_NEWLINK || len(m.Data) < syscall.SizeofIfInfomsg {
-			continue
-		}
-		if idx := int(int32(binary.NativeEndian.Uint32(m.Data[4:8]))); idx != index {
-			continue
-		}
-		attrs, err := syscall.ParseNetlinkRouteAttr(&m)
-		if err != nil {
-			return 0, err
-		}
-		for _, a := range attrs {
-			if a.Attr.Type == iflaOperState && len(a.Value) == 1 {
-				return a.Value[0], nil
-			}
-		}
-		return 0, nil
-	}
-	return 0, fmt.Errorf("interface %d not found", index)
 }
 
 // deviceControl binds a socket to device name (and sets SO_REUSEADDR and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -86,13 +87,20 @@ type Summary struct {
 	Bytes     int64         `json:"bytes"`
 	Slowest   time.Duration `json:"slowest_ns"`
 	MedianDur time.Duration `json:"median_ns"`
+	// Conflicts lists every address leased to more than one Pi, as
+	// "ADDR: SERIAL, SERIAL": a server bug a real rack would suffer from.
+	Conflicts []string `json:"conflicts,omitempty"`
 }
 
 // Summarize counts results; the durations cover booted Pis only.
 func Summarize(results []*Result) Summary {
 	s := Summary{Pis: len(results)}
 	var durs []time.Duration
+	byAddr := map[string][]string{}
 	for _, r := range results {
+		if r.Address != "" {
+			byAddr[r.Address] = append(byAddr[r.Address], r.Serial)
+		}
 		s.Bytes += r.Bytes
 		if r.KernelLoaded {
 			s.Booted++
@@ -102,6 +110,12 @@ func Summarize(results []*Result) Summary {
 			s.Failed++
 		}
 	}
+	for addr, serials := range byAddr {
+		if len(serials) > 1 {
+			s.Conflicts = append(s.Conflicts, addr+": "+strings.Join(serials, ", "))
+		}
+	}
+	slices.Sort(s.Conflicts)
 	if len(durs) > 0 {
 		slices.Sort(durs)
 		s.MedianDur = durs[len(durs)/2]

@@ -89,6 +89,19 @@ func TestRackRun(t *testing.T) {
 	if sum.Pis != 7 || sum.Booted != 6 || sum.Failed != 1 || sum.MedianDur <= 0 || sum.Slowest < sum.MedianDur {
 		t.Errorf("summary %+v", sum)
 	}
+	// The fake server leases 10.0.0.50 to everyone: a conflict to report.
+	if len(sum.Conflicts) != 1 || !strings.HasPrefix(sum.Conflicts[0], "10.0.0.50: "+pis[0].Name()+", ") {
+		t.Errorf("conflicts %q", sum.Conflicts)
+	}
+	var tbl strings.Builder
+	if err := WriteTable(&tbl, results); err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(tbl.String()), "\n"); len(lines) != 8 ||
+		!strings.Contains(lines[1], pis[0].Name()) || !strings.Contains(lines[1], "kernel loaded") ||
+		!strings.Contains(lines[7], "failed: setup: pi model 3") {
+		t.Errorf("table:\n%s", tbl.String())
+	}
 	b, err := json.Marshal(results[0])
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,9 @@ package pisim
 
 import (
 	"fmt"
+	"io"
 	"strings"
+	"text/tabwriter"
 	"time"
 )
 
@@ -87,4 +89,20 @@ func (r *Result) String() string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// WriteTable writes one line per result (serial, MAC, address, verdict,
+// files, bytes, time) for "-o table".
+func WriteTable(w io.Writer, results []*Result) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERIAL\tMODEL\tMAC\tADDRESS\tTFTP\tVERDICT\tFILES\tBYTES\tDHCP\tTOTAL")
+	for _, r := range results {
+		verdict := r.Verdict
+		if r.Error != "" {
+			verdict += ": " + r.Error
+		}
+		fmt.Fprintf(tw, "%s\tPi %d\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", r.Serial, r.Model, r.MAC, orStr(r.Address, "-"),
+			orStr(r.TFTPServer, "-"), verdict, r.Files, r.Bytes, r.DHCPTime.Round(time.Millisecond), r.Total.Round(time.Millisecond))
+	}
+	return tw.Flush()
 }

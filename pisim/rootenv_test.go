@@ -29,7 +29,7 @@ func needRootTools(t *testing.T, tools ...string) {
 	}
 	msg := "needs " + strings.Join(missing, ", ")
 	if os.Getenv("CI") == "true" {
-		t.Fatal(msg + " (CI=true: install them)")
+		t.Fatal(msg + " (CI=true: a missing requirement fails the test)")
 	}
 	t.Skip(msg)
 }
@@ -86,22 +86,29 @@ func newTestLAN(t *testing.T, withRouter bool) *testLAN {
 	run(t, "ip", "-n", l.SrvNS, "addr", "add", "10.77.0.1/24", "dev", l.SrvDev)
 	run(t, "ip", "-n", l.SrvNS, "link", "set", l.SrvDev, "up")
 	// A fresh link drops what it is given until the kernel's link watcher
-	// has run (up to a second): wait for "state UP" on both ends.
-	for _, end := range [][2]string{{l.SrvNS, l.SrvDev}, {l.CliNS, l.CliIf}} {
-		waitLinkUp(t, end[0], end[1])
+	// has seen its carrier (it runs at most once a second): wait until every
+	// link is UP and every bridge port forwards.
+	links := [][2]string{{l.SrvNS, l.SrvDev}, {l.CliNS, l.CliIf}}
+	if withRouter {
+		links = append(links, [2]string{l.RtrNS, l.RtrIf}, [2]string{l.SrvNS, "rkpa" + suf}, [2]string{l.SrvNS, "rkpe" + suf})
+	}
+	for _, ln := range links {
+		waitLinkUp(t, ln[0], ln[1])
 	}
 	return l
 }
 
-// waitLinkUp waits (at most 5 s) until ip(8) shows dev in ns as state UP.
+// waitLinkUp waits (at most 5 s) until ip(8) shows dev in ns as state UP
+// and, for a bridge port, as forwarding.
 func waitLinkUp(t *testing.T, ns, dev string) {
 	t.Helper()
 	for i := 0; i < 100; i++ {
-		out, err := exec.Command("ip", "-n", ns, "-o", "link", "show", "dev", dev).CombinedOutput()
+		out, err := exec.Command("ip", "-n", ns, "-d", "-o", "link", "show", "dev", dev).CombinedOutput()
 		if err != nil {
 			t.Fatalf("ip link show %s: %v: %s", dev, err, out)
 		}
-		if strings.Contains(string(out), "state UP") {
+		s := string(out)
+		if strings.Contains(s, "state UP") && (!strings.Contains(s, "bridge_slave") || strings.Contains(s, "bridge_slave state forwarding")) {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)

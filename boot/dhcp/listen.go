@@ -6,7 +6,6 @@ import (
 	"net"
 	"syscall"
 
-	"github.com/racklet/racklet-boot/rack"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 )
@@ -52,13 +51,11 @@ func ifaceName(iface string) string {
 	return "interface " + iface
 }
 
-// ListenAndServe serves DHCP on iface: port 67, and port 4011 as well when
-// the settings are in proxy mode at start. It returns nil when ctx ends.
+// ListenAndServe serves DHCP on iface: port 67, and port 4011 for PXE
+// boot-server requests, in both modes (EDK2 asks 4011 for its boot file
+// after a full-mode ACK too). It returns nil when ctx ends.
 func (s *Server) ListenAndServe(ctx context.Context, iface string) error {
-	ports := []int{67}
-	if s.settings.Load().Mode == rack.DHCPProxy {
-		ports = append(ports, pxePort)
-	}
+	ports := []int{67, pxePort}
 	conns := make([]net.PacketConn, 0, len(ports))
 	for _, p := range ports {
 		c, err := Listen(ctx, iface, p)

@@ -10,12 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/racklet/racklet-boot/boot/dhcp/dhcptest"
 	"github.com/racklet/racklet-boot/rack"
+	"golang.org/x/sys/unix"
 )
 
 // bridgedLAN is a LAN of namespaces joined by a bridge in its own
@@ -97,17 +99,27 @@ func TestProxyBesideDnsmasq(t *testing.T) {
 	srv := New(Settings{Mode: rack.DHCPProxy, ServerAddr: netip.MustParseAddr("10.79.0.2"), HTTPPort: 8080,
 		Unknown: rack.UnknownIgnore, Inventory: InventoryFromRack(cfg)})
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 2)
-	for _, port := range []int{67, pxePort} {
-		c := listenIn(t, l.srvNS, l.srvIf, port)
-		go func() { done <- srv.Serve(ctx, c) }()
-	}
+	done := make(chan error, 1)
+	// ListenAndServe opens its sockets (67 and 4011) on this goroutine's
+	// thread, moved into the server namespace for good: the thread is not
+	// unlocked, so it ends with the goroutine.
+	go func() {
+		runtime.LockOSThread()
+		ns, err := os.Open(filepath.Join("/run/netns", l.srvNS))
+		if err == nil {
+			err = unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET)
+			ns.Close()
+		}
+		if err != nil {
+			done <- err
+			return
+		}
+		done <- srv.ListenAndServe(ctx, l.srvIf)
+	}()
 	t.Cleanup(func() {
 		cancel()
-		for range 2 {
-			if err := <-done; err != nil {
-				t.Errorf("Serve: %v", err)
-			}
+		if err := <-done; err != nil {
+			t.Errorf("ListenAndServe: %v", err)
 		}
 	})
 	time.Sleep(500 * time.Millisecond) // let dnsmasq bind

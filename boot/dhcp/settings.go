@@ -68,7 +68,7 @@ type rackInventory struct {
 	byAddr   map[netip.Addr]rack.Node
 }
 
-// InventoryFromRack indexes cfg.Nodes by MAC and serial. The index is a
+// InventoryFromRack indexes cfg.Nodes by MAC, serial and reserved address. The index is a
 // snapshot: build a new one (and call Server.Update) on a config reload.
 func InventoryFromRack(cfg *rack.Config) Inventory {
 	inv := rackInventory{byMAC: map[string]rack.Node{}, bySerial: map[string]rack.Node{}, byAddr: map[netip.Addr]rack.Node{}}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,8 +15,13 @@ import (
 	"github.com/racklet/racklet-boot/store"
 )
 
-// eventTimeout bounds recording one http.get event after a transfer.
-const eventTimeout = 5 * time.Second
+const (
+	// eventTimeout bounds recording one http.get event after a transfer.
+	eventTimeout = 5 * time.Second
+	// statusClientClosed is logged when the client left before the reply
+	// (nginx's 499).
+	statusClientClosed = 499
+)
 
 // serveBoot serves /boot/{name...}: the resolver gets the rest of the path.
 // A directory name (empty or ending in "/") is 404 without asking.
@@ -97,9 +103,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, name string) 
 	if f.ETag != "" {
 		h.Set("ETag", f.ETag)
 	}
-	if ct := contentType(name); ct != "" {
-		h.Set("Content-Type", ct)
-	}
+	h.Set("Content-Type", contentType(name))
 	rec, _ := w.(*recorder)
 	var before int64
 	if rec != nil {
@@ -116,13 +120,15 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, name string) 
 	}
 	// Hand the tail of the body to the client before the store's fsync.
 	_ = http.NewResponseController(w).Flush()
-	s.recordGet(ctx, r, f, status, rec.bytes-before)
+	want, _ := strconv.ParseInt(h.Get("Content-Length"), 10, 64)
+	s.recordGet(ctx, r, f, status, rec.bytes-before, want)
 }
 
-// recordGet adds an http.get event to the node's log. It runs after the
-// body is handed to the connection and does not depend on the client
-// staying connected.
-func (s *Server) recordGet(ctx context.Context, r *http.Request, f *resolve.File, status int, n int64) {
+// recordGet adds an http.get event to the node's log: n bytes sent of want
+// (the Content-Length; 0 when unknown, as for multi-range replies). It runs
+// after the body is handed to the connection and does not depend on the
+// client staying connected.
+func (s *Server) recordGet(ctx context.Context, r *http.Request, f *resolve.File, status int, n, want int64) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), eventTimeout)
 	defer cancel()
 	detail := f.Path
@@ -131,6 +137,9 @@ func (s *Server) recordGet(ctx context.Context, r *http.Request, f *resolve.File
 	}
 	if status == http.StatusPartialContent {
 		detail += " range " + r.Header.Get("Range")
+	}
+	if want > 0 && n < want {
+		detail += fmt.Sprintf(" (incomplete: %d of %d bytes)", n, want)
 	}
 	ev := store.Event{Time: time.Now().UTC(), Node: f.Node, Type: "http.get", Detail: detail, Bytes: n}
 	if err := s.Events.AddEvent(ctx, ev); err != nil {
@@ -149,8 +158,10 @@ func (s *Server) fileError(w http.ResponseWriter, r *http.Request, name string, 
 		log.Info("boot file refused", "name", name, "client", clientAddr(r).String(), "err", err)
 		http.Error(w, "forbidden", http.StatusForbidden)
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
-		// The client went away while the resolver worked; nobody reads a reply.
+		// The client went away while the resolver worked; nobody reads the
+		// reply, but logs and metrics show 499 as nginx does.
 		log.Debug("client gone before boot file resolved", "name", name, "err", err)
+		http.Error(w, "client closed request", statusClientClosed)
 	default:
 		log.Error("resolve boot file", "name", name, "client", clientAddr(r).String(), "err", err)
 		http.Error(w, fmt.Sprintf("internal error resolving %q", name), http.StatusInternalServerError)
@@ -159,7 +170,8 @@ func (s *Server) fileError(w http.ResponseWriter, r *http.Request, name string, 
 
 // contentType names the type of a boot file from its name: text for scripts,
 // configs and signatures, bytes for everything else. Setting it spares
-// http.ServeContent a sniffing read.
+// http.ServeContent a sniffing read and keeps replies the same on every host
+// (mime.TypeByExtension reads the system's tables).
 func contentType(name string) string {
 	switch {
 	case strings.HasSuffix(name, ".ipxe"), strings.HasSuffix(name, ".txt"),

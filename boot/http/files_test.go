@@ -7,9 +7,13 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"net/http"
 	"net/netip"
 	"os"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -280,5 +284,42 @@ func TestEventsRecorded(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
+	}
+}
+
+// TestEventIncomplete checks that a download the client abandons is logged
+// as incomplete in the node's event log.
+func TestEventIncomplete(t *testing.T) {
+	files := newDirOpener(t, map[string][]byte{"initramfs.img": bytes.Repeat([]byte("initramfs"), 64<<20/9+1)[:64<<20]})
+	st := &fakeStore{}
+	url := startServer(t, &Server{Files: files, Events: st})
+
+	resp, err := http.Get(url + "/boot/initramfs.img")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close() // abandon the transfer
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st.mu.Lock()
+		evs := slices.Clone(st.events)
+		st.mu.Unlock()
+		if len(evs) == 1 {
+			if d := evs[0].Detail; !strings.HasPrefix(d, "initramfs.img (incomplete: ") || !strings.HasSuffix(d, " of 67108864 bytes)") {
+				t.Errorf("event detail = %q, want it marked incomplete", d)
+			}
+			if evs[0].Bytes >= 64<<20 {
+				t.Errorf("event bytes = %d, want fewer than the file", evs[0].Bytes)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no event 10 s after the client left (events %v)", evs)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -11,10 +11,11 @@ import (
 // maxPathLen bounds the request path; boot file names are far shorter.
 const maxPathLen = 2048
 
-// Sentinel errors of splitPath, for callers and tests that branch on them.
+// Errors the path check wraps when it refuses a request (with 400) before
+// routing; tests and wrappers that run the check can branch on them.
 var (
 	// ErrBadPath is wrapped for paths that are malformed: bad escapes,
-	// control characters, NUL, or too long.
+	// control characters, NUL, bytes that are not UTF-8, or too long.
 	ErrBadPath = errors.New("malformed request path")
 	// ErrTraversal is wrapped for paths that try to leave their root: dot
 	// segments, encoded slashes or backslashes.

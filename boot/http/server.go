@@ -14,9 +14,9 @@
 //	GET /healthz                       "ok"
 //	GET /metrics                       Prometheus exposition of Server.Registry
 //
-// Paths are checked before routing: a dot segment, an encoded slash or
-// backslash, a NUL or a control character gets 400 and never reaches the
-// resolver. File bodies go through http.ServeContent, so an *os.File from a
+// Paths are checked before routing: a dot segment, an encoded slash, a
+// backslash, a NUL, a control character or bytes that are not UTF-8 get 400
+// and never reach the resolver or a mount. File bodies go through http.ServeContent, so an *os.File from a
 // directory source is sent with sendfile.
 package httpboot
 

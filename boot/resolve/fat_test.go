@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/racklet/racklet-boot/rack"
@@ -251,5 +254,37 @@ func TestFATUpdateConcurrent(t *testing.T) {
 	r.Update(&rack.Config{})
 	if n := len(r.fat.byPath); n != 0 {
 		t.Errorf("%d images still cached after the config dropped them", n)
+	}
+}
+
+// TestFATCycle patches a cluster chain into a loop: indexing must refuse the
+// image, not follow the chain forever.
+func TestFATCycle(t *testing.T) {
+	img := mtoolsImage(t, "16", 16384, nil)
+	b, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := parseBPB(b[:512])
+	// Clusters 2 and 3 point at each other, in both FAT copies.
+	for i := range g.fats {
+		fat := (g.reserved + i*g.perFAT) * g.bps
+		b[fat+4], b[fat+5], b[fat+6], b[fat+7] = 3, 0, 2, 0
+	}
+	if err := os.WriteFile(img, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := fatResolver(t, img).Open(context.Background(), Request{Name: "5b154510/start4.elf"})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrSourceUnavailable) || !strings.Contains(err.Error(), "loops") {
+			t.Errorf("Open from an image with a looping chain: %v, want ErrSourceUnavailable naming the loop", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("indexing an image with a looping cluster chain did not finish")
 	}
 }

@@ -9,7 +9,7 @@ import (
 // FuzzFATIndex feeds corrupt images to the FAT indexer: it must return an
 // error or an index whose extents lie inside the image, never panic.
 func FuzzFATIndex(f *testing.F) {
-	seed, err := os.ReadFile(mtoolsImage(f, "12", 128, nil))
+	seed, err := os.ReadFile(mtoolsImage(f, "12", 64, nil))
 	if err != nil {
 		f.Fatal(err)
 	}

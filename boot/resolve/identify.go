@@ -74,7 +74,7 @@ func (r *Resolver) identify(ctx context.Context, s *snapshot, req Request, name 
 	}
 	var addrMAC net.HardwareAddr
 	if r.Clients != nil && req.Client.IsValid() {
-		if mac, ok := r.Clients.MACForAddr(ctx, req.Client); ok {
+		if mac, ok := r.Clients.MACForAddr(ctx, req.Client.Unmap()); ok {
 			addrMAC = mac
 			if n := s.byMAC[mac.String()]; n != nil {
 				return &client{node: n, known: true, how: byAddress, name: name, mayStrip: true}, nil

@@ -26,6 +26,8 @@ func testRack(t *testing.T) (*rack.Config, string) {
 		"pieeprom.sig":      "eeprom-sig",
 		"vl805.sig":         "vl805-sig",
 		"rack1/README":      "a real directory named like a prefix",
+		"boot.img":          "fat image",
+		"boot.sig":          "sig",
 	})
 	writeTree(t, filepath.Join(base, "x86"), map[string]string{"vmlinuz": "kernel", "initrd.gz": "initrd", "cmdline.txt": "from-file\n"})
 	writeTree(t, filepath.Join(base, "default"), map[string]string{"start4.elf": "default-start4", "config.txt": "default-config"})
@@ -101,12 +103,15 @@ func TestOpenDir(t *testing.T) {
 		"MAC prefix, upper case":     {Request{Client: anon, Name: "DC-A6-32-01-36-C2/start4.elf"}, result{Content: "start4", Node: "pi-01", Path: "start4.elf"}},
 		"prefix wins over address":   {Request{Client: pi2, Name: "5b154510/start4.elf"}, result{Content: "start4", Node: "pi-01", Path: "start4.elf"}},
 		"prefix, missing start4":     {Request{Client: pi1, Name: "5b154510/start.elf"}, result{Err: "not-found"}},
+		"IPv4-mapped address":        {Request{Client: addr("::ffff:10.0.0.101"), Name: "start4.elf"}, result{Content: "start4", Node: "pi-01", Path: "start4.elf"}},
 		"unprefixed by address":      {Request{Client: pi1, Name: "start4.elf"}, result{Content: "start4", Node: "pi-01", Path: "start4.elf"}},
 		"fixed prefix by address":    {Request{Client: pi1, Name: "rack7/start4.elf"}, result{Content: "start4", Node: "pi-01", Path: "start4.elf"}},
 		"fixed prefix, nested":       {Request{Client: pi1, Name: "rack7/overlays/vc4.dtbo"}, result{Content: "vc4", Node: "pi-01", Path: "overlays/vc4.dtbo"}},
 		"fixed prefix is a real dir": {Request{Client: pi1, Name: "rack1/README"}, result{Content: "a real directory named like a prefix", Node: "pi-01", Path: "rack1/README"}},
 		"real dir, missing file":     {Request{Client: pi1, Name: "rack1/start4.elf"}, result{Err: "not-found"}},
 		"unknown serial, by address": {Request{Client: pi1, Name: "99999999/start4.elf"}, result{Content: "start4", Node: "pi-01", Path: "start4.elf"}},
+		"HTTP boot by address":       {Request{Client: pi1, Name: "/net_install/boot.img", Via: "http"}, result{Content: "fat image", Node: "pi-01", Path: "boot.img"}},
+		"HTTP boot signature":        {Request{Client: pi1, Name: "/net_install/boot.sig", Via: "http"}, result{Content: "sig", Node: "pi-01", Path: "boot.sig"}},
 		"directory is not found":     {Request{Client: pi1, Name: "overlays"}, result{Err: "not-found"}},
 		"missing file":               {Request{Client: pi1, Name: "dt-blob.bin"}, result{Err: "not-found"}},
 		"file as a directory":        {Request{Client: pi1, Name: "start4.elf/x"}, result{Err: "not-found"}},

@@ -42,44 +42,54 @@ func (r *Resolver) sourceFor(b rack.Boot) (source, error) {
 	case b.FAT != "":
 		return &fatSource{path: r.sourcePath(b.FAT), cache: r.fat}, nil
 	case b.Dir != "":
-		return dirSource{dir: r.sourcePath(b.Dir)}, nil
+		return &dirSource{dir: r.sourcePath(b.Dir)}, nil
 	}
 	return nil, nil
 }
 
 // dirSource serves a directory through os.Root: no name, symlink or ".."
-// can lead outside it. The root is opened per request, so replacing the
-// directory (or a symlink to it) takes effect at the next request.
-type dirSource struct{ dir string }
-
-func (d dirSource) String() string { return fmt.Sprintf("dir %s", d.dir) }
-
-func (d dirSource) done() {}
-
-func (d dirSource) openRoot() (*os.Root, error) {
-	root, err := os.OpenRoot(d.dir)
-	if err != nil {
-		return nil, fmt.Errorf("%w: open boot %s: %v", ErrSourceUnavailable, d, err)
-	}
-	return root, nil
+// can lead outside it. One dirSource lives for one request and opens the
+// root once, so replacing the directory (or a symlink to it) takes effect
+// at the next request.
+type dirSource struct {
+	dir  string
+	root *os.Root // opened on first use, closed by done
 }
 
-func (d dirSource) exists(_ context.Context, name string) bool {
+func (d *dirSource) String() string { return fmt.Sprintf("dir %s", d.dir) }
+
+func (d *dirSource) done() {
+	if d.root != nil {
+		d.root.Close()
+		d.root = nil
+	}
+}
+
+func (d *dirSource) openRoot() (*os.Root, error) {
+	if d.root == nil {
+		root, err := os.OpenRoot(d.dir)
+		if err != nil {
+			return nil, fmt.Errorf("%w: open boot %s: %v", ErrSourceUnavailable, d, err)
+		}
+		d.root = root
+	}
+	return d.root, nil
+}
+
+func (d *dirSource) exists(_ context.Context, name string) bool {
 	root, err := d.openRoot()
 	if err != nil {
 		return false
 	}
-	defer root.Close()
 	_, err = root.Lstat(name)
 	return err == nil
 }
 
-func (d dirSource) open(_ context.Context, name string) (*File, error) {
+func (d *dirSource) open(_ context.Context, name string) (*File, error) {
 	root, err := d.openRoot()
 	if err != nil {
 		return nil, err
 	}
-	defer root.Close()
 	// O_NONBLOCK: opening a FIFO planted in the tree must not hang; it is
 	// refused below as not a regular file. Regular files ignore the flag.
 	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
@@ -106,7 +116,7 @@ func (d dirSource) open(_ context.Context, name string) (*File, error) {
 }
 
 // openError sorts an os.Root error into not-found, refused or other.
-func (d dirSource) openError(name string, err error) error {
+func (d *dirSource) openError(name string, err error) error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
 		return notFound(name, fmt.Sprintf("is not in %s", d))

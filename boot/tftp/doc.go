@@ -24,12 +24,13 @@
 //
 // A layer over the library would have had to re-parse every request to
 // recover those facts and still could not change what goes on the wire, so
-// this package parses requests and negotiates options itself (request.go),
-// and runs one small sender per transfer (transfer.go) on its own UDP socket,
-// connected to the client, the way tftp-hpa forks a child. One code path
-// serves lock-step (windowsize 1) and windowed transfers; reading blocks
-// straight from the file's io.ReadSeeker keeps a transfer's memory at one
-// block whatever its window, because a lost window is re-read, not buffered.
+// this package parses requests and negotiates options itself (request.go)
+// and runs one small sender per transfer (transfer.go, sender.go) on its own
+// UDP socket connected to the client, the way tftp-hpa forks a child. One
+// code path serves lock-step (windowsize 1) and windowed transfers. Blocks
+// are read straight from the file's io.ReadSeeker, so a transfer holds one
+// block of memory whatever its window: a lost window is re-read, not kept.
+// Shutdown reaches a transfer by closing its socket (context.AfterFunc).
 //
 // # Behaviour
 //

@@ -232,3 +232,22 @@ func TestWindowResend(t *testing.T) {
 		t.Errorf("transfer took %v: the server waited for a timeout instead of resending", d)
 	}
 }
+
+// TestBlockBoundaries reads files of 0 bytes and of exact multiples of the
+// block size, which end with an empty DATA block.
+func TestBlockBoundaries(t *testing.T) {
+	files := map[string][]byte{"0": {}, "512": pattern(512), "1024": pattern(1024), "1": pattern(1)}
+	srv := startServer(t, &Server{Files: &fakeFiles{files: files}})
+	for name, data := range files {
+		for _, w := range []int{1, 4} {
+			t.Run(name+"/window "+strconv.Itoa(w), func(t *testing.T) {
+				c := newRawClient(t, srv)
+				c.request(rrq(opRRQ, name, "octet", "windowsize", strconv.Itoa(w)))
+				got, _ := readAll(t, c, w)
+				if !bytes.Equal(got, data) {
+					t.Fatalf("got %d bytes, want %d", len(got), len(data))
+				}
+			})
+		}
+	}
+}

@@ -65,11 +65,17 @@ func (s *Server) transfer(ctx context.Context, req request, info packetInfo, cli
 	res.Node = f.Node
 
 	neg := negotiate(req, lim)
-	for i, o := range neg.Ack {
+	ack := neg.Ack[:0]
+	for _, o := range neg.Ack {
 		if o.Name == "tsize" {
-			neg.Ack[i].Value = strconv.FormatInt(f.Size, 10)
+			if f.Size < 0 {
+				continue // size unknown: leave tsize out of the OACK
+			}
+			o.Value = strconv.FormatInt(f.Size, 10)
 		}
+		ack = append(ack, o)
 	}
+	neg.Ack = ack
 	timeout := orDefault(s.Timeout, DefaultTimeout)
 	if neg.Timeout > 0 {
 		timeout = time.Duration(neg.Timeout) * time.Second

@@ -146,22 +146,7 @@ func restartNeeded(old, next *rack.Config) string {
 	return ""
 }
 
-func dhcpSettings(cfg *rack.Config) dhcp.Settings {
-	return dhcp.Settings{
-		Mode:       cfg.DHCP.Mode,
-		ServerAddr: cfg.Server.Address,
-		HTTPPort:   cfg.Server.HTTPPort,
-		Subnet:     cfg.DHCP.Subnet,
-		Pool:       cfg.DHCP.Pool,
-		Router:     cfg.DHCP.Router,
-		DNS:        cfg.DHCP.DNS,
-		Domain:     cfg.DHCP.Domain,
-		LeaseTime:  cfg.DHCP.LeaseTime,
-		PiMenu:     cfg.DHCP.PiMenu,
-		Unknown:    cfg.UnknownMachines,
-		Inventory:  dhcp.InventoryFromRack(cfg),
-	}
-}
+func dhcpSettings(cfg *rack.Config) dhcp.Settings { return dhcp.SettingsFromRack(cfg) }
 
 // syncNodes records the config's nodes as known, keeping what the server
 // already learned of them (addresses, last seen).

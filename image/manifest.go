@@ -1,0 +1,197 @@
+package image
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/racklet/racklet-boot/image/disk"
+)
+
+// APIVersion names the schema of Manifest.
+const APIVersion = "racklet.io/image/v1alpha1"
+
+// Names of the files of a build's output directory.
+const (
+	ManifestFile = "manifest.json"
+	BootFile     = "boot.vfat"
+	RootFile     = "root.squashfs"
+	VerityFile   = "root.verity"
+	DiskFile     = "disk.img.zst"
+)
+
+// Manifest describes a built image; it pins every output by digest.
+type Manifest struct {
+	APIVersion string    `json:"apiVersion"`
+	Created    time.Time `json:"created"`
+	Base       Base      `json:"base"`
+	// InputDigest hashes the base manifest digest, the overlay content and the spec: the
+	// cache key of a build and the seed of its derived identifiers.
+	InputDigest   string     `json:"inputDigest"`
+	Spec          Spec       `json:"spec"`
+	KernelVersion string     `json:"kernelVersion,omitempty"`
+	Cmdline       string     `json:"cmdline"`
+	Boot          BootInfo   `json:"boot"`
+	Root          RootInfo   `json:"root"`
+	Verity        VerityInfo `json:"verity"`
+	Disk          *DiskInfo  `json:"disk,omitempty"`
+}
+
+// Base identifies the base image.
+type Base struct {
+	Ref      string `json:"ref"`
+	Digest   string `json:"digest"`
+	Platform string `json:"platform"`
+}
+
+// Blob is one output file.
+type Blob struct {
+	File   string `json:"file"`
+	Size   int64  `json:"size"`
+	Digest string `json:"digest"`
+}
+
+// BootInfo describes the boot partition.
+type BootInfo struct {
+	Blob
+	Files  []string `json:"files"`
+	Serial string   `json:"serial"`
+}
+
+// RootInfo describes the root squashfs.
+type RootInfo struct {
+	Blob
+	Compression string `json:"compression"`
+	BlockSize   int    `json:"blockSize"`
+	Inodes      uint32 `json:"inodes"`
+}
+
+// VerityInfo describes the dm-verity hash device of the root.
+type VerityInfo struct {
+	Blob
+	Algorithm  string `json:"algorithm"`
+	RootHash   string `json:"rootHash"`
+	Salt       string `json:"salt"`
+	UUID       string `json:"uuid"`
+	DataBlocks uint64 `json:"dataBlocks"`
+	// Offset is where the hash device starts in a root partition of the disk.
+	Offset int64 `json:"offset"`
+}
+
+// DiskInfo describes the A/B disk image.
+type DiskInfo struct {
+	Blob
+	// RawSize and RawDigest describe the uncompressed image.
+	RawSize    int64            `json:"rawSize"`
+	RawDigest  string           `json:"rawDigest"`
+	DiskID     string           `json:"diskId"`
+	Partitions []disk.Partition `json:"partitions"`
+}
+
+// ReadManifest reads the manifest of an output directory.
+func ReadManifest(dir string) (*Manifest, error) {
+	b, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+	if err != nil {
+		return nil, fmt.Errorf("read image manifest: %w", err)
+	}
+	m, err := ParseManifest(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ManifestFile), err)
+	}
+	return m, nil
+}
+
+// ErrManifest means an image manifest is malformed.
+var ErrManifest = errors.New("malformed image manifest")
+
+// ParseManifest decodes and checks an image manifest: its schema version, and blob names that
+// are plain file names with sha256 digests.
+func ParseManifest(b []byte) (*Manifest, error) {
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrManifest, err)
+	}
+	if m.APIVersion != APIVersion {
+		return nil, fmt.Errorf("%w: apiVersion %q, want %q", ErrManifest, m.APIVersion, APIVersion)
+	}
+	for _, bl := range m.Blobs() {
+		if bl.File == "" || bl.File != filepath.Base(bl.File) || bl.File == "." || bl.File == ".." || strings.ContainsAny(bl.File, "/\\") {
+			return nil, fmt.Errorf("%w: blob file name %q", ErrManifest, bl.File)
+		}
+		if len(bl.Digest) != len("sha256:")+64 || !strings.HasPrefix(bl.Digest, "sha256:") {
+			return nil, fmt.Errorf("%w: blob %s digest %q", ErrManifest, bl.File, bl.Digest)
+		}
+		if bl.Size < 0 {
+			return nil, fmt.Errorf("%w: blob %s size %d", ErrManifest, bl.File, bl.Size)
+		}
+	}
+	return &m, nil
+}
+
+// Blobs lists the output files the manifest pins.
+func (m *Manifest) Blobs() []Blob {
+	out := []Blob{m.Boot.Blob, m.Root.Blob, m.Verity.Blob}
+	if m.Disk != nil {
+		out = append(out, m.Disk.Blob)
+	}
+	return out
+}
+
+// hashFile returns the size and "sha256:<hex>" digest of a file.
+func hashFile(p string) (int64, string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return 0, "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return 0, "", err
+	}
+	return n, "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func blobOf(dir, name string) (Blob, error) {
+	n, d, err := hashFile(filepath.Join(dir, name))
+	if err != nil {
+		return Blob{}, fmt.Errorf("hash %s: %w", name, err)
+	}
+	return Blob{File: name, Size: n, Digest: d}, nil
+}
+
+// Check verifies that every blob of the manifest is in dir with its size and digest.
+func (m *Manifest) Check(dir string) error {
+	for _, b := range m.Blobs() {
+		got, err := blobOf(dir, b.File)
+		if err != nil {
+			return err
+		}
+		if got != b {
+			return fmt.Errorf("%s: %d bytes %s, manifest says %d bytes %s", b.File, got.Size, got.Digest, b.Size, b.Digest)
+		}
+	}
+	return nil
+}
+
+// CheckSizes is the cheap form of Check used by the build cache: every blob is present with
+// its size. Push and pull verify digests in full.
+func (m *Manifest) CheckSizes(dir string) error {
+	for _, b := range m.Blobs() {
+		fi, err := os.Stat(filepath.Join(dir, b.File))
+		if err != nil {
+			return err
+		}
+		if fi.Size() != b.Size {
+			return fmt.Errorf("%s: %d bytes, manifest says %d", b.File, fi.Size(), b.Size)
+		}
+	}
+	return nil
+}

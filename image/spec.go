@@ -1,0 +1,110 @@
+// Package image is the build pipeline of racklet-image: it turns an OCI base image into a
+// bootable, immutable OS image — a FAT32 boot partition, a squashfs root with its dm-verity
+// hash tree, an optional A/B disk image and a JSON manifest that pins them — and defines the
+// on-disk layout of a build's output directory.
+//
+// Output directory (also the content of the OCI artifact, see package image/artifact):
+//
+//	manifest.json   Manifest: base digest, inputs, sizes and digests, root hash, command line
+//	boot.vfat       FAT32 boot partition (no partition table): the Pi's boot.img
+//	root.squashfs   root file system
+//	root.verity     dm-verity hash device of root.squashfs (superblock + tree)
+//	disk.img.zst    A/B disk image, zstd-compressed (optional; see package image/disk)
+//
+// Builds are reproducible: times come from SOURCE_DATE_EPOCH or the base image's creation
+// time, and the verity salt and UUID, the FAT volume serials and the MBR disk ID are derived
+// from the input digest (base manifest digest, overlay content and spec).
+package image
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/racklet/racklet-boot/image/disk"
+	"github.com/racklet/racklet-boot/image/squashfs"
+)
+
+// ErrSpec means the build spec is invalid.
+var ErrSpec = errors.New("invalid build spec")
+
+// Spec is a declarative build: what goes in and how the outputs are shaped.
+type Spec struct {
+	// Base is the base image: host/repo:tag, host/repo@sha256:..., oci-layout:DIR[:tag] or
+	// docker-archive:FILE.
+	Base string `yaml:"base" json:"base"`
+	// Platform picks the variant of a multi-platform base; default linux/arm64.
+	Platform string `yaml:"platform,omitempty" json:"platform,omitempty"`
+	// Overlay is a directory copied over the root file system (owned by 0:0).
+	Overlay string `yaml:"overlay,omitempty" json:"overlay,omitempty"`
+	// Insecure allows a plain-HTTP registry.
+	Insecure bool `yaml:"insecure,omitempty" json:"insecure,omitempty"`
+	// BootDir is the directory of the root file system whose files form the boot partition;
+	// default /boot/firmware when it exists, else /boot.
+	BootDir string `yaml:"bootDir,omitempty" json:"bootDir,omitempty"`
+	// ConfigTxt replaces config.txt; default: the base's own, else a minimal arm64 one.
+	ConfigTxt string `yaml:"configTxt,omitempty" json:"configTxt,omitempty"`
+	// Cmdline is the kernel command line template (text/template over CmdlineVars);
+	// default DefaultCmdline.
+	Cmdline string `yaml:"cmdline,omitempty" json:"cmdline,omitempty"`
+	// Compression of the root squashfs: zstd (default), xz or gzip.
+	Compression string `yaml:"compression,omitempty" json:"compression,omitempty"`
+	// BlockSize of the root squashfs; default 131072.
+	BlockSize int `yaml:"blockSize,omitempty" json:"blockSize,omitempty"`
+	// Level of the compressor; 0 is its default.
+	Level int `yaml:"level,omitempty" json:"level,omitempty"`
+	// BootSize is the boot partition volume size in bytes; 0 sizes it to its files.
+	BootSize int64 `yaml:"bootSize,omitempty" json:"bootSize,omitempty"`
+	// Disk also writes the A/B disk image.
+	Disk bool `yaml:"disk,omitempty" json:"disk,omitempty"`
+	// DiskSizes are the partition sizes of the disk image.
+	DiskSizes disk.Sizes `yaml:"diskSizes,omitempty" json:"diskSizes,omitempty"`
+	// CopySlotB fills slot B of the disk with a copy of slot A instead of leaving it empty.
+	CopySlotB bool `yaml:"copySlotB,omitempty" json:"copySlotB,omitempty"`
+}
+
+// WithDefaults returns the spec with every default filled in.
+func (s Spec) WithDefaults() Spec {
+	if s.Platform == "" {
+		s.Platform = "linux/arm64"
+	}
+	if s.Compression == "" {
+		s.Compression = string(squashfs.Zstd)
+	}
+	if s.BlockSize == 0 {
+		s.BlockSize = 128 << 10
+	}
+	if s.Cmdline == "" {
+		s.Cmdline = DefaultCmdline
+	}
+	return s
+}
+
+// Validate checks the spec after defaults.
+func (s Spec) Validate() error {
+	var errs []error
+	if s.Base == "" {
+		errs = append(errs, errors.New("base: an image reference is required"))
+	}
+	if p := strings.Split(s.Platform, "/"); len(p) < 2 || p[0] == "" || p[1] == "" {
+		errs = append(errs, fmt.Errorf("platform %q: want os/arch[/variant]", s.Platform))
+	}
+	switch squashfs.Compression(s.Compression) {
+	case squashfs.Zstd, squashfs.XZ, squashfs.Gzip:
+	default:
+		errs = append(errs, fmt.Errorf("compression %q: want zstd, xz or gzip", s.Compression))
+	}
+	if b := s.BlockSize; b < 4096 || b > 1<<20 || b&(b-1) != 0 {
+		errs = append(errs, fmt.Errorf("blockSize %d: want a power of two from 4096 to 1048576", b))
+	}
+	if s.BootSize < 0 {
+		errs = append(errs, fmt.Errorf("bootSize %d is negative", s.BootSize))
+	}
+	if _, err := parseCmdline(s.Cmdline); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrSpec, errors.Join(errs...))
+	}
+	return nil
+}

@@ -1,0 +1,132 @@
+package image
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/racklet/racklet-boot/image/disk"
+	"github.com/racklet/racklet-boot/image/fat"
+	"github.com/racklet/racklet-boot/image/flatten"
+	"github.com/racklet/racklet-boot/image/squashfs"
+	"github.com/racklet/racklet-boot/image/verity"
+)
+
+// writeRoot writes root.squashfs and root.verity.
+func writeRoot(ctx context.Context, tree *flatten.Tree, spec Spec, work string, m *Manifest, epoch int64, log *slog.Logger, prog Progress) error {
+	prog("write squashfs", 0, 0)
+	f, err := os.Create(filepath.Join(work, RootFile))
+	if err != nil {
+		return fmt.Errorf("create root squashfs: %w", err)
+	}
+	defer f.Close()
+	st, err := squashfs.Write(ctx, f, tree, squashfs.Options{
+		Compression: squashfs.Compression(spec.Compression), Level: spec.Level, BlockSize: spec.BlockSize, ModTime: epoch,
+	})
+	if err != nil {
+		return fmt.Errorf("write root squashfs: %w", err)
+	}
+	log.Info("root squashfs written", "bytes", st.Size, "inodes", st.Inodes)
+	prog("write verity", 0, 0)
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("read root squashfs: %w", err)
+	}
+	vf, err := os.Create(filepath.Join(work, VerityFile))
+	if err != nil {
+		return fmt.Errorf("create verity tree: %w", err)
+	}
+	defer vf.Close()
+	var uuid [16]byte
+	copy(uuid[:], derive(m.InputDigest, "verity uuid", 16))
+	uuid[6] = uuid[6]&0x0f | 0x40
+	uuid[8] = uuid[8]&0x3f | 0x80
+	vr, err := verity.Build(ctx, f, st.Size, vf, verity.Options{Salt: derive(m.InputDigest, "verity salt", 32), UUID: uuid})
+	if err != nil {
+		return fmt.Errorf("build verity tree: %w", err)
+	}
+	if err := vf.Sync(); err != nil {
+		return fmt.Errorf("write verity tree: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("write root squashfs: %w", err)
+	}
+	if m.Root.Blob, err = blobOf(work, RootFile); err != nil {
+		return err
+	}
+	m.Root.Compression, m.Root.BlockSize, m.Root.Inodes = spec.Compression, spec.BlockSize, st.Inodes
+	if m.Verity.Blob, err = blobOf(work, VerityFile); err != nil {
+		return err
+	}
+	m.Verity.Algorithm, m.Verity.RootHash, m.Verity.Salt = "sha256", vr.RootHashHex(), hex.EncodeToString(vr.Salt)
+	m.Verity.UUID, m.Verity.DataBlocks, m.Verity.Offset = vr.UUIDString(), vr.DataBlocks, disk.VerityOffset(st.Size)
+	log.Info("verity tree written", "root_hash", m.Verity.RootHash)
+	return nil
+}
+
+// cmdlineFor renders the command line for a root slot (5 is A, 6 is B).
+func cmdlineFor(spec Spec, m *Manifest, part int) (string, error) {
+	slot := "a"
+	if part == 6 {
+		slot = "b"
+	}
+	return RenderCmdline(spec.Cmdline, CmdlineVars{
+		RootHash: m.Verity.RootHash, Salt: m.Verity.Salt, Slot: slot,
+		RootDevice: fmt.Sprintf("PARTUUID=%08x-%02d", derive32(m.InputDigest, "disk id"), part),
+		DataBlocks: m.Verity.DataBlocks, DataSectors: m.Verity.DataBlocks * 8,
+		VerityOffset: uint64(m.Verity.Offset), HashStartBlock: uint64(m.Verity.Offset)/verity.BlockSize + 1,
+		KernelVersion: m.KernelVersion,
+	})
+}
+
+// writeBoot writes boot.vfat: the boot directory's files plus config.txt and cmdline.txt.
+func writeBoot(ctx context.Context, tree *flatten.Tree, spec Spec, work string, m *Manifest, epoch int64, log *slog.Logger, prog Progress) error {
+	prog("write boot partition", 0, 0)
+	dir, _, err := bootDir(tree, spec.BootDir)
+	if err != nil {
+		return err
+	}
+	files, config, err := bootFiles(tree, dir)
+	if err != nil {
+		return err
+	}
+	if spec.ConfigTxt != "" {
+		config = []byte(spec.ConfigTxt)
+	}
+	if len(config) == 0 {
+		config = []byte(defaultConfigTxt)
+	}
+	cmd, err := cmdlineFor(spec, m, 5)
+	if err != nil {
+		return err
+	}
+	m.Cmdline = cmd
+	files = append(files, memFile("config.txt", config), memFile("cmdline.txt", []byte(cmd+"\n")))
+	serial := derive32(m.InputDigest, "boot serial")
+	if err := fat.Write(ctx, filepath.Join(work, BootFile), files, fat.Options{Size: spec.BootSize, Serial: serial, Epoch: epoch}); err != nil {
+		return err
+	}
+	if m.Boot.Blob, err = blobOf(work, BootFile); err != nil {
+		return err
+	}
+	for _, f := range files {
+		m.Boot.Files = append(m.Boot.Files, f.Path)
+	}
+	m.Boot.Serial = fmt.Sprintf("%04X-%04X", serial>>16, serial&0xffff)
+	log.Info("boot partition written", "dir", "/"+dir, "files", len(files), "bytes", m.Boot.Size)
+	if spec.Disk && spec.CopySlotB {
+		cmdB, err := cmdlineFor(spec, m, 6)
+		if err != nil {
+			return err
+		}
+		files[len(files)-1] = memFile("cmdline.txt", []byte(cmdB+"\n"))
+		err = fat.Write(ctx, filepath.Join(work, ".boot-b.vfat"), files, fat.Options{Size: spec.BootSize, Serial: serial + 1, Epoch: epoch})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
