@@ -33,10 +33,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bin = dir
-	cmd := exec.Command("go", "build", "-o", bin, "../cmd/racklet-boot")
+	cmd := exec.Command("go", "build", "-o", bin, "../cmd/...")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build racklet-boot:", err)
+		fmt.Fprintln(os.Stderr, "build the commands:", err)
 		os.Exit(1)
 	}
 	code := m.Run()

@@ -210,13 +210,14 @@ func (d *decoder) bootSettings(b *BootSettings) func(*yaml.Node, string) {
 func (d *decoder) boot(b *Boot) func(*yaml.Node, string) {
 	return func(n *yaml.Node, path string) {
 		d.mapping(n, path, fields{
-			"dir":     d.str(&b.Dir),
-			"fat":     d.str(&b.FAT),
-			"image":   d.str(&b.Image),
-			"kernel":  d.str(&b.Kernel),
-			"initrd":  d.strList(&b.Initrd),
-			"cmdline": d.str(&b.Cmdline),
-			"efi":     d.str(&b.EFI),
+			"dir":      d.str(&b.Dir),
+			"fat":      d.str(&b.FAT),
+			"image":    d.str(&b.Image),
+			"kernel":   d.str(&b.Kernel),
+			"initrd":   d.strList(&b.Initrd),
+			"cmdline":  d.str(&b.Cmdline),
+			"efi":      d.str(&b.EFI),
+			"rootHash": d.str(&b.RootHash),
 		})
 	}
 }
@@ -231,6 +232,7 @@ func (d *decoder) node1(nd *Node) func(*yaml.Node, string) {
 			"address":           d.addr(&nd.Address),
 			"boot":              d.boot(&nd.Boot),
 			"allowEEPROMUpdate": d.optBool(&nd.AllowEEPROMUpdate),
+			"hatKey":            d.str(&nd.HATKey),
 		})
 	}
 }

@@ -110,6 +110,11 @@ type Node struct {
 	Boot    Boot       `yaml:"boot"`
 	// AllowEEPROMUpdate overrides BootSettings.AllowEEPROMUpdate when set.
 	AllowEEPROMUpdate *bool `yaml:"allowEEPROMUpdate,omitempty"`
+	// HATKey is the public key of the node's RP2040 HAT ("ed25519:<base64>",
+	// as `racklet-agent identity` prints it), enrolled for attestation at
+	// start. Without it the first attestation enrolls the key as pending,
+	// for an operator to approve.
+	HATKey string `yaml:"hatKey,omitempty"`
 	// Line is the line in the config file where this node starts (for messages).
 	Line int `yaml:"-"`
 }
@@ -125,4 +130,8 @@ type Boot struct {
 	Cmdline string   `yaml:"cmdline,omitempty"` // kernel command line
 	// EFI is the EFI binary handed to UEFI PXE clients (name inside the source).
 	EFI string `yaml:"efi,omitempty"`
+	// RootHash is the dm-verity root hash (hex) of the root filesystem this
+	// boot source mounts; attestation expects it measured. Image sources
+	// carry their own in the image manifest.
+	RootHash string `yaml:"rootHash,omitempty"`
 }

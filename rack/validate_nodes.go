@@ -1,10 +1,13 @@
 package rack
 
 import (
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/racklet/racklet-boot/hatlink"
 )
 
 // nodes checks each node and the uniqueness of names, MACs, serials and addresses.
@@ -50,6 +53,11 @@ func (v *validator) nodes() {
 				v.at(p, "needs a mac or a serial: that is how racklet-boot recognises the Pi")
 			} else {
 				v.at(p, "needs a mac: that is how racklet-boot recognises the machine")
+			}
+		}
+		if n.HATKey != "" {
+			if _, err := hatlink.ParseKey(n.HATKey); err != nil {
+				v.at(p+".hatKey", "not a HAT public key (want ed25519:<base64>, as racklet-agent identity prints it): %v", err)
 			}
 		}
 		v.reservation(p+".address", n, addrs, i)
@@ -108,6 +116,9 @@ func (v *validator) boot(path string, b *Boot) {
 	if b.Image != "" && strings.ContainsAny(b.Image, " \t\r\n") {
 		v.at(path+".image", "%q is not an image reference (it contains spaces)", b.Image)
 	}
+	if b.RootHash != "" && !isHexLen(b.RootHash, 64) {
+		v.at(path+".rootHash", "%q is not a SHA-256 dm-verity root hash (64 hex digits)", b.RootHash)
+	}
 	v.name(path+".kernel", b.Kernel)
 	v.name(path+".efi", b.EFI)
 	for i, f := range b.Initrd {
@@ -143,4 +154,13 @@ func (v *validator) name(path, s string) {
 	if strings.HasPrefix(s, "/") || clean == ".." || strings.HasPrefix(clean, "../") || strings.ContainsRune(s, 0) {
 		v.at(path, "%q must be a name inside the boot source (no leading / and no ..)", s)
 	}
+}
+
+// isHexLen reports whether s is exactly n hex digits.
+func isHexLen(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
 }

@@ -6,16 +6,19 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/racklet/racklet-boot/attest"
 	"github.com/racklet/racklet-boot/boot/dhcp"
 	httpboot "github.com/racklet/racklet-boot/boot/http"
 	"github.com/racklet/racklet-boot/boot/resolve"
@@ -85,7 +88,25 @@ func serve(ctx context.Context, log *slog.Logger, o *serveOptions) error {
 	dh.Events = st
 
 	tf := &tftp.Server{Files: res, Log: log.With("component", "tftp"), Events: st, Metrics: tftp.NewMetrics(reg)}
-	hs := &httpboot.Server{Files: res, Nodes: st, Registry: reg, Log: log.With("component", "http"), Events: st}
+	var live atomic.Pointer[rack.Config]
+	live.Store(cfg)
+	enr, sec, err := attest.OpenDataDir(filepath.Join(dataDir, "attest"))
+	if err != nil {
+		return err
+	}
+	av := &attest.Verifier{
+		Enrollments:     enr,
+		Secrets:         sec,
+		Events:          st,
+		Expected:        &expectedBoot{cfg: &live, res: res},
+		TrustOnFirstUse: true,
+		Logger:          log.With("component", "attest"),
+	}
+	if err := av.Preprovision(ctx, hatKeys(cfg)); err != nil {
+		return err
+	}
+	hs := &httpboot.Server{Files: res, Nodes: st, Registry: reg, Log: log.With("component", "http"), Events: st,
+		Mounts: map[string]http.Handler{attest.PathPrefix: av.Handler()}}
 
 	if err := syncNodes(ctx, st, cfg); err != nil {
 		return err
@@ -114,6 +135,10 @@ func serve(ctx context.Context, log *slog.Logger, o *serveOptions) error {
 			}
 			dh.Update(dhcpSettings(next))
 			res.Update(next)
+			live.Store(next)
+			if err := av.Preprovision(ctx, hatKeys(next)); err != nil {
+				log.Error("enroll the HAT keys of the new config", "err", err)
+			}
 			if err := syncNodes(ctx, st, next); err != nil {
 				log.Error("record nodes of the new config", "err", err)
 			}
