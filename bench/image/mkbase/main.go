@@ -23,7 +23,7 @@ import (
 
 func main() {
 	layoutDir := flag.String("layout", "", "write the OCI layout here")
-	treeDir := flag.String("tree", "", "write the flattened tree here")
+	treeDir := flag.String("tree", "", "also write the flattened tree here (optional)")
 	size := flag.Int64("size", 1<<30, "bytes of extra content")
 	flag.Parse()
 	if err := run(*layoutDir, *treeDir, *size); err != nil {
@@ -38,6 +38,9 @@ func run(layoutDir, treeDir string, size int64) error {
 		return err
 	}
 	fmt.Println(ref)
+	if treeDir == "" {
+		return nil // the layout alone: a base image for racklet-image build
+	}
 	ctx := context.Background()
 	img, err := source.Open(ctx, ref, source.Options{})
 	if err != nil {
