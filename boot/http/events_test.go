@@ -20,6 +20,15 @@ func TestEventsRecorded(t *testing.T) {
 	curl(t, url+"/boot/missing")                         // 404: no event
 	curl(t, "-H", `If-None-Match: "x"`, url+"/boot.img") // 200 with a non-matching tag
 
+	// Events are written after the body is flushed: give them a moment.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		st.mu.Lock()
+		n := len(st.events)
+		st.mu.Unlock()
+		if n >= 3 {
+			break
+		}
+	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	type ev struct {

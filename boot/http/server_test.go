@@ -17,6 +17,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/racklet/racklet-boot/boot/resolve"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server's goroutines.
@@ -135,7 +137,13 @@ func TestServeGraceful(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- (&Server{Files: files, ShutdownTimeout: 20 * time.Second}).Serve(ctx, ln) }()
+	opened := make(chan struct{})
+	var once sync.Once
+	spy := openerFunc(func(ctx context.Context, req resolve.Request) (*resolve.File, error) {
+		once.Do(func() { close(opened) })
+		return files.Open(ctx, req)
+	})
+	go func() { done <- (&Server{Files: spy, ShutdownTimeout: 20 * time.Second}).Serve(ctx, ln) }()
 
 	url := "http://" + ln.Addr().String()
 	bin := needTool(t, "curl")
@@ -148,7 +156,11 @@ func TestServeGraceful(t *testing.T) {
 		r, err := runCurl(bin, t.TempDir(), "--limit-rate", "8M", url+"/boot/big.img")
 		res <- result{r, err}
 	}()
-	time.Sleep(300 * time.Millisecond) // the download is under way (it needs ~1 s)
+	select { // the download is under way (it needs ~1 s at 8 MB/s)
+	case <-opened:
+	case <-time.After(30 * time.Second):
+		t.Fatal("curl's request never reached the server")
+	}
 	cancel()
 
 	select {
@@ -227,4 +239,11 @@ func TestSendfilePath(t *testing.T) {
 			}
 		})
 	}
+}
+
+// openerFunc adapts a function to resolve.Opener.
+type openerFunc func(ctx context.Context, req resolve.Request) (*resolve.File, error)
+
+func (f openerFunc) Open(ctx context.Context, req resolve.Request) (*resolve.File, error) {
+	return f(ctx, req)
 }
