@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand"
 	"os"
@@ -22,19 +23,8 @@ import (
 	"github.com/racklet/racklet-boot/image/flatten"
 	"github.com/racklet/racklet-boot/image/imagetest"
 	"github.com/racklet/racklet-boot/image/source"
+	"github.com/racklet/racklet-boot/internal/testutil"
 )
-
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
-}
 
 func testBase(t *testing.T, opts imagetest.Options) string {
 	t.Helper()
@@ -54,10 +44,10 @@ func testBase(t *testing.T, opts imagetest.Options) string {
 var smallDisk = disk.Sizes{Control: 64 << 20, Boot: 80 << 20, Root: 16 << 20, Data: 4 << 20}
 
 func TestBuildOutputsCheckWithRealTools(t *testing.T) {
-	unsq := needTool(t, "unsquashfs")
-	vs := needTool(t, "veritysetup")
-	fsck := needTool(t, "fsck.vfat")
-	mcopy := needTool(t, "mcopy")
+	unsq := testutil.NeedTool(t, "unsquashfs")
+	vs := testutil.NeedTool(t, "veritysetup")
+	fsck := testutil.NeedTool(t, "fsck.vfat")
+	mcopy := testutil.NeedTool(t, "mcopy")
 	ref := testBase(t, imagetest.Options{Platforms: []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}}})
 	overlay := t.TempDir()
 	os.MkdirAll(filepath.Join(overlay, "etc/racklet"), 0o755)
@@ -254,17 +244,12 @@ func noise(n int) string {
 // TestBuildFullDisk builds onto a 1 MiB tmpfs: the build must fail with the system's error and
 // leave nothing behind. It needs root to mount the tmpfs.
 func TestBuildFullDisk(t *testing.T) {
-	mount := needTool(t, "mount")
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the full-disk test needs root in CI")
-		}
-		t.Skip("the full-disk test needs root to mount a tmpfs")
-	}
+	mount := testutil.NeedTool(t, "mount")
+	testutil.NeedRoot(t, "the full-disk test mounts a 1 MiB tmpfs")
 	ref := testBase(t, imagetest.Options{})
 	small := t.TempDir()
 	if out, err := exec.Command(mount, "-t", "tmpfs", "-o", "size=1m", "racklet-full", small).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs here: %v\n%s", err, out)
+		testutil.Unavailable(t, fmt.Sprintf("cannot mount a tmpfs here: %v\n%s", err, out))
 	}
 	t.Cleanup(func() { exec.Command("umount", small).Run() })
 	out := filepath.Join(small, "out")

@@ -16,22 +16,9 @@ import (
 	"time"
 
 	"github.com/racklet/racklet-boot/boot/resolve"
+	"github.com/racklet/racklet-boot/internal/testutil"
 	"github.com/racklet/racklet-boot/store"
 )
-
-// needTool returns the path of a real peer. Under CI=true a missing tool
-// fails the test; elsewhere the test is skipped, saying why.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI but not installed: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
-}
 
 // curlResult is what one real curl run saw.
 type curlResult struct {
@@ -44,7 +31,7 @@ type curlResult struct {
 // returns the final status, headers and body.
 func curl(t *testing.T, args ...string) curlResult {
 	t.Helper()
-	r, err := runCurl(needTool(t, "curl"), t.TempDir(), args...)
+	r, err := runCurl(testutil.NeedTool(t, "curl"), t.TempDir(), args...)
 	if err != nil {
 		t.Fatal(err)
 	}

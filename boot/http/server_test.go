@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/racklet/racklet-boot/boot/resolve"
+	"github.com/racklet/racklet-boot/internal/testutil"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server's goroutines.
@@ -146,7 +147,7 @@ func TestServeGraceful(t *testing.T) {
 	go func() { done <- (&Server{Files: spy, ShutdownTimeout: 20 * time.Second}).Serve(ctx, ln) }()
 
 	url := "http://" + ln.Addr().String()
-	bin := needTool(t, "curl")
+	bin := testutil.NeedTool(t, "curl")
 	type result struct {
 		r   curlResult
 		err error

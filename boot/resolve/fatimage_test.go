@@ -11,6 +11,8 @@ import (
 
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/diskfs/go-diskfs/filesystem/fat32"
+
+	"github.com/racklet/racklet-boot/internal/testutil"
 )
 
 // fatFiles is the tree every test FAT image holds.
@@ -45,8 +47,8 @@ func randomBytes(seed uint64, n int) []byte {
 // that big.bin ends up fragmented across several cluster runs.
 func mtoolsImage(t testing.TB, fatBits string, sizeKiB int, big []byte) string {
 	t.Helper()
-	needTool(t, "mkfs.vfat")
-	needTool(t, "mcopy")
+	testutil.NeedTool(t, "mkfs.vfat")
+	testutil.NeedTool(t, "mcopy")
 	t.Setenv("MTOOLS_SKIP_CHECK", "1")
 	dir := t.TempDir()
 	img := filepath.Join(dir, "boot.vfat")
@@ -89,7 +91,7 @@ func mtoolsImage(t testing.TB, fatBits string, sizeKiB int, big []byte) string {
 // the table; the volume starts at 1 MiB).
 func mbrImage(t testing.TB, vol string) string {
 	t.Helper()
-	needTool(t, "sfdisk")
+	testutil.NeedTool(t, "sfdisk")
 	fat, err := os.ReadFile(vol)
 	if err != nil {
 		t.Fatal(err)

@@ -10,27 +10,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
-)
 
-// needTool returns the path of a command-line tool the test needs. Missing
-// tools skip the test, except under CI=true, where they fail it loudly.
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("CI=true and the test needs %s, which is not installed: %v", name, err)
-	}
-	t.Skipf("skipping: %s is not installed (%v)", name, err)
-	return ""
-}
+	"github.com/racklet/racklet-boot/internal/testutil"
+)
 
 // run runs a command and fails the test with its output when it fails.
 func run(t testing.TB, name string, args ...string) {
 	t.Helper()
-	out, err := exec.Command(needTool(t, name), args...).CombinedOutput()
+	out, err := exec.Command(testutil.NeedTool(t, name), args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
 	}
@@ -107,7 +94,7 @@ func errKind(err error) string {
 // execCommand prepares a command the test needs.
 func execCommand(t testing.TB, name string, args ...string) *exec.Cmd {
 	t.Helper()
-	return exec.Command(needTool(t, name), args...)
+	return exec.Command(testutil.NeedTool(t, name), args...)
 }
 
 func netipParse(s string) (netip.Addr, error) { return netip.ParseAddr(s) }

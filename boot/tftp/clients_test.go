@@ -13,6 +13,8 @@ import (
 	"time"
 
 	pintftp "github.com/pin/tftp/v3"
+
+	"github.com/racklet/racklet-boot/internal/testutil"
 )
 
 // clientFile is served to the real clients: 3 MiB plus a partial block, so
@@ -54,7 +56,7 @@ func lastDetail(t *testing.T, ev *eventLog, n int) string {
 }
 
 func TestCurl(t *testing.T) {
-	curl := needTool(t, "curl")
+	curl := testutil.NeedTool(t, "curl")
 	ev := &eventLog{}
 	srv := startServer(t, &Server{Files: &fakeFiles{node: "n", files: map[string][]byte{"boot/file.bin": clientFile}}, Events: ev})
 	n := 0
@@ -84,7 +86,7 @@ func TestCurl(t *testing.T) {
 }
 
 func TestTFTPHPA(t *testing.T) {
-	tftp := needTool(t, "tftp")
+	tftp := testutil.NeedTool(t, "tftp")
 	srv := startServer(t, &Server{Files: &fakeFiles{files: map[string][]byte{"file.bin": clientFile}}})
 	out := filepath.Join(t.TempDir(), "out")
 	port := strconv.Itoa(srv.Port)
@@ -93,7 +95,7 @@ func TestTFTPHPA(t *testing.T) {
 }
 
 func TestAtftp(t *testing.T) {
-	atftp := needTool(t, "atftp")
+	atftp := testutil.NeedTool(t, "atftp")
 	ev := &eventLog{}
 	srv := startServer(t, &Server{Files: &fakeFiles{node: "n", files: map[string][]byte{"file.bin": clientFile}}, Events: ev})
 	port := strconv.Itoa(srv.Port)
@@ -143,7 +145,7 @@ func TestPinClient(t *testing.T) {
 // from 127.0.0.2, then checks that a real client on 127.0.0.1 is served
 // at once and that the flood was bounded.
 func TestHalfOpenFlood(t *testing.T) {
-	curl := needTool(t, "curl")
+	curl := testutil.NeedTool(t, "curl")
 	s := &Server{
 		Files:        &fakeFiles{files: map[string][]byte{"file.bin": clientFile}},
 		Timeout:      5 * time.Second,

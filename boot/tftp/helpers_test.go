@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -18,21 +17,6 @@ import (
 	"github.com/racklet/racklet-boot/boot/resolve"
 	"github.com/racklet/racklet-boot/store"
 )
-
-// needTool returns the path of a tool the test needs. Under CI=true a
-// missing tool fails the test; elsewhere the test is skipped.
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("CI=true but %s is not installed: %v", name, err)
-	}
-	t.Skipf("%s is not installed: %v", name, err)
-	return ""
-}
 
 // fakeFiles is a resolve.Opener over a map. Names in refuse get
 // resolve.ErrRefused, names in broken a plain error, others not in files

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/racklet/racklet-boot/internal/testutil"
 )
 
 // TestMTUCap checks that blksize is capped at the receiving interface's
@@ -36,13 +38,8 @@ func TestMTUCap(t *testing.T) {
 		}
 		return
 	}
-	ip := needTool(t, "ip")
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true but the test is not root: it needs a network namespace")
-		}
-		t.Skip("needs root for a network namespace")
-	}
+	ip := testutil.NeedTool(t, "ip")
+	testutil.NeedRoot(t, "the MTU test makes a network namespace")
 	ns := fmt.Sprintf("rkttftpmtu%d", os.Getpid())
 	run := func(args ...string) {
 		t.Helper()

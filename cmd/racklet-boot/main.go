@@ -3,44 +3,23 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/racklet/racklet-boot/internal/cli"
 	"github.com/racklet/racklet-boot/internal/version"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := newRoot().ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "racklet-boot:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("racklet-boot", newRoot()) }
 
 // globals are the flags every command shares.
 type globals struct {
-	logFormat string
-	logLevel  string
+	log cli.LogFlags
 }
 
-func (g *globals) logger() *slog.Logger {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil {
-		lvl = slog.LevelInfo
-	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	if g.logFormat == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
-}
+func (g *globals) logger() *slog.Logger { return g.log.Logger() }
 
 func newRoot() *cobra.Command {
 	g := &globals{}
@@ -50,8 +29,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
-	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	g.log.Register(root)
 	root.AddCommand(
 		newServeCmd(g),
 		newConfigCmd(),

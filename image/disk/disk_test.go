@@ -18,19 +18,8 @@ import (
 
 	"github.com/racklet/racklet-boot/image/fat"
 	"github.com/racklet/racklet-boot/image/verity"
+	"github.com/racklet/racklet-boot/internal/testutil"
 )
-
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
-}
 
 // inputs makes a boot FAT, a fake root image and its verity tree.
 func inputs(t *testing.T, rootBytes int) (Input, *verity.Result) {
@@ -57,7 +46,7 @@ func inputs(t *testing.T, rootBytes int) (Input, *verity.Result) {
 var small = Sizes{Control: 64 << 20, Boot: 80 << 20, Root: 8 << 20, Data: 4 << 20}
 
 func TestSfdiskReadsLayout(t *testing.T) {
-	sfdisk := needTool(t, "sfdisk")
+	sfdisk := testutil.NeedTool(t, "sfdisk")
 	in, _ := inputs(t, 1<<20)
 	dst := filepath.Join(t.TempDir(), "disk.img")
 	l, err := Write(context.Background(), dst, in, Options{Sizes: small, DiskID: 0x1234abcd, Epoch: 1})
@@ -101,9 +90,9 @@ func extract(t *testing.T, disk string, p Partition) string {
 }
 
 func TestPartitionsHoldImages(t *testing.T) {
-	vs := needTool(t, "veritysetup")
-	fsck := needTool(t, "fsck.vfat")
-	mcopy := needTool(t, "mcopy")
+	vs := testutil.NeedTool(t, "veritysetup")
+	fsck := testutil.NeedTool(t, "fsck.vfat")
+	mcopy := testutil.NeedTool(t, "mcopy")
 	in, res := inputs(t, 3<<20)
 	dst := filepath.Join(t.TempDir(), "disk.img")
 	in.CopyB = true

@@ -11,19 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
-}
+	"github.com/racklet/racklet-boot/internal/testutil"
+)
 
 func memFile(p string, body []byte) File {
 	return File{Path: p, Size: int64(len(body)), Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }}
@@ -44,8 +34,8 @@ func bootFiles() []File {
 }
 
 func TestFsckAndMtoolsReadVolume(t *testing.T) {
-	fsck := needTool(t, "fsck.vfat")
-	mcopy := needTool(t, "mcopy")
+	fsck := testutil.NeedTool(t, "fsck.vfat")
+	mcopy := testutil.NeedTool(t, "mcopy")
 	dst := filepath.Join(t.TempDir(), "boot.vfat")
 	if err := Write(context.Background(), dst, bootFiles(), Options{Serial: 0xdeadbeef, Epoch: 1700000000}); err != nil {
 		t.Fatal(err)

@@ -8,30 +8,24 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/racklet/racklet-boot/internal/testutil"
 )
 
 // TestKernelMountsImage mounts images of every compressor with the Linux squashfs driver
 // (through a loop device) and checks contents, hard links, devices and xattrs. It needs root
 // and a loop device; outside CI it skips without them.
 func TestKernelMountsImage(t *testing.T) {
-	mount := needTool(t, "mount")
-	umount := needTool(t, "umount")
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the kernel mount test needs root in CI")
-		}
-		t.Skip("the kernel mount test needs root")
-	}
+	mount := testutil.NeedTool(t, "mount")
+	umount := testutil.NeedTool(t, "umount")
+	testutil.NeedRoot(t, "the kernel mount test loop-mounts images")
 	for _, comp := range []Compression{Zstd, XZ, Gzip} {
 		t.Run(string(comp), func(t *testing.T) {
 			tr := testTree(t, 700_000)
 			img, _ := writeImage(t, tr, Options{Compression: comp, ModTime: 1})
 			dir := t.TempDir()
 			if out, err := exec.Command(mount, "-t", "squashfs", "-o", "loop,ro", img, dir).CombinedOutput(); err != nil {
-				if os.Getenv("CI") == "true" {
-					t.Fatalf("mount: %v\n%s", err, out)
-				}
-				t.Skipf("cannot loop-mount here: %v\n%s", err, out)
+				testutil.Unavailable(t, fmt.Sprintf("cannot loop-mount here: %v\n%s", err, out))
 			}
 			t.Cleanup(func() {
 				if out, err := exec.Command(umount, dir).CombinedOutput(); err != nil {

@@ -19,20 +19,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/racklet/racklet-boot/image/flatten"
+	"github.com/racklet/racklet-boot/internal/testutil"
 )
-
-// needTool returns the path of a tool, skipping the test when it is missing outside CI.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
-}
 
 type tentry struct {
 	name, body, link string
@@ -115,7 +103,7 @@ func writeImage(t *testing.T, tr *flatten.Tree, opts Options) (string, Stats) {
 }
 
 func TestUnsquashfsReadsImage(t *testing.T) {
-	unsq := needTool(t, "unsquashfs")
+	unsq := testutil.NeedTool(t, "unsquashfs")
 	for _, comp := range []Compression{Zstd, XZ, Gzip} {
 		t.Run(string(comp), func(t *testing.T) {
 			tr := testTree(t, 300_000)
@@ -258,7 +246,7 @@ func TestOptionsRejected(t *testing.T) {
 // TestLargeDirectory writes a directory whose listing exceeds 64 KiB (an extended directory
 // inode) and spans many metadata blocks, and checks unsquashfs lists and extracts all of it.
 func TestLargeDirectory(t *testing.T) {
-	unsq := needTool(t, "unsquashfs")
+	unsq := testutil.NeedTool(t, "unsquashfs")
 	const n = largeDirEntries
 	img, _ := writeImage(t, largeDirTree(t), Options{BlockSize: 4096})
 	out, err := exec.Command(unsq, "-lln", "-n", img).CombinedOutput()

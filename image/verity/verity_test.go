@@ -11,25 +11,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
-}
+	"github.com/racklet/racklet-boot/internal/testutil"
+)
 
 // TestMatchesVeritysetup builds trees of one, two and three levels and checks that
 // veritysetup format writes the same bytes with the same salt and UUID, that veritysetup
 // verify accepts ours, and that it rejects the data after one flipped byte.
 func TestMatchesVeritysetup(t *testing.T) {
-	vs := needTool(t, "veritysetup")
+	vs := testutil.NeedTool(t, "veritysetup")
 	salt, _ := hex.DecodeString("5eed5eed00112233445566778899aabbccddeeff00112233445566778899aabb")
 	opts := Options{Salt: salt, UUID: [16]byte{0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0x4d, 0xef, 0x81, 0x23, 1, 2, 3, 4, 5, 6}}
 	for name, blocks := range map[string]int{"one block": 1, "one level": 100, "two levels": 129, "three levels": 128*128 + 3} {

@@ -1,0 +1,41 @@
+// Package testutil holds what the tests of several packages share: finding
+// the real tools (peers nobody here wrote) a test talks to, and requiring
+// root. Outside CI a missing tool or root skips the test, saying why; with
+// CI=true it fails, so CI can never pass by skipping.
+package testutil
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// InCI reports whether the tests run in CI (CI=true).
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// Unavailable fails the test in CI and skips it elsewhere, with msg.
+func Unavailable(t testing.TB, msg string) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("%s (CI=true: install it with bash scripts/deps.sh)", msg)
+	}
+	t.Skip(msg)
+}
+
+// NeedTool returns the path of a command on PATH, or stops the test.
+func NeedTool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		Unavailable(t, name+" is not installed: "+err.Error())
+	}
+	return p
+}
+
+// NeedRoot stops the test unless it runs as root; why says what for.
+func NeedRoot(t testing.TB, why string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		Unavailable(t, "needs root: "+why)
+	}
+}
