@@ -162,7 +162,7 @@ func runLab(ctx context.Context, log *slog.Logger, w io.Writer, o *labOptions) e
 			return err
 		}
 		router, err := startLogged(ctx, rtrNS, filepath.Join(dir, "dnsmasq.log"), "dnsmasq", "--keep-in-foreground",
-			"--log-dhcp", "--log-facility=-", "--conf-file=/dev/null", "--port=0", "--bind-interfaces", "--interface=eth0",
+			"--log-dhcp", "--log-facility=-", "--conf-file=/dev/null", "--port=0", "--bind-interfaces", "--interface=eth0", "--no-ping",
 			"--dhcp-range=10.42.0.100,10.42.0.250,255.255.255.0,1h", "--dhcp-leasefile="+filepath.Join(dir, "dnsmasq.leases"))
 		if err != nil {
 			return fmt.Errorf("start the router's dnsmasq (apt-get install dnsmasq-base): %w", err)
