@@ -2,6 +2,7 @@ package resolve
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/racklet/racklet-boot/internal/testutil"
 )
 
 const arpDump = `IP address       HW type     Flags       HW address            Mask     Device
@@ -61,7 +64,7 @@ func TestARPTable(t *testing.T) {
 
 func TestARPTableLive(t *testing.T) {
 	if _, err := os.Stat("/proc/net/arp"); err != nil {
-		t.Skipf("no /proc/net/arp: %v", err)
+		testutil.Unavailable(t, fmt.Sprintf("no /proc/net/arp: %v", err))
 	}
 	// The loopback address is never in the neighbour table.
 	if mac, ok := (ARPTable{}).MACForAddr(context.Background(), addr("127.0.0.1")); ok {

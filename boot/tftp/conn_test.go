@@ -1,9 +1,12 @@
 package tftp
 
 import (
+	"fmt"
 	"net"
 	"testing"
 	"time"
+
+	"github.com/racklet/racklet-boot/internal/testutil"
 )
 
 // TestPacketReader checks that requests carry the address they were sent
@@ -13,7 +16,7 @@ import (
 func TestPacketReader(t *testing.T) {
 	lo, err := net.InterfaceByName("lo")
 	if err != nil {
-		t.Skipf("no lo interface: %v", err)
+		testutil.Unavailable(t, fmt.Sprintf("no lo interface: %v", err))
 	}
 	for _, listen := range []string{"127.0.0.1:0", ":0"} {
 		t.Run(listen, func(t *testing.T) {
