@@ -60,6 +60,7 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.PersistentFlags().BoolVar(&g.insecure, "insecure", false, "allow plain-HTTP registries")
 	root.AddCommand(newBuildCmd(g), newPushCmd(g), newPullCmd(g), newInspectCmd(g), newFlashCmd(g), newVersionCmd())
+	root.AddCommand(signingCommands(g)...)
 	return root
 }
 

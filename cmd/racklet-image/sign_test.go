@@ -1,0 +1,105 @@
+package main
+
+import (
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/racklet/racklet-boot/sign"
+)
+
+// TestSignCommands drives keygen, sign and verify on an in-memory registry and an OCI layout.
+func TestSignCommands(t *testing.T) {
+	t.Setenv(passwordEnv, "correct horse")
+	dir := t.TempDir()
+	for _, kind := range []string{"ecdsa-p256", "ed25519"} {
+		if _, err := run("keygen", "--out", filepath.Join(dir, kind), "--type", kind); err != nil {
+			t.Fatalf("keygen %s: %v", kind, err)
+		}
+	}
+	if _, err := run("keygen", "--out", filepath.Join(dir, "ed25519")); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("keygen over an existing key = %v, want a refusal", err)
+	}
+
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	img, err := random.Image(64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := strings.TrimPrefix(srv.URL, "http://") + "/os/pi:v1"
+	tag, _ := name.NewTag(ref)
+	if err := remote.Write(tag, img); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+
+	lay := filepath.Join(dir, "layout")
+	p, err := layout.Write(lay, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{sign.RefNameAnnotation: "v1"})); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, target := range []string{ref, "oci-layout:" + lay + ":v1"} {
+		ec, ed := filepath.Join(dir, "ecdsa-p256"), filepath.Join(dir, "ed25519")
+		if _, err := run("verify", target, "--key", ec+".pub"); err == nil || !strings.Contains(err.Error(), "not signed") {
+			t.Fatalf("verify %s before signing = %v, want not signed", target, err)
+		}
+		out, err := run("sign", target, "--key", ec+".key", "--insecure")
+		if err != nil {
+			t.Fatalf("sign %s: %v", target, err)
+		}
+		if !strings.Contains(out, d.String()) {
+			t.Errorf("sign printed %q, want the digest %s", out, d)
+		}
+		if _, err := run("verify", target, "--key", ed+".pub"); err == nil || !strings.Contains(err.Error(), "does not verify") {
+			t.Fatalf("verify %s with another key = %v, want a refusal", target, err)
+		}
+		out, err = run("verify", target, "--key", ed+".pub", "--key", ec+".pub")
+		if err != nil {
+			t.Fatalf("verify %s: %v", target, err)
+		}
+		if !strings.Contains(out, "verified") || !strings.Contains(out, d.String()) || !strings.Contains(out, ec+".pub") {
+			t.Errorf("verify printed %q, want the digest and the key that verified", out)
+		}
+	}
+}
+
+func TestSignCommandErrors(t *testing.T) {
+	t.Setenv(passwordEnv, "")
+	os.Unsetenv(passwordEnv)
+	dir := t.TempDir()
+	for name, tc := range map[string]struct {
+		args []string
+		want string
+	}{
+		"keygen needs --out":         {[]string{"keygen"}, `"out" not set`},
+		"keygen unknown type":        {[]string{"keygen", "--out", dir + "/k", "--type", "rsa"}, "unknown key type"},
+		"keygen without passphrase":  {[]string{"keygen", "--out", dir + "/k"}, passwordEnv},
+		"sign needs --key":           {[]string{"sign", "oci-layout:" + dir}, `"key" not set`},
+		"sign docker-archive":        {[]string{"sign", "docker-archive:/x.tar", "--key", "k"}, "registry or an OCI layout"},
+		"verify missing layout":      {[]string{"verify", "oci-layout:" + dir + "/none", "--key", dir + "/k.pub"}, "read public key"},
+		"verify missing layout(key)": {[]string{"verify", "oci-layout:/nonexistent:v1", "--key", "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAO2onvM62pC1io6jQKm8Nc2UyFXcd4kOmOsBIoYtZ2ik=\n-----END PUBLIC KEY-----\n"}, "open OCI layout"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := run(tc.args...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
