@@ -6,10 +6,12 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/spf13/cobra"
 
 	"github.com/racklet/racklet-boot/image"
 	"github.com/racklet/racklet-boot/image/artifact"
+	"github.com/racklet/racklet-boot/sign"
 )
 
 func newBuildCmd(g *globals) *cobra.Command {
@@ -17,6 +19,7 @@ func newBuildCmd(g *globals) *cobra.Command {
 		spec        image.Spec
 		output      string
 		push        string
+		signKey     string
 		noCache     bool
 		tempDir     string
 		rootSize    int64
@@ -37,6 +40,19 @@ SOURCE_DATE_EPOCH, when set, fixes every timestamp; otherwise the base image's c
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (output == "") == (push == "") {
 				return errors.New("give exactly one of --output DIR and --push REF")
+			}
+			if signKey != "" && push == "" {
+				return errors.New("--sign-key signs what --push pushes: give --push REF too (or sign a directory's push later with racklet-image sign)")
+			}
+			var signer signature.Signer
+			if signKey != "" { // load the key first: a wrong passphrase should not cost a build
+				pass, err := passphrase(cmd.ErrOrStderr(), false)
+				if err != nil {
+					return err
+				}
+				if signer, err = sign.LoadPrivateKey(signKey, pass); err != nil {
+					return err
+				}
 			}
 			spec.Insecure = g.insecure
 			spec.DiskSizes.Root, spec.DiskSizes.Boot, spec.DiskSizes.Data, spec.DiskSizes.Control = rootSize, bootSlot, dataSize, controlSize
@@ -62,6 +78,18 @@ SOURCE_DATE_EPOCH, when set, fixes every timestamp; otherwise the base image's c
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "pushed %s@%s\n", push, d)
+				if signer != nil {
+					t, err := resolveTarget(cmd.Context(), push, g.insecure)
+					if err != nil {
+						return err
+					}
+					if t.digest.String() != fmt.Sprint(d) {
+						return fmt.Errorf("%s moved to %s while signing the pushed %s: not signed", push, t.digest, d)
+					}
+					if err := signTarget(cmd.Context(), cmd.OutOrStdout(), t, signer, ""); err != nil {
+						return err
+					}
+				}
 			}
 			fmt.Fprint(cmd.OutOrStdout(), m.Describe())
 			return nil
@@ -72,6 +100,7 @@ SOURCE_DATE_EPOCH, when set, fixes every timestamp; otherwise the base image's c
 	f.StringVar(&spec.Platform, "platform", "linux/arm64", "platform of the base image to use")
 	f.StringVar(&output, "output", "", "write the image to this directory")
 	f.StringVar(&push, "push", "", "push the image to this reference instead of keeping a directory")
+	f.StringVar(&signKey, "sign-key", "", "sign the pushed image with this private key (passphrase from "+passwordEnv+")")
 	f.StringVar(&spec.Overlay, "overlay", "", "directory of files to add over the root file system")
 	f.StringVar(&spec.BootDir, "boot-dir", "", "directory of the root holding the boot files (default /boot/firmware, else /boot)")
 	f.StringVar(&spec.ConfigTxt, "config-txt", "", "content of config.txt (default: the base's own)")

@@ -17,6 +17,7 @@ func run(args ...string) (string, error) {
 }
 
 func TestCommandErrors(t *testing.T) {
+	t.Setenv(passwordEnv, "not used")
 	tests := map[string]struct {
 		args []string
 		want string
@@ -26,6 +27,8 @@ func TestCommandErrors(t *testing.T) {
 		"build needs a base":           {args: []string{"build", "--output", "o"}, want: `"base" not set`},
 		"bad compression":              {args: []string{"build", "--base", "oci-layout:/nonexistent", "--output", t.TempDir() + "/o", "--compression", "lz4"}, want: "compression \"lz4\""},
 		"missing base":                 {args: []string{"build", "--base", "oci-layout:/nonexistent", "--output", t.TempDir() + "/o"}, want: "base image not found"},
+		"sign-key needs push":          {args: []string{"build", "--base", "b", "--output", "o", "--sign-key", "k.key"}, want: "--sign-key signs what --push pushes"},
+		"sign-key missing":             {args: []string{"build", "--base", "b", "--push", "r", "--sign-key", "/nonexistent.key"}, want: "nonexistent.key"},
 		"push wants two args":          {args: []string{"push", "dir"}, want: "accepts 2 arg(s)"},
 		"inspect dir without manifest": {args: []string{"inspect", "-o", "json", t.TempDir()}, want: "read image manifest"},
 		"inspect missing dir":          {args: []string{"inspect", "/nonexistent/out"}, want: "read image manifest"},

@@ -76,16 +76,7 @@ func newSignCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if t.layout != "" {
-				err = sign.SignLayout(cmd.Context(), t.layout, t.digest, identity, signer)
-			} else {
-				err = sign.Sign(cmd.Context(), t.ref, signer, remoteOptions(cmd.Context())...)
-			}
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "signed %s (signature in %s)\n", t, sign.SignatureTag(t.digest))
-			return nil
+			return signTarget(cmd.Context(), cmd.OutOrStdout(), t, signer, identity)
 		},
 	}
 	cmd.Flags().StringVar(&key, "key", "", "private key file (required)")
@@ -193,6 +184,21 @@ func resolveTarget(ctx context.Context, ref string, insecure bool) (target, erro
 
 func remoteOptions(ctx context.Context) []remote.Option {
 	return []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)}
+}
+
+// signTarget signs a resolved image and says where the signature went.
+func signTarget(ctx context.Context, w io.Writer, t target, signer signature.Signer, identity string) error {
+	var err error
+	if t.layout != "" {
+		err = sign.SignLayout(ctx, t.layout, t.digest, identity, signer)
+	} else {
+		err = sign.Sign(ctx, t.ref, signer, remoteOptions(ctx)...)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "signed %s (signature in %s)\n", t, sign.SignatureTag(t.digest))
+	return nil
 }
 
 // passphrase reads the key passphrase from RACKLET_KEY_PASSWORD, else from the terminal
