@@ -3,50 +3,30 @@
 //
 //	racklet-image build --base REF --platform linux/arm64 (--output DIR | --push REF) [--overlay DIR] [--insecure]
 //	racklet-image push DIR REF | pull REF DIR | inspect REF|DIR [-o json]
+//	racklet-image keygen --out PREFIX | sign REF --key KEY | verify REF --key PUB
 //	racklet-image flash IMAGE DEVICE
 //	racklet-image version
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/racklet/racklet-boot/internal/cli"
 	"github.com/racklet/racklet-boot/internal/version"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := newRoot().ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "racklet-image:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("racklet-image", newRoot()) }
 
 // globals are the flags every command shares.
 type globals struct {
-	logFormat string
-	logLevel  string
-	insecure  bool
+	log      cli.LogFlags
+	insecure bool
 }
 
-func (g *globals) logger() *slog.Logger {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil {
-		lvl = slog.LevelInfo
-	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	if g.logFormat == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
-}
+func (g *globals) logger() *slog.Logger { return g.log.Logger() }
 
 func newRoot() *cobra.Command {
 	g := &globals{}
@@ -56,8 +36,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
-	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	g.log.Register(root)
 	root.PersistentFlags().BoolVar(&g.insecure, "insecure", false, "allow plain-HTTP registries")
 	root.AddCommand(newBuildCmd(g), newPushCmd(g), newPullCmd(g), newInspectCmd(g), newFlashCmd(g), newVersionCmd())
 	root.AddCommand(signingCommands(g)...)
