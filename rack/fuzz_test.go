@@ -10,7 +10,7 @@ import (
 // FuzzParse checks that Parse never panics and that every failure is a
 // *ValidationError listing at least one problem, in line order.
 func FuzzParse(f *testing.F) {
-	for _, name := range []string{"../examples/rack.yaml", "../examples/rack-full.yaml"} {
+	for _, name := range []string{"../examples/rack.yaml", "../examples/rack-full.yaml", "../examples/rack-signed.yaml"} {
 		data, err := os.ReadFile(name)
 		if err != nil {
 			f.Fatal(err)
@@ -20,6 +20,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(full(cat(pi("pi-01", "5b154510"), pi("pi-01", "5B154510"))...)))
 	f.Add([]byte("a: &x [*x]\n"))
 	f.Add([]byte("nodes: [{boot: {dir: ../../..}}]\n"))
+	f.Add([]byte("trust: [{repositories: [\"[\"], keys: [{pem: \"-----BEGIN PUBLIC KEY-----\"}, {file: /dev/null}]}]\nnodes: [{boot: {image: \"oci-layout::\"}}]\n"))
 	dir := f.TempDir()
 	if err := os.Mkdir(filepath.Join(dir, "boot"), 0o755); err != nil {
 		f.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/sigstore/sigstore/pkg/signature"
 )
 
 // APIVersion and Kind identify the rack config format this package reads.
@@ -25,6 +27,38 @@ type Config struct {
 	UnknownMachines UnknownPolicy `yaml:"unknownMachines"`
 	Default         *Boot         `yaml:"default,omitempty"` // boot source for unknown machines when UnknownMachines is "default"
 	Nodes           []Node        `yaml:"nodes"`
+	// Trust says which keys must have signed the images of which
+	// repositories; the first rule whose pattern matches wins.
+	Trust []TrustRule `yaml:"trust,omitempty"`
+	// Images tunes how images are fetched.
+	Images Images `yaml:"images"`
+}
+
+// TrustRule names the keys trusted for image repositories.
+type TrustRule struct {
+	// Repositories are glob patterns (path.Match) on the repository of a
+	// reference, as in "registry.lan:5000/racklet/*" or "oci-layout:/srv/images".
+	Repositories []string   `yaml:"repositories"`
+	Keys         []TrustKey `yaml:"keys"`
+	// Verifiers are Keys, parsed when the config is validated, in order.
+	Verifiers []signature.Verifier `yaml:"-"`
+	// Line is where the rule starts in the config file (for messages).
+	Line int `yaml:"-"`
+}
+
+// TrustKey is one public key (PEM PKIX, as cosign.pub): a file or the PEM text.
+type TrustKey struct {
+	File string `yaml:"file,omitempty"` // relative to the config file's directory
+	PEM  string `yaml:"pem,omitempty"`
+}
+
+// Images says how image references are fetched.
+type Images struct {
+	// Insecure lists registry hosts ("host:port") reached over plain HTTP.
+	Insecure []string `yaml:"insecure,omitempty"`
+	// Layout is an OCI layout directory used instead of registries (an
+	// air-gapped rack): boot.image references are looked up in it by tag.
+	Layout string `yaml:"layout,omitempty"`
 }
 
 // Server names where racklet-boot listens and what address clients use to reach it.

@@ -42,6 +42,8 @@ func (v *validator) validate() {
 	}
 	v.server()
 	v.dhcp()
+	v.trust()
+	v.images()
 	switch c.UnknownMachines {
 	case UnknownIgnore, UnknownDiscover:
 	case UnknownDefault:

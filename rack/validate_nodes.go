@@ -115,6 +115,8 @@ func (v *validator) boot(path string, b *Boot) {
 	}
 	if b.Image != "" && strings.ContainsAny(b.Image, " \t\r\n") {
 		v.at(path+".image", "%q is not an image reference (it contains spaces)", b.Image)
+	} else if b.Image != "" && len(set) == 1 {
+		v.image(path+".image", b)
 	}
 	if b.RootHash != "" && !isHexLen(b.RootHash, 64) {
 		v.at(path+".rootHash", "%q is not a SHA-256 dm-verity root hash (64 hex digits)", b.RootHash)

@@ -218,3 +218,14 @@ func (c *fatCache) retain(keep map[string]bool) {
 		idx.release()
 	}
 }
+
+// drop forgets the index of path p (an image replaced by another).
+func (c *fatCache) drop(p string) {
+	c.mu.Lock()
+	idx := c.byPath[p]
+	delete(c.byPath, p)
+	c.mu.Unlock()
+	if idx != nil {
+		idx.release()
+	}
+}

@@ -29,7 +29,8 @@ type Facts struct {
 	Kernel      string   // boot.kernel
 	Initrd      []string // boot.initrd
 	Cmdline     string   // boot.cmdline, itself template-expanded
-	ImageDigest string   // digest of the node's image; "" until image sources exist
+	ImageDigest string   // manifest digest of the node's verified image; "" for other sources
+	RootHash    string   // dm-verity root hash: the image's, else boot.rootHash
 	Slot        string   // A/B slot being served; "a" until A/B serving exists
 }
 
@@ -38,7 +39,7 @@ const maxTemplateSize = 1 << 20
 
 // factsFor collects the facts of a node for a request. The command line is
 // expanded last, with the other facts (and an empty Cmdline) in scope.
-func factsFor(s *snapshot, c *client, req Request) (*Facts, error) {
+func factsFor(s *snapshot, c *client, req Request, img *ImageBoot) (*Facts, error) {
 	n := c.node
 	f := &Facts{
 		Name:     n.Name,
@@ -48,6 +49,13 @@ func factsFor(s *snapshot, c *client, req Request) (*Facts, error) {
 		Initrd:   n.Boot.Initrd,
 		HTTPPort: s.cfg.Server.HTTPPort,
 		Slot:     "a",
+		RootHash: n.Boot.RootHash,
+	}
+	if img != nil {
+		f.ImageDigest = img.Digest
+		if img.RootHash != "" {
+			f.RootHash = img.RootHash
+		}
 	}
 	if len(n.MAC) > 0 {
 		f.MAC = n.MAC.String()

@@ -24,7 +24,11 @@ func (q *query) name() string { return q.client.name }
 
 func (q *query) getFacts() (*Facts, error) {
 	if q.facts == nil {
-		f, err := factsFor(q.snap, q.client, q.req)
+		var img *ImageBoot
+		if s, ok := q.src.(*imageSource); ok {
+			img = s.img
+		}
+		f, err := factsFor(q.snap, q.client, q.req, img)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", nodeLabel(q.client), err)
 		}
@@ -73,7 +77,7 @@ func (r *Resolver) Open(ctx context.Context, req Request) (*File, error) {
 		return nil, err
 	}
 	q := &query{snap: s, req: req, client: c}
-	q.src, q.srcErr = r.sourceFor(c.node.Boot)
+	q.src, q.srcErr = r.sourceFor(ctx, c.node.Boot)
 	if q.src != nil {
 		defer q.src.done()
 	}

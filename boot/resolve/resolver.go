@@ -29,9 +29,11 @@ type Resolver struct {
 	// prefix; nil means only prefixed names identify a node.
 	Clients Clients
 
-	baseDir string
-	fat     *fatCache
-	snap    atomic.Pointer[snapshot]
+	baseDir  string
+	fat      *fatCache
+	images   Images
+	imageFAT imageFATs
+	snap     atomic.Pointer[snapshot]
 }
 
 var _ Opener = (*Resolver)(nil)

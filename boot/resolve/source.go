@@ -13,8 +13,8 @@ import (
 )
 
 // ErrImageSource is wrapped by errors for nodes whose boot source is an OCI
-// image: serving straight from signed images is not implemented yet.
-var ErrImageSource = errors.New("OCI image sources are not supported yet")
+// image when the resolver was made without WithImages.
+var ErrImageSource = errors.New("OCI image sources are not configured in this server")
 
 // ErrSourceUnavailable is wrapped when a boot source itself cannot be read
 // (a missing directory, a corrupt FAT image): an operator problem, not a
@@ -35,10 +35,10 @@ type source interface {
 }
 
 // sourceFor returns the boot source of b, nil when b names none.
-func (r *Resolver) sourceFor(b rack.Boot) (source, error) {
+func (r *Resolver) sourceFor(ctx context.Context, b rack.Boot) (source, error) {
 	switch {
 	case b.Image != "":
-		return nil, fmt.Errorf("boot image %s: %w", b.Image, ErrImageSource)
+		return r.imageSourceFor(ctx, b.Image)
 	case b.FAT != "":
 		return &fatSource{path: r.sourcePath(b.FAT), cache: r.fat}, nil
 	case b.Dir != "":

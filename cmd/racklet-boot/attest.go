@@ -23,8 +23,9 @@ import (
 // HTTP use, so a template or a FAT source counts exactly as served) and the
 // root hash of its boot source.
 type expectedBoot struct {
-	cfg *atomic.Pointer[rack.Config]
-	res resolve.Opener
+	cfg    *atomic.Pointer[rack.Config]
+	res    resolve.Opener
+	images resolve.Images // the verified image of nodes booting one
 
 	mu     sync.Mutex
 	hashes map[string]string // path + ETag -> sha256 hex
@@ -61,6 +62,13 @@ func (e *expectedBoot) Expected(ctx context.Context, node string) (attest.Measur
 		return attest.Measurements{}, fmt.Errorf("node %s: no kernel and initramfs to expect: set boot.kernel and boot.initrd", node)
 	}
 	m := attest.Measurements{RootHash: n.Boot.RootHash, Image: bootLabel(n.Boot)}
+	if n.Boot.Image != "" {
+		ib, err := e.images.Boot(ctx, n.Boot.Image)
+		if err != nil {
+			return attest.Measurements{}, fmt.Errorf("node %s: its image: %w", node, err)
+		}
+		m.RootHash, m.Image = ib.RootHash, n.Boot.Image+"@"+ib.Digest
+	}
 	var err error
 	if m.Kernel, err = e.digest(ctx, prefix+kernel); err != nil {
 		return attest.Measurements{}, fmt.Errorf("node %s: kernel: %w", node, err)

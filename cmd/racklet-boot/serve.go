@@ -23,6 +23,7 @@ import (
 	httpboot "github.com/racklet/racklet-boot/boot/http"
 	"github.com/racklet/racklet-boot/boot/resolve"
 	"github.com/racklet/racklet-boot/boot/tftp"
+	"github.com/racklet/racklet-boot/imagestore"
 	"github.com/racklet/racklet-boot/rack"
 	"github.com/racklet/racklet-boot/store"
 )
@@ -78,7 +79,17 @@ func serve(ctx context.Context, log *slog.Logger, o *serveOptions) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	res := resolve.New(cfg)
+	var live atomic.Pointer[rack.Config]
+	live.Store(cfg)
+	imgOpts := imagestore.OptionsFor(cfg)
+	imgOpts.Log = log.With("component", "images")
+	imgs, err := imagestore.Open(filepath.Join(dataDir, "images"), imgOpts)
+	if err != nil {
+		return err
+	}
+	booter := &imagestore.Booter{Store: imgs, Config: live.Load}
+
+	res := resolve.New(cfg, resolve.WithImages(booter))
 	res.Log = log.With("component", "resolve")
 	res.Clients = &clientLookup{leases: st, arp: resolve.ARPTable{}}
 
@@ -88,8 +99,6 @@ func serve(ctx context.Context, log *slog.Logger, o *serveOptions) error {
 	dh.Events = st
 
 	tf := &tftp.Server{Files: res, Log: log.With("component", "tftp"), Events: st, Metrics: tftp.NewMetrics(reg)}
-	var live atomic.Pointer[rack.Config]
-	live.Store(cfg)
 	enr, sec, err := attest.OpenDataDir(filepath.Join(dataDir, "attest"))
 	if err != nil {
 		return err
@@ -98,7 +107,7 @@ func serve(ctx context.Context, log *slog.Logger, o *serveOptions) error {
 		Enrollments:     enr,
 		Secrets:         sec,
 		Events:          st,
-		Expected:        &expectedBoot{cfg: &live, res: res},
+		Expected:        &expectedBoot{cfg: &live, res: res, images: booter},
 		TrustOnFirstUse: true,
 		Logger:          log.With("component", "attest"),
 	}
@@ -128,6 +137,7 @@ func serve(ctx context.Context, log *slog.Logger, o *serveOptions) error {
 	}
 	g.Go(func() error { return tf.ListenAndServe(ctx, tftpAddr) })
 	g.Go(func() error { return hs.ListenAndServe(ctx, httpAddr) })
+	g.Go(func() error { prefetchImages(ctx, log, booter, imgs); return nil })
 	g.Go(func() error {
 		return rack.Watch(ctx, o.config, log.With("component", "config"), func(next *rack.Config) {
 			if msg := restartNeeded(cfg, next); msg != "" {
@@ -136,6 +146,7 @@ func serve(ctx context.Context, log *slog.Logger, o *serveOptions) error {
 			dh.Update(dhcpSettings(next))
 			res.Update(next)
 			live.Store(next)
+			go prefetchImages(ctx, log, booter, imgs)
 			if err := av.Preprovision(ctx, hatKeys(next)); err != nil {
 				log.Error("enroll the HAT keys of the new config", "err", err)
 			}
@@ -151,6 +162,23 @@ func serve(ctx context.Context, log *slog.Logger, o *serveOptions) error {
 	}
 	log.Info("racklet-boot stopped")
 	return err
+}
+
+// prefetchImages verifies and fetches every image the config assigns, so a
+// node's first TFTP read does not wait for a pull, then removes blobs no
+// assigned image uses. A failure (unreachable registry, a refused image)
+// skips the clean-up: an image only unreachable for now keeps its blobs.
+func prefetchImages(ctx context.Context, log *slog.Logger, b *imagestore.Booter, st *imagestore.Store) {
+	keep, err := b.Prefetch(ctx)
+	if err != nil {
+		log.Warn("not every assigned image is ready; nodes whose image failed get no boot files", "component", "images", "err", err)
+		return
+	}
+	if n, err := st.GC(ctx, keep); err != nil {
+		log.Warn("image cache clean-up failed", "component", "images", "err", err)
+	} else if n > 0 {
+		log.Info("image cache cleaned", "component", "images", "removed", n)
+	}
 }
 
 // restartNeeded names the changes a running server cannot apply in place:
