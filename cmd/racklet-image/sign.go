@@ -24,7 +24,7 @@ const passwordEnv = "RACKLET_KEY_PASSWORD"
 
 // signingCommands returns keygen, sign and verify.
 func signingCommands(g *globals) []*cobra.Command {
-	return []*cobra.Command{newKeygenCmd(), newSignCmd(g), newVerifyCmd(g)}
+	return []*cobra.Command{newKeygenCmd(), newSignCmd(g), newVerifyCmd(g), newCopyCmd(g)}
 }
 
 func newKeygenCmd() *cobra.Command {
@@ -184,6 +184,22 @@ func resolveTarget(ctx context.Context, ref string, insecure bool) (target, erro
 
 func remoteOptions(ctx context.Context) []remote.Option {
 	return []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)}
+}
+
+func newCopyCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "copy SRC DST",
+		Short: "Copy an image with its signatures between registries and oci-layout:DIR[:tag] (air-gapped racks)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			res, err := sign.Copy(cmd.Context(), args[0], args[1], g.insecure, remoteOptions(cmd.Context())...)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "copied %s to %s (%s) with %d signature(s)\n", args[0], args[1], res.Digest, res.Signatures)
+			return nil
+		},
+	}
 }
 
 // signTarget signs a resolved image and says where the signature went.
