@@ -35,6 +35,7 @@ START_MIB=${START_MIB:-2}
 STORM_TIMEOUT=${STORM_TIMEOUT:-600} # seconds, one simulate run
 LOG_LEVEL=${LOG_LEVEL:-info}        # racklet-boot serve's log level
 KEEP=${KEEP:-0}
+IMAGE=${IMAGE:-1} # also storm racklet-boot serving the same files from a signed OCI image
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -67,8 +68,8 @@ TIMEFORMAT='%U %S'
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 
 log "building racklet-boot and the storm helper"
-(cd "$repo" && go build -o "$work/racklet-boot" ./cmd/racklet-boot && go build -o "$work/storm" ./bench/storm)
-rb=$work/racklet-boot storm=$work/storm
+(cd "$repo" && go build -o "$work/racklet-boot" ./cmd/racklet-boot && go build -o "$work/racklet-image" ./cmd/racklet-image && go build -o "$work/storm" ./bench/storm)
+rb=$work/racklet-boot storm=$work/storm ri=$work/racklet-image
 
 # --- the LAN: switch namespace with a bridge, server and rack attached by veth.
 ip netns add "$SW"
@@ -145,6 +146,27 @@ EOF
 } >"$cfg"
 chmod -R a+rX "$tftproot"
 
+# --- the same files as a signed OCI image (racklet-image build + sign, in an
+# OCI layout): racklet-boot verifies it, caches it by digest and serves its
+# boot partition in place. One image for both models: config.txt has [pi4]
+# and [pi5] sections.
+cfg_img=$work/rack-image.yaml
+if [ "$IMAGE" = 1 ]; then
+	ov=$work/overlay/boot/firmware
+	mkdir -p "$ov"
+	cp -a "$boot/rpi4/." "$boot/rpi5/." "$ov/"
+	printf '[pi4]\narm_64bit=1\nkernel=kernel8.img\ninitramfs initramfs8 followkernel\n[pi5]\nkernel=kernel_2712.img\ninitramfs initramfs_2712 followkernel\n' >"$ov/config.txt"
+	(cd "$repo" && go run ./bench/image/mkbase -layout "$work/base" -size 0 >/dev/null)
+	export RACKLET_KEY_PASSWORD=storm
+	"$ri" keygen --out "$work/key" >/dev/null
+	"$ri" build --base "oci-layout:$work/base:test" --overlay "$work/overlay" --output "$work/img" --log-level warn >/dev/null
+	"$ri" push "$work/img" "oci-layout:$work/layout:storm" >/dev/null
+	"$ri" sign "oci-layout:$work/layout:storm" --key "$work/key.key" >/dev/null
+	sed -e "s|boot: {dir: [^}]*}|boot: {image: \"oci-layout:$work/layout:storm\"}|" \
+		-e "s|^nodes:|trust:\n  - repositories: [\"oci-layout:$work/layout\"]\n    keys: [{file: $work/key.pub}]\nnodes:|" "$cfg" >"$cfg_img"
+	log "signed image: $(du -sm "$work/img/boot.vfat" | cut -f1) MiB boot partition in oci-layout:$work/layout:storm"
+fi
+
 # --- process helpers.
 rss() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; } # KiB
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -164,9 +186,9 @@ wait_tftp_port() { # bounded: 15 s
 	done
 	return 1
 }
-start_racklet() { # start_racklet LOG
+start_racklet() { # start_racklet LOG [CONFIG]
 	rm -rf "$work/data"
-	ip netns exec "$SRV" "$rb" serve --config "$cfg" --log-format json --log-level "$LOG_LEVEL" >"$1" 2>&1 &
+	ip netns exec "$SRV" "$rb" serve --config "${2:-$cfg}" --log-format json --log-level "$LOG_LEVEL" >"$1" 2>&1 &
 	srvpid=$!
 	for _ in $(seq 150); do
 		ip netns exec "$SRV" "$rb" nodes --server http://10.42.0.2 -o json --events 0 >/dev/null 2>&1 && return 0
@@ -203,7 +225,13 @@ rm "$tftproot/rks-link-in" "$tftproot/rks-link-out"
 # --- the storms.
 storm_once() { # storm_once SERVER N ROUND
 	local server=$1 n=$2 round=$3 tag=$1-n$2-r$3
-	if [ "$server" = racklet-boot ]; then start_racklet "$OUT/$tag.log"; else start_dnsmasq "$OUT/$tag.log"; fi
+	case $server in
+	racklet-boot) start_racklet "$OUT/$tag.log" ;;
+	racklet-image) # nodes boot after the server verified and cached its images, as in a real rack
+		start_racklet "$OUT/$tag.log" "$cfg_img"
+		for _ in $(seq 600); do grep -q 'assigned images verified and cached' "$OUT/$tag.log" && break; sleep 0.1; done ;;
+	*) start_dnsmasq "$OUT/$tag.log" ;;
+	esac
 	sleep 1
 	local idle cpu0 cpu1 peak t0 t1 rc=0
 	idle=$(rss "$srvpid" VmRSS)
@@ -229,6 +257,9 @@ storm_once() { # storm_once SERVER N ROUND
 for n in $NODES; do
 	for round in $(seq "$ROUNDS"); do
 		if [ $((round % 2)) = 1 ]; then order="racklet-boot dnsmasq"; else order="dnsmasq racklet-boot"; fi
+		if [ "$IMAGE" = 1 ]; then
+			if [ $((round % 2)) = 1 ]; then order="racklet-image $order"; else order="$order racklet-image"; fi
+		fi
 		for server in $order; do
 			log "storm: $server, $n nodes, round $round"
 			storm_once "$server" "$n" "$round"

@@ -14,6 +14,7 @@ import (
 const (
 	serverRacklet = "racklet-boot"
 	serverDnsmasq = "dnsmasq"
+	serverImage   = "racklet-image" // racklet-boot serving the files from a signed OCI image
 )
 
 // mixedRack returns the Pis `racklet-boot simulate --kind mixed` boots:
@@ -83,7 +84,8 @@ func medians(server string, nodes int, rs []Round) medianRow {
 }
 
 // writeTable prints, per node count, one line of medians per server and
-// the racklet-boot/dnsmasq ratios.
+// the racklet-boot/dnsmasq ratios, and image/dir when racklet-boot also
+// served the files from a signed OCI image.
 func writeTable(w io.Writer, rounds []Round) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "server\trounds\tfinished\ttimeouts\tp50\tp99\tmax\tMB/s\tpeak RSS MiB\tidle RSS MiB\tserver CPU s\tclient CPU s\t")
@@ -119,6 +121,11 @@ func writeTable(w io.Writer, rounds []Round) error {
 			fmt.Fprintf(tw, "ratio racklet/dnsmasq (%d nodes)\t\t\t\t%s\t%s\t%s\t%s\t%s\t\t%s\t\n", n,
 				ratio(float64(rb.p50), float64(dm.p50)), ratio(float64(rb.p99), float64(dm.p99)), ratio(float64(rb.mx), float64(dm.mx)),
 				ratio(rb.mbps, dm.mbps), ratio(float64(rb.peak), float64(dm.peak)), ratio(rb.cpu, dm.cpu))
+		}
+		if im, okI := rows[serverImage]; okR && okI {
+			fmt.Fprintf(tw, "ratio image/dir (%d nodes)\t\t\t\t%s\t%s\t%s\t%s\t%s\t\t%s\t\n", n,
+				ratio(float64(im.p50), float64(rb.p50)), ratio(float64(im.p99), float64(rb.p99)), ratio(float64(im.mx), float64(rb.mx)),
+				ratio(im.mbps, rb.mbps), ratio(float64(im.peak), float64(rb.peak)), ratio(im.cpu, rb.cpu))
 		}
 	}
 	return tw.Flush()

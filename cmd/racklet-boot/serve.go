@@ -174,6 +174,7 @@ func prefetchImages(ctx context.Context, log *slog.Logger, b *imagestore.Booter,
 		log.Warn("not every assigned image is ready; nodes whose image failed get no boot files", "component", "images", "err", err)
 		return
 	}
+	log.Info("assigned images verified and cached", "component", "images", "images", len(keep))
 	if n, err := st.GC(ctx, keep); err != nil {
 		log.Warn("image cache clean-up failed", "component", "images", "err", err)
 	} else if n > 0 {
