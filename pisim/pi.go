@@ -179,3 +179,25 @@ func NewPis(n int, model int, seed uint64) []*Pi {
 	}
 	return pis
 }
+
+// NewMixedRack returns n Pis alternating Pi 4 and Pi 5, Pi 4 first: the Pi
+// 4s are NewPis(…, 4, seed) and the Pi 5s NewPis(…, 5, seed+1), so the same
+// seed always gives the same rack, and a smaller rack is a prefix of a
+// larger one. It fails if the two draws share a serial.
+func NewMixedRack(n int, seed uint64) ([]*Pi, error) {
+	p4, p5 := NewPis((n+1)/2, 4, seed), NewPis(n/2, 5, seed+1)
+	out := make([]*Pi, 0, n)
+	seen := map[uint32]bool{}
+	for i := 0; i < n; i++ {
+		p := p4[i/2]
+		if i%2 == 1 {
+			p = p5[i/2]
+		}
+		if seen[p.Serial] {
+			return nil, fmt.Errorf("seed %d gives two Pis serial %08x: pick another seed", seed, p.Serial)
+		}
+		seen[p.Serial] = true
+		out = append(out, p)
+	}
+	return out, nil
+}

@@ -23,21 +23,7 @@ func mixedRack(n int, seed uint64) ([]*pisim.Pi, error) {
 	if n < 1 || n > 1000 {
 		return nil, fmt.Errorf("-nodes %d: want 1 to 1000", n)
 	}
-	p4, p5 := pisim.NewPis((n+1)/2, 4, seed), pisim.NewPis(n/2, 5, seed+1)
-	out := make([]*pisim.Pi, 0, n)
-	seen := map[uint32]bool{}
-	for i := 0; i < n; i++ {
-		p := p4[i/2]
-		if i%2 == 1 {
-			p = p5[i/2]
-		}
-		if seen[p.Serial] {
-			return nil, fmt.Errorf("seed %d gives two Pis serial %08x: pick another -seed", seed, p.Serial)
-		}
-		seen[p.Serial] = true
-		out = append(out, p)
-	}
-	return out, nil
+	return pisim.NewMixedRack(n, seed)
 }
 
 // median returns the median of the values of f over rounds (the lower

@@ -87,21 +87,7 @@ func rackOfPis(n int, kind string, seed uint64) ([]*pisim.Pi, error) {
 	case "rpi5":
 		return pisim.NewPis(n, 5, seed), nil
 	case "mixed":
-		p4, p5 := pisim.NewPis((n+1)/2, 4, seed), pisim.NewPis(n/2, 5, seed+1)
-		out := make([]*pisim.Pi, 0, n)
-		seen := map[uint32]bool{}
-		for i := 0; i < n; i++ {
-			p := p4[i/2]
-			if i%2 == 1 {
-				p = p5[i/2]
-			}
-			if seen[p.Serial] {
-				return nil, fmt.Errorf("seed %d gives two Pis serial %08x: pick another --seed", seed, p.Serial)
-			}
-			seen[p.Serial] = true
-			out = append(out, p)
-		}
-		return out, nil
+		return pisim.NewMixedRack(n, seed)
 	}
 	return nil, fmt.Errorf("unknown --kind %q: use rpi4, rpi5 or mixed", kind)
 }
