@@ -11,6 +11,12 @@ pkgs=(
   squashfs-tools cryptsetup-bin dosfstools mtools fdisk
   skopeo docker-registry
 )
+# --lab: only what `racklet-boot lab` needs (namespaces; dnsmasq as the router in proxy mode).
+lab=0
+if [ "${1:-}" = --lab ]; then
+  lab=1
+  pkgs=(iproute2 dnsmasq-base)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -31,7 +37,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # cosign, the reference peer for image signatures: not packaged by Debian 12,
 # built from the Go module proxy (about 4-6 minutes from a cold cache).
-if ! command -v cosign >/dev/null; then
+if [ "$lab" = 0 ] && ! command -v cosign >/dev/null; then
   echo "deps: building cosign v2.6.5 with go install (a few minutes)" >&2
   GOBIN=/usr/local/bin go install github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5
 fi

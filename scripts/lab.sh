@@ -4,7 +4,7 @@
 # booting through DHCP and TFTP. Needs root (namespaces); tears itself down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ "$(id -u)" -eq 0 ]; then bash scripts/deps.sh; fi
+if [ "$(id -u)" -eq 0 ]; then bash scripts/deps.sh --lab; fi
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
 go build -o bin/racklet-boot ./cmd/racklet-boot
 exec ./bin/racklet-boot lab "$@"
