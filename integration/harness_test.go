@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/racklet/racklet-boot/internal/netlab"
+	"github.com/racklet/racklet-boot/internal/testutil"
 )
 
 // bin is the directory holding the binaries built once for the whole run.
@@ -44,9 +45,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// inCI reports whether missing tools must fail rather than skip.
-func inCI() bool { return os.Getenv("CI") == "true" }
-
 // need skips (or, in CI, fails) the test unless it runs as root with every
 // tool on PATH.
 func need(t *testing.T, tools ...string) {
@@ -65,11 +63,7 @@ func need(t *testing.T, tools ...string) {
 	if len(missing) == 0 {
 		return
 	}
-	msg := "needs " + strings.Join(missing, ", ") + " (bash scripts/deps.sh installs the tools)"
-	if inCI() {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	testutil.Unavailable(t, "needs "+strings.Join(missing, ", "))
 }
 
 // newSwitch makes a switch namespace removed when the test ends.

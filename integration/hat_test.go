@@ -21,19 +21,6 @@ import (
 	"github.com/racklet/racklet-boot/attest"
 )
 
-// hatNeed returns the path of a tool, skipping (or failing when CI=true) if it is missing.
-func hatNeed(t *testing.T, tool string) string {
-	t.Helper()
-	p, err := exec.LookPath(tool)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI: %v", tool, err)
-		}
-		t.Skipf("%s not found: %v", tool, err)
-	}
-	return p
-}
-
 // hatBuild returns the directory holding the HAT commands (TestMain built
 // every command of the module there).
 func hatBuild(t *testing.T) string {
