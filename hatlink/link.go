@@ -80,34 +80,18 @@ func (l *Link) logger() *slog.Logger {
 
 func (l *Link) readLoop() {
 	defer close(l.done)
-	var d Decoder
-	buf := make([]byte, 256)
-	last := time.Now()
+	fr := newFrameReader(l.rw)
 	for {
-		n, err := l.rw.Read(buf)
-		now := time.Now()
-		if n > 0 && d.Buffered() > 0 && now.Sub(last) > IdleGap {
-			d.Reset() // the line went quiet mid-frame: that frame is lost
-		}
-		last = now
-		p := buf[:n]
-		for len(p) > 0 {
-			k := d.Feed(p)
-			p = p[k:]
-			for {
-				f, ok := d.Next()
-				if !ok {
-					break
-				}
-				f.Payload = append([]byte(nil), f.Payload...)
-				select {
-				case l.frames <- f:
-				default: // nobody waiting for this many frames: stale answers, drop
-				}
+		err, _ := fr.readOnce(func(f Frame) error {
+			f.Payload = append([]byte(nil), f.Payload...)
+			select {
+			case l.frames <- f:
+			default: // nobody waiting for this many frames: stale answers, drop
 			}
-		}
+			return nil
+		})
 		l.statsMu.Lock()
-		l.stats = d.Stats
+		l.stats = fr.d.Stats
 		l.statsMu.Unlock()
 		if err != nil {
 			l.readErr = err

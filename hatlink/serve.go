@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"time"
 )
 
 // Serve is the device side of the framed protocol: it reads request frames
@@ -24,8 +23,7 @@ func Serve(ctx context.Context, rw io.ReadWriter, h Handler) error {
 	})
 	defer stop()
 	var (
-		d       Decoder
-		buf     = make([]byte, 256)
+		fr      = newFrameReader(rw)
 		out     []byte
 		cache   []byte // last answer frame
 		lastSeq byte
@@ -33,46 +31,30 @@ func Serve(ctx context.Context, rw io.ReadWriter, h Handler) error {
 		have    bool
 		req     = make([]byte, 0, 1+MaxPayload)
 	)
-	last := time.Now()
 	for {
-		n, rerr := rw.Read(buf)
-		now := time.Now()
-		if n > 0 && d.Buffered() > 0 && now.Sub(last) > IdleGap {
-			d.Reset() // the line went quiet mid-frame: that frame is lost
-		}
-		last = now
-		p := buf[:n]
-		for len(p) > 0 {
-			k := d.Feed(p)
-			p = p[k:]
-			for {
-				f, ok := d.Next()
-				if !ok {
-					break
-				}
-				if have && f.Seq == lastSeq && f.CRC == lastCRC {
-					if _, err := rw.Write(cache); err != nil {
-						return writeErr(ctx, err)
-					}
-					continue
-				}
-				req = append(append(req[:0], f.Type), f.Payload...)
-				resp := h.Handle(ctx, req)
-				if len(resp) == 0 {
-					resp = DeviceError{Code: CodeInternal, Command: Command(f.Type)}.Append([]byte{RespError})
-				}
-				var err error
-				out, err = AppendFrame(out[:0], resp[0], f.Seq, resp[1:])
-				if err != nil {
-					resp = DeviceError{Code: CodeTooLarge, Command: Command(f.Type), Message: "answer too large"}.Append([]byte{RespError})
-					out, _ = AppendFrame(out[:0], resp[0], f.Seq, resp[1:])
-				}
-				cache = append(cache[:0], out...)
-				lastSeq, lastCRC, have = f.Seq, f.CRC, Command(f.Type) != CmdHello
-				if _, err := rw.Write(out); err != nil {
-					return writeErr(ctx, err)
-				}
+		rerr, werr := fr.readOnce(func(f Frame) error {
+			if have && f.Seq == lastSeq && f.CRC == lastCRC {
+				_, err := rw.Write(cache)
+				return err
 			}
+			req = append(append(req[:0], f.Type), f.Payload...)
+			resp := h.Handle(ctx, req)
+			if len(resp) == 0 {
+				resp = DeviceError{Code: CodeInternal, Command: Command(f.Type)}.Append([]byte{RespError})
+			}
+			var err error
+			out, err = AppendFrame(out[:0], resp[0], f.Seq, resp[1:])
+			if err != nil {
+				resp = DeviceError{Code: CodeTooLarge, Command: Command(f.Type), Message: "answer too large"}.Append([]byte{RespError})
+				out, _ = AppendFrame(out[:0], resp[0], f.Seq, resp[1:])
+			}
+			cache = append(cache[:0], out...)
+			lastSeq, lastCRC, have = f.Seq, f.CRC, Command(f.Type) != CmdHello
+			_, err = rw.Write(out)
+			return err
+		})
+		if werr != nil {
+			return writeErr(ctx, werr)
 		}
 		if rerr != nil {
 			if ctx.Err() != nil || errors.Is(rerr, io.EOF) {
