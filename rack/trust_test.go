@@ -1,7 +1,6 @@
 package rack
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -121,27 +120,7 @@ func TestTrustRules(t *testing.T) {
 			[]want{{7, "images.insecure[0]", "not a registry host"}, {7, "images.layout", "does not exist"}, {7, "images.extra", "unknown field"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := Parse([]byte(withHeader(append([]string{"  mode: off"}, tc.lines...)...)), file)
-			var ve *ValidationError
-			if !errors.As(err, &ve) {
-				t.Fatalf("Parse = %+v, %v; want a *ValidationError", cfg, err)
-			}
-			got := make([]string, len(ve.Errors))
-			for i, fe := range ve.Errors {
-				got[i] = fmt.Sprintf("%d %s", fe.Line, fe.Path)
-			}
-			exp := make([]string, len(tc.want))
-			for i, w := range tc.want {
-				exp[i] = fmt.Sprintf("%d %s", w.line, w.path)
-			}
-			if diff := cmp.Diff(exp, got); diff != "" {
-				t.Fatalf("errors (-want +got):\n%s\nfull error:\n%v", diff, err)
-			}
-			for i, w := range tc.want {
-				if !strings.Contains(ve.Errors[i].Msg, w.msg) {
-					t.Errorf("error %d = %q, want it to contain %q", i, ve.Errors[i].Msg, w.msg)
-				}
-			}
+			checkErrors(t, withHeader(append([]string{"  mode: off"}, tc.lines...)...), file, tc.want)
 		})
 	}
 }

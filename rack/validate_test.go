@@ -175,31 +175,37 @@ func TestValidationRules(t *testing.T) {
 			{11, "unknownMachines", "not one of"},
 		}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := Parse([]byte(tc.yaml), file)
-			var ve *ValidationError
-			if !errors.As(err, &ve) {
-				t.Fatalf("Parse = %+v, %v; want a *ValidationError", cfg, err)
-			}
-			got := make([]string, len(ve.Errors))
-			for i, fe := range ve.Errors {
-				got[i] = fmt.Sprintf("%d %s", fe.Line, fe.Path)
-			}
-			exp := make([]string, len(tc.want))
-			for i, w := range tc.want {
-				exp[i] = fmt.Sprintf("%d %s", w.line, w.path)
-			}
-			if diff := cmp.Diff(exp, got); diff != "" {
-				t.Fatalf("errors (-want +got):\n%s\nfull error:\n%v", diff, err)
-			}
-			for i, w := range tc.want {
-				if !strings.Contains(ve.Errors[i].Msg, w.msg) {
-					t.Errorf("error %d = %q, want it to contain %q", i, ve.Errors[i].Msg, w.msg)
-				}
-				if ve.Errors[i].File != file {
-					t.Errorf("error %d names file %q, want %q", i, ve.Errors[i].File, file)
-				}
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkErrors(t, tc.yaml, file, tc.want) })
+	}
+}
+
+// checkErrors parses data and checks that it is refused with exactly the
+// wanted problems: their lines and paths in order, a piece of each message,
+// and the file name.
+func checkErrors(t *testing.T, data, file string, wants []want) {
+	t.Helper()
+	cfg, err := Parse([]byte(data), file)
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("Parse = %+v, %v; want a *ValidationError", cfg, err)
+	}
+	got := make([]string, len(ve.Errors))
+	for i, fe := range ve.Errors {
+		got[i] = fmt.Sprintf("%d %s", fe.Line, fe.Path)
+	}
+	exp := make([]string, len(wants))
+	for i, w := range wants {
+		exp[i] = fmt.Sprintf("%d %s", w.line, w.path)
+	}
+	if diff := cmp.Diff(exp, got); diff != "" {
+		t.Fatalf("errors (-want +got):\n%s\nfull error:\n%v", diff, err)
+	}
+	for i, w := range wants {
+		if !strings.Contains(ve.Errors[i].Msg, w.msg) {
+			t.Errorf("error %d = %q, want it to contain %q", i, ve.Errors[i].Msg, w.msg)
+		}
+		if ve.Errors[i].File != file {
+			t.Errorf("error %d names file %q, want %q", i, ve.Errors[i].File, file)
+		}
 	}
 }
