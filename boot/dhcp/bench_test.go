@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/racklet/racklet-boot/boot/dhcp/dhcptest"
 	"github.com/racklet/racklet-boot/rack"
 	"github.com/racklet/racklet-boot/store"
 )
@@ -79,7 +78,7 @@ func (t doraTemplates) dora(b *testing.B, s *Server, i uint32) {
 // BenchmarkHandleDORA is the full allocate+persist+reply path with an
 // in-memory store: the server's own cost per lease.
 func BenchmarkHandleDORA(b *testing.B) {
-	s := benchServer(b, dhcptest.NewStore())
+	s := benchServer(b, newTestStore())
 	t := newTemplates(b)
 	b.ReportAllocs()
 	b.ResetTimer()

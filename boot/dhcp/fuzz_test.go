@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/racklet/racklet-boot/boot/dhcp/dhcptest"
 	"github.com/racklet/racklet-boot/rack"
 )
 
@@ -63,7 +62,7 @@ func FuzzHandle(f *testing.F) {
 
 	st := fullSettings(f)
 	full := New(st)
-	full.Leases = dhcptest.NewStore()
+	full.Leases = newTestStore()
 	st.Mode = rack.DHCPProxy
 	proxy := New(st)
 	peer := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 68}

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/racklet/racklet-boot/boot/dhcp/dhcptest"
+	"github.com/racklet/racklet-boot/internal/testutil"
 	"github.com/racklet/racklet-boot/rack"
 	"golang.org/x/sys/unix"
 )
@@ -38,7 +38,8 @@ func run(t testing.TB, args ...string) string {
 
 func newLAN(t testing.TB) *lan {
 	t.Helper()
-	dhcptest.Require(t, true, "ip")
+	testutil.NeedRoot(t, "network namespaces")
+	testutil.NeedTool(t, "ip")
 	var b [3]byte
 	rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
@@ -108,7 +109,9 @@ echo "ip=$ip mask=$mask router=$router dns=$dns siaddr=$siaddr boot_file=$boot_f
 `
 
 func TestUdhcpcGetsLease(t *testing.T) {
-	dhcptest.Require(t, true, "ip", "udhcpc")
+	testutil.NeedRoot(t, "network namespaces")
+	testutil.NeedTool(t, "ip")
+	testutil.NeedTool(t, "udhcpc")
 	l := newLAN(t)
 	cfg := &rack.Config{Nodes: []rack.Node{{Name: "pi-01", Kind: rack.KindRPi4, Serial: "5b154510"}}}
 	st := Settings{
@@ -123,7 +126,7 @@ func TestUdhcpcGetsLease(t *testing.T) {
 		Inventory:  InventoryFromRack(cfg),
 	}
 	srv := New(st)
-	store := dhcptest.NewStore()
+	store := newTestStore()
 	srv.Leases, srv.Events = store, store
 	conn := listenIn(t, l.srvNS, l.srvIf, 67)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -157,7 +160,7 @@ func TestUdhcpcGetsLease(t *testing.T) {
 		t.Errorf("plain client: udhcpc output lacks the lease:\n%s", out)
 	}
 	mac := run(t, "ip", "netns", "exec", l.cliNS, "cat", "/sys/class/net/"+l.cliIf+"/address")
-	if lease, ok := store.Lease(strings.TrimSpace(mac)); !ok || lease.Addr.String() != "10.77.0.100" {
+	if lease, ok := store.lease(strings.TrimSpace(mac)); !ok || lease.Addr.String() != "10.77.0.100" {
 		t.Errorf("stored lease %+v (found %v), want 10.77.0.100", lease, ok)
 	}
 
@@ -171,7 +174,7 @@ func TestUdhcpcGetsLease(t *testing.T) {
 			t.Errorf("pi client: udhcpc output lacks %q:\n%s", w, out)
 		}
 	}
-	if lease, ok := store.Lease("dc:a6:32:2e:f8:ed"); !ok || lease.Node != "pi-01" {
+	if lease, ok := store.lease("dc:a6:32:2e:f8:ed"); !ok || lease.Node != "pi-01" {
 		t.Errorf("pi lease %+v (found %v), want node pi-01", lease, ok)
 	}
 }

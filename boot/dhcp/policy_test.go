@@ -1,6 +1,7 @@
 package dhcp
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -53,7 +54,7 @@ func TestUnknownPolicies(t *testing.T) {
 			}
 			var node bool
 			for range 50 {
-				if _, node = h.store.Nodes()["mac:52:54:00:00:00:99"]; node {
+				if _, node, _ = h.store.Memory.Node(context.Background(), "mac:52:54:00:00:00:99"); node {
 					break
 				}
 				time.Sleep(10 * time.Millisecond)
@@ -73,7 +74,7 @@ func TestEventsAndNodes(t *testing.T) {
 	var got []string
 	for range 100 {
 		got = got[:0]
-		for _, e := range h.store.Events() {
+		for _, e := range h.store.events("pi-01") {
 			if e.Node == "pi-01" {
 				got = append(got, e.Type)
 			}
@@ -91,7 +92,7 @@ func TestEventsAndNodes(t *testing.T) {
 		Known              bool
 	}
 	for range 100 {
-		n := h.store.Nodes()["pi-01"]
+		n := h.store.node("pi-01")
 		node.Kind, node.Serial, node.Addr, node.Known = n.Kind, n.Serial, n.Addr, n.Known
 		if node.Addr != "" {
 			break

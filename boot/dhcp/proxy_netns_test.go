@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/racklet/racklet-boot/boot/dhcp/dhcptest"
+	"github.com/racklet/racklet-boot/internal/testutil"
 	"github.com/racklet/racklet-boot/rack"
 	"golang.org/x/sys/unix"
 )
@@ -81,7 +81,9 @@ func collect(t *testing.T, c net.PacketConn, xid dhcpv4.TransactionID, want int,
 }
 
 func TestProxyBesideDnsmasq(t *testing.T) {
-	dhcptest.Require(t, true, "ip", "dnsmasq")
+	testutil.NeedRoot(t, "network namespaces")
+	testutil.NeedTool(t, "ip")
+	testutil.NeedTool(t, "dnsmasq")
 	l := newBridgedLAN(t)
 	work := t.TempDir()
 	os.Chmod(work, 0o755)

@@ -27,7 +27,7 @@ func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.
 // every reply (broadcast, unicast to 127.0.0.x, relay).
 type harness struct {
 	srv   *Server
-	store *dhcptest.Store
+	store *testStore
 	cl    *dhcptest.Client
 	clock *clock
 }
@@ -52,15 +52,15 @@ func fullSettings(t testing.TB) Settings {
 	}
 }
 
-func startHarness(t testing.TB, st Settings, store *dhcptest.Store) *harness {
+func startHarness(t testing.TB, st Settings, store *testStore) *harness {
 	t.Helper()
 	return startHarnessClock(t, st, store, &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
 }
 
-func startHarnessClock(t testing.TB, st Settings, store *dhcptest.Store, c *clock) *harness {
+func startHarnessClock(t testing.TB, st Settings, store *testStore, c *clock) *harness {
 	t.Helper()
 	if store == nil {
-		store = dhcptest.NewStore()
+		store = newTestStore()
 	}
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
