@@ -11,29 +11,6 @@ import (
 	"time"
 )
 
-// needRootTools skips the test (or fails it when CI=true) unless it runs as
-// root and every tool is on PATH.
-func needRootTools(t *testing.T, tools ...string) {
-	t.Helper()
-	var missing []string
-	if os.Geteuid() != 0 {
-		missing = append(missing, "root")
-	}
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			missing = append(missing, tool)
-		}
-	}
-	if len(missing) == 0 {
-		return
-	}
-	msg := "needs " + strings.Join(missing, ", ")
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg + " (CI=true: a missing requirement fails the test)")
-	}
-	t.Skip(msg)
-}
-
 // run runs a command with a bounded time and fails the test on error.
 func run(t *testing.T, name string, args ...string) {
 	t.Helper()
