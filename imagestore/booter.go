@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/racklet/racklet-boot/internal/ociref"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/racklet/racklet-boot/boot/resolve"
@@ -26,7 +28,7 @@ func Dir(cfg *rack.Config) string { return filepath.Join(cfg.Server.DataDir, "im
 // OptionsFor returns the store options a rack config asks for
 // (images.insecure, images.layout).
 func OptionsFor(cfg *rack.Config) Options {
-	return Options{Insecure: cfg.Images.Insecure, Layout: cfg.Images.Layout}
+	return Options{Registry: ociref.Options{InsecureHosts: cfg.Images.Insecure}, Layout: cfg.Images.Layout}
 }
 
 // Booter implements resolve.Images over a Store and the rack's trust rules:

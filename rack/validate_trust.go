@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/racklet/racklet-boot/internal/ociref"
+
 	"github.com/racklet/racklet-boot/sign"
 )
 
@@ -111,14 +113,23 @@ func (v *validator) images() {
 // image checks a boot.image reference: it parses, a trust rule covers it,
 // and oci-layout directories are made absolute.
 func (v *validator) image(p string, b *Boot) {
-	if dir, tag, ok := SplitLayout(b.Image); ok && dir != "" {
-		b.Image = LayoutPrefix + absUnder(v.base, dir) + ":" + tag
-	}
-	repo, err := ImageRepository(b.Image)
+	r, err := ociref.Parse(b.Image)
 	if err != nil {
 		v.at(p, "%v", err)
 		return
 	}
+	switch r.Kind {
+	case ociref.Layout:
+		r.Path = absUnder(v.base, r.Path)
+		if r.Digest == "" {
+			r.Tag = r.TagOr(ociref.DefaultTag)
+		}
+		b.Image = r.String()
+	case ociref.Archive:
+		v.at(p, "a docker-archive is not an image source: push it to a registry or an OCI layout (racklet-image copy)")
+		return
+	}
+	repo := r.Repository()
 	if _, _, _, ok := v.c.TrustFor(b.Image); !ok {
 		v.at(p, "no trust rule covers repository %s: add one to trust: with the key its images are signed with (unsigned images are never booted)", repo)
 	}

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/racklet/racklet-boot/internal/ociref"
+
 	"github.com/spf13/cobra"
 
 	"github.com/racklet/racklet-boot/internal/cli"
@@ -27,6 +29,9 @@ type globals struct {
 }
 
 func (g *globals) logger() *slog.Logger { return g.log.Logger() }
+
+// registry is how the commands reach registries (--insecure).
+func (g *globals) registry() ociref.Options { return ociref.Options{Insecure: g.insecure} }
 
 func newRoot() *cobra.Command {
 	g := &globals{}

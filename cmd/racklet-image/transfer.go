@@ -16,7 +16,7 @@ func newPushCmd(g *globals) *cobra.Command {
 		Short: "Push a built image directory to a registry or oci-layout:DIR[:tag]",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := artifact.Push(cmd.Context(), args[0], args[1], artifact.Options{Insecure: g.insecure})
+			d, err := artifact.Push(cmd.Context(), args[0], args[1], g.registry())
 			if err != nil {
 				return err
 			}
@@ -32,7 +32,7 @@ func newPullCmd(g *globals) *cobra.Command {
 		Short: "Pull an image into a directory, checking every digest",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := artifact.Pull(cmd.Context(), args[0], args[1], artifact.Options{Insecure: g.insecure})
+			m, err := artifact.Pull(cmd.Context(), args[0], args[1], g.registry())
 			if err != nil {
 				return err
 			}
@@ -49,7 +49,7 @@ func newInspectCmd(g *globals) *cobra.Command {
 		Short: "Show the manifest of an image",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := artifact.Inspect(cmd.Context(), args[0], artifact.Options{Insecure: g.insecure})
+			m, err := artifact.Inspect(cmd.Context(), args[0], g.registry())
 			if err != nil {
 				return err
 			}
