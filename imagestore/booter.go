@@ -3,7 +3,6 @@ package imagestore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -14,7 +13,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/racklet/racklet-boot/boot/resolve"
 	"github.com/racklet/racklet-boot/rack"
 )
 
@@ -31,10 +29,11 @@ func OptionsFor(cfg *rack.Config) Options {
 	return Options{Registry: ociref.Options{InsecureHosts: cfg.Images.Insecure}, Layout: cfg.Images.Layout}
 }
 
-// Booter implements resolve.Images over a Store and the rack's trust rules:
-// the first trust rule whose pattern matches the reference's repository
-// names the keys; a reference no rule covers, an unsigned or untrusted
-// image and a tampered one are refused (wrapping resolve.ErrRefused).
+// Booter verifies and fetches the images a rack config assigns, under the
+// rack's trust rules: the first trust rule whose pattern matches the
+// reference's repository names the keys; a reference no rule covers, an
+// unsigned or untrusted image and a tampered one are refused (IsRefusal).
+// The server hands its images to the resolver (resolve.Images).
 type Booter struct {
 	Store *Store
 	// Config returns the current rack config (its trust rules); it is
@@ -61,18 +60,16 @@ type recent struct {
 	at  time.Time
 }
 
-var _ resolve.Images = (*Booter)(nil)
-
-// Boot verifies and fetches ref (or reuses it, see Fresh) and describes it
-// for the resolver.
-func (b *Booter) Boot(ctx context.Context, ref string) (*resolve.ImageBoot, error) {
+// Boot verifies and fetches ref (or reuses it, see Fresh). Errors for
+// images that must not be booted satisfy IsRefusal.
+func (b *Booter) Boot(ctx context.Context, ref string) (*Image, error) {
 	cfg := b.Config()
 	if cfg == nil {
 		return nil, errors.New("no rack config")
 	}
 	rule, repo, pattern, ok := cfg.TrustFor(ref)
 	if !ok {
-		return nil, fmt.Errorf("%w: image %s: no trust rule covers repository %s, so it is never booted", resolve.ErrRefused, ref, repo)
+		return nil, &NoTrustRuleError{Ref: ref, Repository: repo}
 	}
 	img, err := b.ensure(ctx, cfg, rule, ref)
 	if err != nil {
@@ -82,19 +79,9 @@ func (b *Booter) Boot(ctx context.Context, ref string) (*resolve.ImageBoot, erro
 			cp.Pattern = pattern
 			err = &cp
 		}
-		if IsRefusal(err) {
-			return nil, fmt.Errorf("%w: %w", resolve.ErrRefused, err)
-		}
 		return nil, err
 	}
-	return &resolve.ImageBoot{
-		FAT:      img.Boot,
-		Root:     img.Root,
-		Verity:   img.Verity,
-		Digest:   img.Digest.String(),
-		RootHash: img.Manifest.Verity.RootHash,
-		Cmdline:  img.Manifest.Cmdline,
-	}, nil
+	return img, nil
 }
 
 // ensure calls Store.Ensure unless a fresh enough result for the same rule
@@ -150,17 +137,12 @@ func (b *Booter) Prefetch(ctx context.Context) ([]v1.Hash, error) {
 		errs []error
 	)
 	for _, ref := range slices.Sorted(maps.Keys(refs)) {
-		ib, err := b.Boot(ctx, ref)
+		img, err := b.Boot(ctx, ref)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		d, err := v1.NewHash(ib.Digest)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		keep = append(keep, d)
+		keep = append(keep, img.Digest)
 	}
 	return keep, errors.Join(errs...)
 }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/racklet/racklet-boot/rack"
 	"github.com/racklet/racklet-boot/store"
 )
 
@@ -22,15 +21,14 @@ const benchClients = 50000
 
 func benchServer(b *testing.B, ls LeaseStore) *Server {
 	s := New(Settings{
-		Mode:       rack.DHCPFull,
+		Mode:       ModeFull,
 		ServerAddr: netip.MustParseAddr("10.8.0.1"),
 		Subnet:     netip.MustParsePrefix("10.8.0.0/16"),
-		Pool:       &rack.Pool{Start: netip.MustParseAddr("10.8.1.0"), End: netip.MustParseAddr("10.8.255.250")},
+		Pool:       &Pool{Start: netip.MustParseAddr("10.8.1.0"), End: netip.MustParseAddr("10.8.255.250")},
 		Router:     netip.MustParseAddr("10.8.0.1"),
 		LeaseTime:  time.Hour,
-		Unknown:    rack.UnknownDefault,
-	})
-	s.Leases = ls
+		Unknown:    UnknownDefault,
+	}, Options{Leases: ls})
 	return s
 }
 

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/racklet/racklet-boot/internal/testutil"
-	"github.com/racklet/racklet-boot/rack"
 	"golang.org/x/sys/unix"
 )
 
@@ -113,19 +112,19 @@ func TestUdhcpcGetsLease(t *testing.T) {
 	testutil.NeedTool(t, "ip")
 	testutil.NeedTool(t, "udhcpc")
 	l := newLAN(t)
-	cfg := &rack.Config{Nodes: []rack.Node{{Name: "pi-01", Kind: rack.KindRPi4, Serial: "5b154510"}}}
+	inv := testInventory{{Name: "pi-01", Serial: "5b154510"}}
 	st := Settings{
-		Mode:       rack.DHCPFull,
+		Mode:       ModeFull,
 		ServerAddr: netip.MustParseAddr("10.77.0.1"),
 		Subnet:     netip.MustParsePrefix("10.77.0.0/24"),
-		Pool:       &rack.Pool{Start: netip.MustParseAddr("10.77.0.100"), End: netip.MustParseAddr("10.77.0.150")},
+		Pool:       &Pool{Start: netip.MustParseAddr("10.77.0.100"), End: netip.MustParseAddr("10.77.0.150")},
 		Router:     netip.MustParseAddr("10.77.0.1"),
 		DNS:        []netip.Addr{netip.MustParseAddr("10.77.0.1")},
 		LeaseTime:  time.Hour,
-		Unknown:    rack.UnknownDefault,
-		Inventory:  InventoryFromRack(cfg),
+		Unknown:    UnknownDefault,
+		Inventory:  inv,
 	}
-	srv := New(st)
+	srv := New(st, Options{})
 	store := newTestStore()
 	srv.Leases, srv.Events = store, store
 	conn := listenIn(t, l.srvNS, l.srvIf, 67)

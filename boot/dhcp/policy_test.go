@@ -7,14 +7,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/racklet/racklet-boot/rack"
 )
 
 func TestUpdateKeepsBoundLeases(t *testing.T) {
 	h := startHarness(t, fullSettings(t), nil)
 	a := h.dora(t, "02:00:00:00:00:01")
 	st := fullSettings(t)
-	st.Pool = &rack.Pool{Start: ip4("127.0.0.200"), End: ip4("127.0.0.210")}
+	st.Pool = &Pool{Start: ip4("127.0.0.200"), End: ip4("127.0.0.210")}
 	h.srv.Update(st)
 	m := msg(t, dhcpv4.MessageTypeRequest, "02:00:00:00:00:01")
 	m.ClientIPAddr = ip(a)
@@ -26,18 +25,18 @@ func TestUpdateKeepsBoundLeases(t *testing.T) {
 
 func TestUnknownPolicies(t *testing.T) {
 	tests := map[string]struct {
-		mode      rack.DHCPMode
-		policy    rack.UnknownPolicy
+		mode      Mode
+		policy    UnknownPolicy
 		wantReply bool
 		wantBoot  bool
 		wantNode  bool
 	}{
-		"full ignore":    {rack.DHCPFull, rack.UnknownIgnore, false, false, false},
-		"full discover":  {rack.DHCPFull, rack.UnknownDiscover, true, false, true},
-		"full default":   {rack.DHCPFull, rack.UnknownDefault, true, true, true},
-		"proxy ignore":   {rack.DHCPProxy, rack.UnknownIgnore, false, false, false},
-		"proxy discover": {rack.DHCPProxy, rack.UnknownDiscover, false, false, true},
-		"proxy default":  {rack.DHCPProxy, rack.UnknownDefault, true, true, true},
+		"full ignore":    {ModeFull, UnknownIgnore, false, false, false},
+		"full discover":  {ModeFull, UnknownDiscover, true, false, true},
+		"full default":   {ModeFull, UnknownDefault, true, true, true},
+		"proxy ignore":   {ModeProxy, UnknownIgnore, false, false, false},
+		"proxy discover": {ModeProxy, UnknownDiscover, false, false, true},
+		"proxy default":  {ModeProxy, UnknownDefault, true, true, true},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/racklet/racklet-boot/boot/dhcp/dhcptest"
-	"github.com/racklet/racklet-boot/rack"
 )
 
 // clock is a settable test clock.
@@ -33,22 +32,22 @@ type harness struct {
 }
 
 func fullSettings(t testing.TB) Settings {
-	cfg := &rack.Config{Nodes: []rack.Node{
-		{Name: "pi-01", Kind: rack.KindRPi4, Serial: "5b154510", Address: netip.MustParseAddr("127.0.0.50")},
-		{Name: "pc-01", Kind: rack.KindBIOS, MAC: mustMAC(t, "52:54:00:99:00:a1")},
-	}}
+	inv := testInventory{
+		{Name: "pi-01", Serial: "5b154510", Address: netip.MustParseAddr("127.0.0.50")},
+		{Name: "pc-01", MAC: mustMAC(t, "52:54:00:99:00:a1")},
+	}
 	return Settings{
-		Mode:       rack.DHCPFull,
+		Mode:       ModeFull,
 		ServerAddr: netip.MustParseAddr("127.0.0.1"),
 		HTTPPort:   8080,
 		Subnet:     netip.MustParsePrefix("127.0.0.0/24"),
-		Pool:       &rack.Pool{Start: netip.MustParseAddr("127.0.0.100"), End: netip.MustParseAddr("127.0.0.103")},
+		Pool:       &Pool{Start: netip.MustParseAddr("127.0.0.100"), End: netip.MustParseAddr("127.0.0.103")},
 		Router:     netip.MustParseAddr("127.0.0.1"),
 		DNS:        []netip.Addr{netip.MustParseAddr("127.0.0.1")},
 		Domain:     "rack.test",
 		LeaseTime:  time.Hour,
-		Unknown:    rack.UnknownDefault,
-		Inventory:  InventoryFromRack(cfg),
+		Unknown:    UnknownDefault,
+		Inventory:  inv,
 	}
 }
 
@@ -66,7 +65,7 @@ func startHarnessClock(t testing.TB, st Settings, store *testStore, c *clock) *h
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{srv: New(st), store: store, clock: c}
+	h := &harness{srv: New(st, Options{}), store: store, clock: c}
 	h.cl = dhcptest.NewClient(t, conn.LocalAddr())
 	h.srv.Leases, h.srv.Events, h.srv.Now = store, store, h.clock.Now
 	h.srv.ClientPort, h.srv.RelayPort = h.cl.Port, h.cl.Port

@@ -35,7 +35,7 @@ func newRoot() *cobra.Command {
 		newConfigCmd(),
 		newNodesCmd(),
 		newSimulateCmd(g),
-		newLabCmd(g),
+		newLabCmd(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",

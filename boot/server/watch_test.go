@@ -1,4 +1,4 @@
-package rack
+package server
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/racklet/racklet-boot/rack"
 )
 
 // recorder is a slog.Handler that sends every record's level and message to a channel.
@@ -41,19 +43,32 @@ func replace(t *testing.T, path, data string) {
 	}
 }
 
+// nodeConfig is a proxy-mode config with one Pi named name.
 func nodeConfig(name string) string {
-	return withHeader("  mode: proxy", "nodes:", "  - name: "+name, "    kind: rpi4", "    serial: 5b154510", "    boot: {dir: boot}")
+	return strings.Join([]string{"apiVersion: racklet.io/v1alpha1", "kind: Rack", "server:", "  address: 10.0.0.2", "dhcp:",
+		"  mode: proxy", "nodes:", "  - name: " + name, "    kind: rpi4", "    serial: 5b154510", "    boot: {dir: boot}"}, "\n") + "\n"
+}
+
+// configDir makes a temp dir with a boot/ directory and returns the config
+// file name in it.
+func configDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "boot"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, "rack.yaml")
 }
 
 func TestWatch(t *testing.T) {
-	path := bootDir(t)
+	path := configDir(t)
 	replace(t, path, nodeConfig("pi-01"))
 	logs := make(chan string, 100)
-	applied := make(chan *Config, 10)
+	applied := make(chan *rack.Config, 10)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Watch(ctx, path, slog.New(recorder{logs}), func(c *Config) { applied <- c })
+		done <- Watch(ctx, path, slog.New(recorder{logs}), func(c *rack.Config) { applied <- c })
 	}()
 	wait := func(what string, match func(string) bool) {
 		t.Helper()
@@ -117,7 +132,7 @@ func TestWatch(t *testing.T) {
 }
 
 func TestWatchMissingDirectory(t *testing.T) {
-	err := Watch(context.Background(), filepath.Join(t.TempDir(), "no", "rack.yaml"), nil, func(*Config) {})
+	err := Watch(context.Background(), filepath.Join(t.TempDir(), "no", "rack.yaml"), nil, func(*rack.Config) {})
 	if err == nil || !strings.Contains(err.Error(), "watch rack config directory") {
 		t.Errorf("Watch on a missing directory: %v", err)
 	}

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"bufio"
@@ -10,7 +10,9 @@ import (
 	"io"
 	"strings"
 	"sync"
-	"sync/atomic"
+
+	"github.com/racklet/racklet-boot/imagestore"
+	"github.com/racklet/racklet-boot/inventory"
 
 	"github.com/racklet/racklet-boot/attest"
 	"github.com/racklet/racklet-boot/boot/resolve"
@@ -23,9 +25,9 @@ import (
 // HTTP use, so a template or a FAT source counts exactly as served) and the
 // root hash of its boot source.
 type expectedBoot struct {
-	cfg    *atomic.Pointer[rack.Config]
+	inv    *inventory.Live
 	res    resolve.Opener
-	images resolve.Images // the verified image of nodes booting one
+	images *imagestore.Booter // the verified image of nodes booting one
 
 	mu     sync.Mutex
 	hashes map[string]string // path + ETag -> sha256 hex
@@ -35,12 +37,11 @@ var _ attest.Expected = (*expectedBoot)(nil)
 
 // Expected implements attest.Expected.
 func (e *expectedBoot) Expected(ctx context.Context, node string) (attest.Measurements, error) {
-	cfg := e.cfg.Load()
-	n, ok := cfg.NodeByName(node)
+	n, ok := e.inv.Load().ByName(node)
 	if !ok {
 		return attest.Measurements{}, fmt.Errorf("node %q: %w", node, attest.ErrUnknownNode)
 	}
-	prefix := nodePrefix(n)
+	prefix := inventory.Prefix(n) + "/"
 	kernel, initrd := n.Boot.Kernel, ""
 	if len(n.Boot.Initrd) > 0 {
 		initrd = n.Boot.Initrd[0]
@@ -63,11 +64,11 @@ func (e *expectedBoot) Expected(ctx context.Context, node string) (attest.Measur
 	}
 	m := attest.Measurements{RootHash: n.Boot.RootHash, Image: bootLabel(n.Boot)}
 	if n.Boot.Image != "" {
-		ib, err := e.images.Boot(ctx, n.Boot.Image)
+		img, err := e.images.Boot(ctx, n.Boot.Image)
 		if err != nil {
 			return attest.Measurements{}, fmt.Errorf("node %s: its image: %w", node, err)
 		}
-		m.RootHash, m.Image = ib.RootHash, n.Boot.Image+"@"+ib.Digest
+		m.RootHash, m.Image = img.Manifest.Verity.RootHash, n.Boot.Image+"@"+img.Digest.String()
 	}
 	var err error
 	if m.Kernel, err = e.digest(ctx, prefix+kernel); err != nil {
@@ -122,15 +123,6 @@ func (e *expectedBoot) read(ctx context.Context, name string) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(f.Content, 1<<20))
 }
 
-// nodePrefix is the path prefix that names a node to the resolver without
-// a client address: its serial, else its MAC with dashes.
-func nodePrefix(n *rack.Node) string {
-	if n.Serial != "" {
-		return n.Serial + "/"
-	}
-	return strings.ReplaceAll(n.MAC.String(), ":", "-") + "/"
-}
-
 func bootLabel(b rack.Boot) string {
 	switch {
 	case b.Image != "":
@@ -170,15 +162,4 @@ func piBootFiles(configTxt []byte, kind rack.NodeKind) (kernel, initrd string) {
 		}
 	}
 	return kernel, initrd
-}
-
-// hatKeys are the HAT keys the config pre-provisions, by node name.
-func hatKeys(cfg *rack.Config) map[string]string {
-	keys := map[string]string{}
-	for _, n := range cfg.Nodes {
-		if n.HATKey != "" {
-			keys[n.Name] = n.HATKey
-		}
-	}
-	return keys
 }

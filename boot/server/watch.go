@@ -1,4 +1,4 @@
-package rack
+package server
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/racklet/racklet-boot/rack"
 
 	"github.com/fsnotify/fsnotify"
 )
@@ -23,11 +25,11 @@ const WatchDebounce = 200 * time.Millisecond
 // config is passed to apply; a broken one is logged as one ERROR line
 // ("config rejected, keeping the previous one") and apply is not called, so
 // the previous config keeps serving. Watch does not load the file when it
-// starts: the caller has done that with Load.
+// starts: the caller has done that with rack.Load.
 //
 // It watches the file's directory, not the file: editors and "mv" replace
 // the file with a new one, which a watch on the old file would miss.
-func Watch(ctx context.Context, path string, log *slog.Logger, apply func(*Config)) error {
+func Watch(ctx context.Context, path string, log *slog.Logger, apply func(*rack.Config)) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -46,7 +48,7 @@ func Watch(ctx context.Context, path string, log *slog.Logger, apply func(*Confi
 	log.Info("watching rack config", "file", path)
 
 	reload := func(reason string) {
-		cfg, err := Load(path)
+		cfg, err := rack.Load(path)
 		if err != nil {
 			log.Error("config rejected, keeping the previous one", "file", path, "reason", reason, "err", err)
 			return
