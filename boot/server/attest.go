@@ -15,6 +15,7 @@ import (
 	"github.com/racklet/racklet-boot/inventory"
 
 	"github.com/racklet/racklet-boot/attest"
+	"github.com/racklet/racklet-boot/attest/verifier"
 	"github.com/racklet/racklet-boot/boot/resolve"
 	"github.com/racklet/racklet-boot/rack"
 )
@@ -33,13 +34,13 @@ type expectedBoot struct {
 	hashes map[string]string // path + ETag -> sha256 hex
 }
 
-var _ attest.Expected = (*expectedBoot)(nil)
+var _ verifier.Expected = (*expectedBoot)(nil)
 
-// Expected implements attest.Expected.
+// Expected implements verifier.Expected.
 func (e *expectedBoot) Expected(ctx context.Context, node string) (attest.Measurements, error) {
 	n, ok := e.inv.Load().ByName(node)
 	if !ok {
-		return attest.Measurements{}, fmt.Errorf("node %q: %w", node, attest.ErrUnknownNode)
+		return attest.Measurements{}, fmt.Errorf("node %q: %w", node, verifier.ErrUnknownNode)
 	}
 	prefix := inventory.Prefix(n) + "/"
 	kernel, initrd := n.Boot.Kernel, ""

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/racklet/racklet-boot/attest"
+	"github.com/racklet/racklet-boot/attest/verifier"
 	"github.com/racklet/racklet-boot/boot/dhcp"
 	httpboot "github.com/racklet/racklet-boot/boot/http"
 	"github.com/racklet/racklet-boot/boot/resolve"
@@ -79,7 +80,7 @@ type Server struct {
 	dhcp     *dhcp.Server
 	tftp     *tftp.Server
 	http     *httpboot.Server
-	verifier *attest.Verifier
+	verifier *verifier.Verifier
 
 	reloadMu sync.Mutex   // serialises Reload
 	started  *rack.Config // the config Run's sockets were opened for
@@ -146,11 +147,11 @@ func (s *Server) build(cfg *rack.Config, reg *prometheus.Registry) error {
 	})
 	s.tftp = &tftp.Server{Files: s.resolver, Log: s.component("tftp"), Events: s.state, Metrics: tftp.NewMetrics(reg), Dial: s.dialUDP}
 
-	enr, sec, err := attest.OpenDataDir(filepath.Join(s.dataDir, AttestDir))
+	enr, sec, err := verifier.OpenDataDir(filepath.Join(s.dataDir, AttestDir))
 	if err != nil {
 		return err
 	}
-	s.verifier = &attest.Verifier{
+	s.verifier = &verifier.Verifier{
 		Enrollments:     enr,
 		Secrets:         sec,
 		Events:          s.state,

@@ -1,4 +1,4 @@
-package attest_test
+package verifier_test
 
 import (
 	"testing"

@@ -1,4 +1,4 @@
-package attest
+package verifier
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/racklet/racklet-boot/attest"
 )
 
 // BootFiles names what to measure for one node: paths of its kernel and
@@ -41,20 +43,20 @@ type fileDigest struct {
 var _ Expected = (*MeasuredFiles)(nil)
 
 // Expected implements Expected.
-func (m *MeasuredFiles) Expected(ctx context.Context, node string) (Measurements, error) {
+func (m *MeasuredFiles) Expected(ctx context.Context, node string) (attest.Measurements, error) {
 	bf, err := m.Lookup(ctx, node)
 	if err != nil {
-		return Measurements{}, err
+		return attest.Measurements{}, err
 	}
-	out := Measurements{Cmdline: NormalizeCmdline(bf.Cmdline), RootHash: bf.RootHash, Image: bf.Image}
+	out := attest.Measurements{Cmdline: attest.NormalizeCmdline(bf.Cmdline), RootHash: bf.RootHash, Image: bf.Image}
 	if out.Kernel, err = m.digest(bf.Kernel); err != nil {
-		return Measurements{}, err
+		return attest.Measurements{}, err
 	}
 	if out.Initramfs, err = m.digest(bf.Initramfs); err != nil {
-		return Measurements{}, err
+		return attest.Measurements{}, err
 	}
 	if _, err := out.Digests(); err != nil {
-		return Measurements{}, fmt.Errorf("boot files of node %s: %w", node, err)
+		return attest.Measurements{}, fmt.Errorf("boot files of node %s: %w", node, err)
 	}
 	return out, nil
 }
@@ -70,7 +72,7 @@ func (m *MeasuredFiles) digest(path string) (string, error) {
 	if ok && c.size == st.Size() && c.mtime.Equal(st.ModTime()) {
 		return c.digest, nil
 	}
-	d, err := FileDigest(path)
+	d, err := attest.FileDigest(path)
 	if err != nil {
 		return "", err
 	}

@@ -1,4 +1,4 @@
-package attest
+package verifier
 
 import (
 	"errors"

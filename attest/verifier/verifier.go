@@ -1,4 +1,4 @@
-package attest
+package verifier
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/racklet/racklet-boot/attest"
 
 	"github.com/racklet/racklet-boot/hatlink"
 	"github.com/racklet/racklet-boot/store"
@@ -92,13 +94,13 @@ func (v *Verifier) logger() *slog.Logger {
 }
 
 // Challenge issues a single-use nonce for node.
-func (v *Verifier) Challenge(ctx context.Context, node string) (Challenge, error) {
+func (v *Verifier) Challenge(ctx context.Context, node string) (attest.Challenge, error) {
 	if node == "" {
-		return Challenge{}, errors.New("challenge: node name is empty")
+		return attest.Challenge{}, errors.New("challenge: node name is empty")
 	}
 	var n [32]byte
 	if _, err := io.ReadFull(v.rand(), n[:]); err != nil {
-		return Challenge{}, fmt.Errorf("challenge: %w", err)
+		return attest.Challenge{}, fmt.Errorf("challenge: %w", err)
 	}
 	ttl, max := v.NonceTTL, v.MaxNonces
 	if ttl <= 0 {
@@ -111,13 +113,13 @@ func (v *Verifier) Challenge(ctx context.Context, node string) (Challenge, error
 	v.mu.Lock()
 	v.nonces.add(n, node, now.Add(ttl), now, max)
 	v.mu.Unlock()
-	return Challenge{Nonce: n[:], Expires: now.Add(ttl)}, nil
+	return attest.Challenge{Nonce: n[:], Expires: now.Add(ttl)}, nil
 }
 
 // Verify checks a quote and, if it proves the node booted its assigned
 // image, returns its secrets encrypted to its HAT. A refusal is a *Refusal;
 // other errors are the server's own failures. Either way nothing is released.
-func (v *Verifier) Verify(ctx context.Context, q QuoteSubmission) (Release, error) {
+func (v *Verifier) Verify(ctx context.Context, q attest.QuoteSubmission) (attest.Release, error) {
 	rel, err := v.verify(ctx, q)
 	ev := store.Event{Time: v.now(), Node: q.Node, Type: "attest.ok"}
 	if err != nil {
@@ -135,67 +137,67 @@ func (v *Verifier) Verify(ctx context.Context, q QuoteSubmission) (Release, erro
 	return rel, err
 }
 
-func (v *Verifier) verify(ctx context.Context, q QuoteSubmission) (Release, error) {
+func (v *Verifier) verify(ctx context.Context, q attest.QuoteSubmission) (attest.Release, error) {
 	if q.Node == "" {
-		return Release{}, refuse("malformed", ErrMalformed, "quote names no node")
+		return attest.Release{}, refuse("malformed", ErrMalformed, "quote names no node")
 	}
 	st, err := hatlink.ParseStatement(q.Statement)
 	if err != nil {
-		return Release{}, refuse("malformed", ErrMalformed, "quote from node %s: %v", q.Node, err)
+		return attest.Release{}, refuse("malformed", ErrMalformed, "quote from node %s: %v", q.Node, err)
 	}
 	// The node must be in the config before anything else, so unknown
 	// names never create pending enrollments.
 	want, err := v.Expected.Expected(ctx, q.Node)
 	if errors.Is(err, ErrUnknownNode) {
-		return Release{}, refuse("unknown-node", err, "node %s is not in the rack config", q.Node)
+		return attest.Release{}, refuse("unknown-node", err, "node %s is not in the rack config", q.Node)
 	}
 	if err != nil {
-		return Release{}, fmt.Errorf("expected measurements for node %s: %w", q.Node, err)
+		return attest.Release{}, fmt.Errorf("expected measurements for node %s: %w", q.Node, err)
 	}
 	pub, err := v.enrolledKey(ctx, q, st)
 	if err != nil {
-		return Release{}, err
+		return attest.Release{}, err
 	}
 	if !ed25519.Verify(pub, q.Statement, q.Signature) {
-		return Release{}, refuse("wrong-key", ErrWrongKey,
+		return attest.Release{}, refuse("wrong-key", ErrWrongKey,
 			"quote signature from node %s does not verify against its enrolled HAT key: signed by another HAT, or altered", q.Node)
 	}
 	v.mu.Lock()
 	err = v.nonces.take(st.Nonce, q.Node, v.now())
 	v.mu.Unlock()
 	if err != nil {
-		return Release{}, refuse("nonce", err, "quote from node %s refused: %v", q.Node, err)
+		return attest.Release{}, refuse("nonce", err, "quote from node %s refused: %v", q.Node, err)
 	}
 	regs, err := want.Registers()
 	if err != nil {
-		return Release{}, fmt.Errorf("expected measurements for node %s: %w", q.Node, err)
+		return attest.Release{}, fmt.Errorf("expected measurements for node %s: %w", q.Node, err)
 	}
 	if bad := mismatched(regs, st.Registers); len(bad) > 0 {
 		img := ""
 		if want.Image != "" {
 			img = " (" + want.Image + ")"
 		}
-		return Release{}, refuse("measurement", ErrMeasurement,
+		return attest.Release{}, refuse("measurement", ErrMeasurement,
 			"node %s booted something other than its assigned image%s (mismatch: %s); reboot it into the assigned image, or assign the image it runs",
 			q.Node, img, strings.Join(bad, ", "))
 	}
 	ns, err := v.Secrets.Secrets(ctx, q.Node)
 	if err != nil {
-		return Release{}, fmt.Errorf("secrets for node %s: %w", q.Node, err)
+		return attest.Release{}, fmt.Errorf("secrets for node %s: %w", q.Node, err)
 	}
-	rel := Release{Node: q.Node, BootCounter: st.BootCounter, Image: want.Image}
+	rel := attest.Release{Node: q.Node, BootCounter: st.BootCounter, Image: want.Image}
 	for _, s := range []struct {
 		name string
 		data []byte
-	}{{SecretJoinToken, []byte(ns.JoinToken)}, {SecretDiskKey, ns.DiskKey}} {
+	}{{attest.SecretJoinToken, []byte(ns.JoinToken)}, {attest.SecretDiskKey, ns.DiskKey}} {
 		if len(s.data) == 0 {
 			continue
 		}
 		env, err := hatlink.Wrap(v.rand(), st.BoxKey, regs, s.data)
 		if err != nil {
-			return Release{}, fmt.Errorf("encrypt %s for node %s: %w", s.name, q.Node, err)
+			return attest.Release{}, fmt.Errorf("encrypt %s for node %s: %w", s.name, q.Node, err)
 		}
-		rel.Secrets = append(rel.Secrets, WrappedSecret{Name: s.name, Envelope: env})
+		rel.Secrets = append(rel.Secrets, attest.WrappedSecret{Name: s.name, Envelope: env})
 	}
 	return rel, nil
 }
@@ -203,11 +205,11 @@ func (v *Verifier) verify(ctx context.Context, q QuoteSubmission) (Release, erro
 // mismatched names the boot registers whose values differ or are missing.
 func mismatched(want, got hatlink.Registers) []string {
 	var bad []string
-	for i := range registerNames {
+	for i := range attest.RegisterNames {
 		if got.Mask&(1<<i) == 0 {
-			bad = append(bad, registerNames[i]+" (not quoted)")
+			bad = append(bad, attest.RegisterNames[i]+" (not quoted)")
 		} else if got.Values[i] != want.Values[i] {
-			bad = append(bad, registerNames[i])
+			bad = append(bad, attest.RegisterNames[i])
 		}
 	}
 	return bad
@@ -215,7 +217,7 @@ func mismatched(want, got hatlink.Registers) []string {
 
 // enrolledKey finds the key the quote must verify against, recording a
 // pending enrollment on first use when that is allowed.
-func (v *Verifier) enrolledKey(ctx context.Context, q QuoteSubmission, st hatlink.Statement) (ed25519.PublicKey, error) {
+func (v *Verifier) enrolledKey(ctx context.Context, q attest.QuoteSubmission, st hatlink.Statement) (ed25519.PublicKey, error) {
 	e, ok, err := v.Enrollments.Enrollment(ctx, q.Node)
 	if err != nil {
 		return nil, fmt.Errorf("enrollment of node %s: %w", q.Node, err)
@@ -228,7 +230,7 @@ func (v *Verifier) enrolledKey(ctx context.Context, q QuoteSubmission, st hatlin
 		if _, err := hatlink.ParseKey(q.Key); err != nil {
 			return nil, refuse("malformed", ErrMalformed, "node %s: %v", q.Node, err)
 		}
-		e = Enrollment{Node: q.Node, Key: q.Key, State: Pending, Serial: st.Serial, Created: v.now()}
+		e = attest.Enrollment{Node: q.Node, Key: q.Key, State: attest.Pending, Serial: st.Serial, Created: v.now()}
 		if err := v.Enrollments.PutEnrollment(ctx, e); err != nil {
 			return nil, fmt.Errorf("record pending enrollment of node %s: %w", q.Node, err)
 		}
@@ -239,7 +241,7 @@ func (v *Verifier) enrolledKey(ctx context.Context, q QuoteSubmission, st hatlin
 		return nil, refuse("wrong-key", ErrWrongKey,
 			"quote comes from HAT key %s, but node %s is enrolled with %s", q.Key, q.Node, e.Key)
 	}
-	if e.State != Approved {
+	if e.State != attest.Approved {
 		return nil, refuse("pending", ErrPending, "HAT key %s of node %s awaits operator approval", e.Key, q.Node)
 	}
 	pub, err := hatlink.ParseKey(e.Key)

@@ -1,4 +1,4 @@
-package attest
+package verifier
 
 import (
 	"context"
@@ -11,35 +11,17 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
+
+	"github.com/racklet/racklet-boot/attest"
 )
-
-// EnrollState says whether a node's HAT key is trusted.
-type EnrollState string
-
-// Enrollment states.
-const (
-	Approved EnrollState = "approved" // pre-provisioned or approved by an operator
-	Pending  EnrollState = "pending"  // seen on first use, waiting for an operator
-)
-
-// Enrollment binds a node name to its HAT's Ed25519 key.
-type Enrollment struct {
-	Node     string      `json:"node"`
-	Key      string      `json:"key"` // hatlink.EncodeKey form
-	State    EnrollState `json:"state"`
-	Serial   string      `json:"serial,omitempty"` // as the HAT reported it
-	Created  time.Time   `json:"created"`
-	Approved time.Time   `json:"approved,omitzero"`
-}
 
 // Enrollments stores enrollments. Implementations are safe for concurrent
 // use and durable when a call returns.
 type Enrollments interface {
-	Enrollment(ctx context.Context, node string) (Enrollment, bool, error)
-	PutEnrollment(ctx context.Context, e Enrollment) error
+	Enrollment(ctx context.Context, node string) (attest.Enrollment, bool, error)
+	PutEnrollment(ctx context.Context, e attest.Enrollment) error
 	DeleteEnrollment(ctx context.Context, node string) error
-	ListEnrollments(ctx context.Context) ([]Enrollment, error)
+	ListEnrollments(ctx context.Context) ([]attest.Enrollment, error)
 }
 
 // EnrollmentFile keeps enrollments in a JSON file, rewritten atomically
@@ -47,14 +29,14 @@ type Enrollments interface {
 type EnrollmentFile struct {
 	path string
 	mu   sync.Mutex
-	m    map[string]Enrollment
+	m    map[string]attest.Enrollment
 }
 
 var _ Enrollments = (*EnrollmentFile)(nil)
 
 // OpenEnrollmentFile loads path, or starts empty if it does not exist.
 func OpenEnrollmentFile(path string) (*EnrollmentFile, error) {
-	f := &EnrollmentFile{path: path, m: map[string]Enrollment{}}
+	f := &EnrollmentFile{path: path, m: map[string]attest.Enrollment{}}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return f, nil
@@ -62,7 +44,7 @@ func OpenEnrollmentFile(path string) (*EnrollmentFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read enrollments: %w", err)
 	}
-	var list []Enrollment
+	var list []attest.Enrollment
 	if err := json.Unmarshal(data, &list); err != nil {
 		return nil, fmt.Errorf("enrollment file %s is corrupt: %w", path, err)
 	}
@@ -73,7 +55,7 @@ func OpenEnrollmentFile(path string) (*EnrollmentFile, error) {
 }
 
 // Enrollment implements Enrollments.
-func (f *EnrollmentFile) Enrollment(ctx context.Context, node string) (Enrollment, bool, error) {
+func (f *EnrollmentFile) Enrollment(ctx context.Context, node string) (attest.Enrollment, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	e, ok := f.m[node]
@@ -81,7 +63,7 @@ func (f *EnrollmentFile) Enrollment(ctx context.Context, node string) (Enrollmen
 }
 
 // PutEnrollment implements Enrollments.
-func (f *EnrollmentFile) PutEnrollment(ctx context.Context, e Enrollment) error {
+func (f *EnrollmentFile) PutEnrollment(ctx context.Context, e attest.Enrollment) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	old, had := f.m[e.Node]
@@ -114,18 +96,18 @@ func (f *EnrollmentFile) DeleteEnrollment(ctx context.Context, node string) erro
 }
 
 // ListEnrollments implements Enrollments; the list is sorted by node.
-func (f *EnrollmentFile) ListEnrollments(ctx context.Context) ([]Enrollment, error) {
+func (f *EnrollmentFile) ListEnrollments(ctx context.Context) ([]attest.Enrollment, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.list(), nil
 }
 
-func (f *EnrollmentFile) list() []Enrollment {
-	out := make([]Enrollment, 0, len(f.m))
+func (f *EnrollmentFile) list() []attest.Enrollment {
+	out := make([]attest.Enrollment, 0, len(f.m))
 	for _, e := range f.m {
 		out = append(out, e)
 	}
-	slices.SortFunc(out, func(a, b Enrollment) int { return strings.Compare(a.Node, b.Node) })
+	slices.SortFunc(out, func(a, b attest.Enrollment) int { return strings.Compare(a.Node, b.Node) })
 	return out
 }
 

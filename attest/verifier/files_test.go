@@ -1,4 +1,4 @@
-package attest_test
+package verifier_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/racklet/racklet-boot/attest"
+	"github.com/racklet/racklet-boot/attest/verifier"
 )
 
 func TestMeasuredFiles(t *testing.T) {
@@ -18,11 +19,11 @@ func TestMeasuredFiles(t *testing.T) {
 	os.WriteFile(k, []byte("kernel one"), 0o644)
 	os.WriteFile(i, []byte("initramfs"), 0o644)
 	root := strings.Repeat("aa", 32)
-	mf := &attest.MeasuredFiles{Lookup: func(ctx context.Context, node string) (attest.BootFiles, error) {
+	mf := &verifier.MeasuredFiles{Lookup: func(ctx context.Context, node string) (verifier.BootFiles, error) {
 		if node != "pi-01" {
-			return attest.BootFiles{}, attest.ErrUnknownNode
+			return verifier.BootFiles{}, verifier.ErrUnknownNode
 		}
-		return attest.BootFiles{Kernel: k, Initramfs: i, Cmdline: "console=serial0\n", RootHash: root, Image: dir}, nil
+		return verifier.BootFiles{Kernel: k, Initramfs: i, Cmdline: "console=serial0\n", RootHash: root, Image: dir}, nil
 	}}
 	ctx := t.Context()
 	m1, err := mf.Expected(ctx, "pi-01")
@@ -41,7 +42,7 @@ func TestMeasuredFiles(t *testing.T) {
 	if err != nil || m2.Kernel == m1.Kernel {
 		t.Errorf("after editing the kernel: %+v, %v; want a new kernel digest", m2, err)
 	}
-	if _, err := mf.Expected(ctx, "pi-02"); !errors.Is(err, attest.ErrUnknownNode) {
+	if _, err := mf.Expected(ctx, "pi-02"); !errors.Is(err, verifier.ErrUnknownNode) {
 		t.Errorf("unknown node: err = %v", err)
 	}
 	os.Remove(i)
@@ -54,8 +55,8 @@ func BenchmarkMeasuredFilesCached(b *testing.B) {
 	dir := b.TempDir()
 	k := filepath.Join(dir, "kernel8.img")
 	os.WriteFile(k, make([]byte, 24<<20), 0o644)
-	mf := &attest.MeasuredFiles{Lookup: func(ctx context.Context, node string) (attest.BootFiles, error) {
-		return attest.BootFiles{Kernel: k, Initramfs: k, Cmdline: "x", RootHash: strings.Repeat("aa", 32)}, nil
+	mf := &verifier.MeasuredFiles{Lookup: func(ctx context.Context, node string) (verifier.BootFiles, error) {
+		return verifier.BootFiles{Kernel: k, Initramfs: k, Cmdline: "x", RootHash: strings.Repeat("aa", 32)}, nil
 	}}
 	for b.Loop() {
 		if _, err := mf.Expected(b.Context(), "pi-01"); err != nil {

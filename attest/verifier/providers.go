@@ -1,4 +1,4 @@
-package attest
+package verifier
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"os"
 	"sync"
 
+	"github.com/racklet/racklet-boot/attest"
+
 	"github.com/racklet/racklet-boot/store"
 )
 
@@ -19,14 +21,14 @@ var ErrUnknownNode = errors.New("node not in the rack config")
 
 // Expected computes what a node must have booted from its assigned image.
 type Expected interface {
-	Expected(ctx context.Context, node string) (Measurements, error)
+	Expected(ctx context.Context, node string) (attest.Measurements, error)
 }
 
 // ExpectedFunc adapts a function to Expected.
-type ExpectedFunc func(ctx context.Context, node string) (Measurements, error)
+type ExpectedFunc func(ctx context.Context, node string) (attest.Measurements, error)
 
 // Expected implements Expected.
-func (f ExpectedFunc) Expected(ctx context.Context, node string) (Measurements, error) {
+func (f ExpectedFunc) Expected(ctx context.Context, node string) (attest.Measurements, error) {
 	return f(ctx, node)
 }
 
