@@ -2,7 +2,7 @@
 // them between output directories, registries, OCI layouts and SD cards:
 //
 //	racklet-image build --base REF --platform linux/arm64 (--output DIR | --push REF) [--overlay DIR] [--insecure]
-//	racklet-image push DIR REF | pull REF DIR | inspect REF|DIR [-o json]
+//	racklet-image push DIR REF | pull REF DIR | inspect REF|DIR [-o table|json|yaml]
 //	racklet-image keygen --out PREFIX | sign REF --key KEY | verify REF --key PUB
 //	racklet-image flash IMAGE DEVICE
 //	racklet-image version
@@ -36,10 +36,8 @@ func (g *globals) registry() ociref.Options { return ociref.Options{Insecure: g.
 func newRoot() *cobra.Command {
 	g := &globals{}
 	root := &cobra.Command{
-		Use:           "racklet-image",
-		Short:         "Build, move and flash immutable OS images for Racklet nodes",
-		SilenceUsage:  true,
-		SilenceErrors: true,
+		Use:   "racklet-image",
+		Short: "Build, move and flash immutable OS images for Racklet nodes",
 	}
 	g.log.Register(root)
 	root.PersistentFlags().BoolVar(&g.insecure, "insecure", false, "allow plain-HTTP registries")
