@@ -3,11 +3,15 @@ package imagestore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"path/filepath"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/racklet/racklet-boot/sign"
+	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/racklet/racklet-boot/internal/ociref"
 
@@ -44,9 +48,10 @@ type Booter struct {
 	// DefaultFresh, negative resolves on every call.
 	Fresh time.Duration
 
-	mu     sync.Mutex
-	seen   *rack.Config // the config recent was filled under
-	recent map[recentKey]recent
+	mu        sync.Mutex
+	seen      *rack.Config // the config recent and verifiers were filled under
+	recent    map[recentKey]recent
+	verifiers map[*rack.TrustRule][]signature.Verifier
 }
 
 type recentKey struct {
@@ -100,18 +105,48 @@ func (b *Booter) ensure(ctx context.Context, cfg *rack.Config, rule *rack.TrustR
 			return r.img, r.err
 		}
 	}
-	img, err := b.Store.Ensure(ctx, ref, rule.Verifiers)
+	vs, err := b.ruleVerifiers(cfg, rule)
+	if err != nil {
+		return nil, &TrustError{Ref: ref, Err: err} // no key to verify with: refused
+	}
+	img, err := b.Store.Ensure(ctx, ref, vs)
 	if (err != nil && !IsRefusal(err)) || fresh < 0 {
 		return img, err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.recent == nil || b.seen != cfg {
-		// A new config has new rules: forget results verified under old ones.
-		b.recent, b.seen = map[recentKey]recent{}, cfg
-	}
+	b.forgetOld(cfg)
 	b.recent[recentKey{rule, ref}] = recent{img: img, err: err, at: now}
 	return img, err
+}
+
+// forgetOld drops what was learned under another config: a new config has
+// new rules. The caller holds b.mu.
+func (b *Booter) forgetOld(cfg *rack.Config) {
+	if b.recent == nil || b.seen != cfg {
+		b.recent, b.verifiers, b.seen = map[recentKey]recent{}, map[*rack.TrustRule][]signature.Verifier{}, cfg
+	}
+}
+
+// ruleVerifiers parses a trust rule's keys (read by the config's
+// validation) into verifiers, once per rule of a config.
+func (b *Booter) ruleVerifiers(cfg *rack.Config, rule *rack.TrustRule) ([]signature.Verifier, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.forgetOld(cfg)
+	if vs, ok := b.verifiers[rule]; ok {
+		return vs, nil
+	}
+	vs := make([]signature.Verifier, 0, len(rule.Keys))
+	for i, k := range rule.Keys {
+		v, err := sign.ParsePublicKey(k.Data)
+		if err != nil {
+			return nil, fmt.Errorf("key %d of the trust rule on line %d: %w", i+1, rule.Line, err)
+		}
+		vs = append(vs, v)
+	}
+	b.verifiers[rule] = vs
+	return vs, nil
 }
 
 // Prefetch verifies and fetches every boot.image of the current config
