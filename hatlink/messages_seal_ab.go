@@ -1,5 +1,10 @@
 package hatlink
 
+// The messages of sealed secrets (Seal, Unseal, Unwrap), of the A/B slots
+// and boot counter (BootState, BootAttempt, BootCommit, PowerCycle), and
+// the device's error answer. messages.go has the handshake and the
+// measurement messages.
+
 import (
 	"encoding/binary"
 	"errors"
