@@ -18,7 +18,7 @@ func backends(t *testing.T) map[string]func(t *testing.T) Store {
 	return map[string]func(t *testing.T) Store{
 		"memory": func(t *testing.T) Store { return NewMemoryLimit(3) },
 		"bolt": func(t *testing.T) Store {
-			b, err := OpenBolt(filepath.Join(t.TempDir(), "state.db"), WithEventLimit(3))
+			b, err := OpenBolt(filepath.Join(t.TempDir(), "state.db"), BoltOptions{EventLimit: 3})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -88,7 +88,7 @@ func BenchmarkHandleDORA(b *testing.B) {
 // BenchmarkHandleDORABoltParallel is the same path with the bbolt store
 // (fsync before each ACK) and concurrent clients, so writes share commits.
 func BenchmarkHandleDORABoltParallel(b *testing.B) {
-	st, err := store.OpenBolt(filepath.Join(b.TempDir(), "leases.db"))
+	st, err := store.OpenBolt(filepath.Join(b.TempDir(), "leases.db"), store.BoltOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -34,7 +34,7 @@ func (s *Server) Nodes(ctx context.Context, events int) ([]NodeStatus, error) {
 // ReadNodes lists the nodes of a stopped server from its data directory
 // (bbolt lets one process at a time open the state).
 func ReadNodes(ctx context.Context, dataDir string, events int) ([]NodeStatus, error) {
-	st, err := store.OpenBolt(filepath.Join(dataDir, StateFile), store.WithOpenTimeout(2*time.Second))
+	st, err := store.OpenBolt(filepath.Join(dataDir, StateFile), store.BoltOptions{OpenTimeout: 2 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("open state in %s (is racklet-boot serve running? then ask it over HTTP): %w", dataDir, err)
 	}

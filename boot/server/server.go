@@ -115,7 +115,7 @@ func New(cfg *rack.Config, opts Options) (*Server, error) {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	var err error
-	if s.state, err = store.OpenBolt(filepath.Join(s.dataDir, StateFile)); err != nil {
+	if s.state, err = store.OpenBolt(filepath.Join(s.dataDir, StateFile), store.BoltOptions{}); err != nil {
 		return nil, err
 	}
 	if err := s.build(cfg, reg); err != nil {

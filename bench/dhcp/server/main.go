@@ -52,7 +52,7 @@ func run(iface, addr, subnet, start, end, db string, events bool) error {
 	}
 	var st store.Store = store.NewMemory()
 	if db != "" {
-		b, err := store.OpenBolt(db)
+		b, err := store.OpenBolt(db, store.BoltOptions{})
 		if err != nil {
 			return err
 		}
