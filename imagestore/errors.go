@@ -28,6 +28,7 @@ type NoTrustRuleError struct {
 	Repository string // its repository, as trust rules match it
 }
 
+// Error says which image no rule covers, and that it is never booted.
 func (e *NoTrustRuleError) Error() string {
 	return fmt.Sprintf("image %s: no trust rule covers repository %s, so it is never booted", e.Ref, e.Repository)
 }
@@ -44,6 +45,7 @@ type TrustError struct {
 	Err     error  // the verification failure
 }
 
+// Error says which image was refused, under which rule, and why.
 func (e *TrustError) Error() string {
 	rule := ""
 	if e.Pattern != "" {

@@ -65,6 +65,7 @@ type ExitError struct {
 	Err  error
 }
 
+// Error returns Err's message (or the exit status when Err is nil).
 func (e *ExitError) Error() string {
 	if e.Err == nil {
 		return fmt.Sprintf("exit status %d", e.Code)
@@ -72,6 +73,7 @@ func (e *ExitError) Error() string {
 	return e.Err.Error()
 }
 
+// Unwrap returns Err.
 func (e *ExitError) Unwrap() error { return e.Err }
 
 // Main runs root with a context that ends on SIGINT or SIGTERM, prints an
