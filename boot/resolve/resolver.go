@@ -15,8 +15,8 @@ import (
 )
 
 // Clients answers "who is at this address?" for requests that carry no
-// node prefix. The server implements it over DHCP leases and observations;
-// ARPTable implements it over the kernel's neighbour table.
+// node prefix. boot/server implements it over the DHCP server's lease table
+// (memory, no store scan), then ARPTable, the kernel's neighbour table.
 type Clients interface {
 	MACForAddr(ctx context.Context, a netip.Addr) (net.HardwareAddr, bool)
 }
