@@ -167,8 +167,6 @@ func checkKernelSent(t *testing.T, log *lockedBuffer, root string, r *Result) {
 // against dnsmasq (DHCP + PXE menu + TFTP) in a private LAN: a Pi 4 whose
 // prefix is dropped, a Pi 4 with its own serial directory, and a Pi 5.
 func TestDnsmasqRack(t *testing.T) {
-	testutil.NeedRoot(t, "network namespaces")
-	testutil.NeedTool(t, "ip")
 	testutil.NeedTool(t, "dnsmasq")
 	lan := newTestLAN(t, false)
 	pis := append(NewPis(2, 4, 42), NewPis(1, 5, 43)...)
@@ -224,8 +222,6 @@ func TestDnsmasqRack(t *testing.T) {
 // TFTP), as the Raspberry Pi documentation sets it up: the address must
 // come from the router, the boot settings and TFTP from the proxy.
 func TestDnsmasqProxy(t *testing.T) {
-	testutil.NeedRoot(t, "network namespaces")
-	testutil.NeedTool(t, "ip")
 	testutil.NeedTool(t, "dnsmasq")
 	lan := newTestLAN(t, true)
 	pis := append(NewPis(1, 4, 44), NewPis(1, 5, 45)...)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/racklet/racklet-boot/internal/testutil"
 )
 
 // run runs a command with a bounded time and fails the test on error.
@@ -31,9 +33,11 @@ type testLAN struct {
 }
 
 // newTestLAN creates the namespaces with names unique to this test run and
-// removes them when the test ends.
+// removes them when the test ends (it needs root and ip(8)).
 func newTestLAN(t *testing.T, withRouter bool) *testLAN {
 	t.Helper()
+	testutil.NeedRoot(t, "network namespaces")
+	testutil.NeedTool(t, "ip")
 	suf := fmt.Sprintf("%04x%02x", os.Getpid()&0xffff, rand.IntN(256))
 	l := &testLAN{SrvNS: "rkps" + suf, CliNS: "rkpc" + suf, SrvDev: "rkpa" + suf, CliIf: "rkpb" + suf}
 	nss := []string{l.SrvNS, l.CliNS}

@@ -1,10 +1,12 @@
 package server
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/racklet/racklet-boot/rack"
 )
@@ -51,4 +53,31 @@ func parseConfig(t *testing.T, dir, text string) *rack.Config {
 		t.Fatalf("%v\n%s", err, text)
 	}
 	return cfg
+}
+
+// serve runs s until the test ends and waits until it serves. When the
+// test ends, Run must return nil within 30 s of its context's end.
+func serve(t *testing.T, s *Server) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run returned %v after cancel, want nil", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("Run did not return within 30 s of cancel")
+		}
+	})
+	select {
+	case <-s.Ready():
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("server not ready within 30 s")
+	}
 }

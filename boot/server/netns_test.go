@@ -122,16 +122,7 @@ func TestServeRackInNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	select {
-	case <-s.Ready():
-	case err := <-done:
-		t.Fatalf("Run: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("server not ready within 30 s")
-	}
+	serve(t, s)
 
 	first := bootRack(t, l, pis)
 	if n := served(first[0], "kernel8.img"); n != int64(len("k4alpha")*4096) {
@@ -163,14 +154,5 @@ func TestServeRackInNamespace(t *testing.T) {
 		if n.Lease == nil || !n.Known {
 			t.Errorf("node %s: known %v, lease %+v; want a known node with a lease", n.Key, n.Known, n.Lease)
 		}
-	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run after cancel: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Run did not return within 30 s of cancel")
 	}
 }
