@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/racklet/racklet-boot/internal/testutil"
+
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/racklet/racklet-boot/boot/dhcp/dhcptest"
 )
@@ -70,20 +72,7 @@ func startHarnessClock(t testing.TB, st Settings, store *testStore, c *clock) *h
 	h.srv.Leases, h.srv.Events, h.srv.Now = store, store, h.clock.Now
 	h.srv.ClientPort, h.srv.RelayPort = h.cl.Port, h.cl.Port
 	h.srv.BroadcastAddr = netip.MustParseAddr("127.0.0.1")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.srv.Serve(ctx, conn) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve returned %v after cancel, want nil", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("Serve did not return after cancel")
-		}
-	})
+	testutil.Serve(t, func(ctx context.Context) error { return h.srv.Serve(ctx, conn) })
 	return h
 }
 

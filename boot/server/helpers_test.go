@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/racklet/racklet-boot/internal/testutil"
+
 	"github.com/racklet/racklet-boot/rack"
 )
 
@@ -55,27 +57,15 @@ func parseConfig(t *testing.T, dir, text string) *rack.Config {
 	return cfg
 }
 
-// serve runs s until the test ends and waits until it serves. When the
-// test ends, Run must return nil within 30 s of its context's end.
+// serve runs s until the test ends (then Run must return nil) and waits
+// until it serves.
 func serve(t *testing.T, s *Server) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run returned %v after cancel, want nil", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("Run did not return within 30 s of cancel")
-		}
-	})
+	early := make(chan error, 1)
+	testutil.Serve(t, func(ctx context.Context) error { err := s.Run(ctx); early <- err; return err })
 	select {
 	case <-s.Ready():
-	case err := <-done:
+	case err := <-early:
 		t.Fatalf("Run: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("server not ready within 30 s")
