@@ -174,7 +174,11 @@ func TestBoot(t *testing.T) {
 			timeline: []string{"network", "attested", "root-fetched", "root-verified", "switched", "failed"},
 			console:  "boot failed at switched"},
 		{name: "a flipped byte in root.squashfs", hat: false,
-			edit:     func(r *rack, m *fakeMachine) { b := []byte(string(r.squash)); b[100] ^= 1; r.files["root.squashfs"] = b },
+			edit: func(r *rack, m *fakeMachine) {
+				b := []byte(string(r.squash))
+				b[100] ^= 1
+				r.files["root.squashfs"] = b
+			},
 			calls:    []string{"mount", "modules", "network"},
 			timeline: []string{"network", "attested", "failed"},
 			console:  "boot failed at root-fetched: root.squashfs from {URL}: digest mismatch"},

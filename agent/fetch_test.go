@@ -59,7 +59,10 @@ func (f *flaky) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	conn.Close()
 }
 
-func digest(s string) string { h := sha256.Sum256([]byte(s)); return "sha256:" + hex.EncodeToString(h[:]) }
+func digest(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return "sha256:" + hex.EncodeToString(h[:])
+}
 
 func TestFetch(t *testing.T) {
 	body := strings.Repeat("0123456789abcdef", 40000)
