@@ -21,8 +21,10 @@ import (
 	"github.com/racklet/racklet-boot/attest"
 	"github.com/racklet/racklet-boot/boot/dhcp"
 	httpboot "github.com/racklet/racklet-boot/boot/http"
+	"github.com/racklet/racklet-boot/boot/nodeapi"
 	"github.com/racklet/racklet-boot/boot/resolve"
 	"github.com/racklet/racklet-boot/boot/tftp"
+	"github.com/racklet/racklet-boot/bootparams"
 	"github.com/racklet/racklet-boot/imagestore"
 	"github.com/racklet/racklet-boot/rack"
 	"github.com/racklet/racklet-boot/store"
@@ -114,8 +116,9 @@ func serve(ctx context.Context, log *slog.Logger, o *serveOptions) error {
 	if err := av.Preprovision(ctx, hatKeys(cfg)); err != nil {
 		return err
 	}
+	agents := &nodeapi.Handler{Nodes: nodeAt(&live, res.Clients), Events: st, Log: log.With("component", "nodeapi")}
 	hs := &httpboot.Server{Files: res, Nodes: st, Registry: reg, Log: log.With("component", "http"), Events: st,
-		Mounts: map[string]http.Handler{attest.PathPrefix: av.Handler()}}
+		Mounts: map[string]http.Handler{attest.PathPrefix: av.Handler(), bootparams.AgentPathPrefix: agents}}
 
 	if err := syncNodes(ctx, st, cfg); err != nil {
 		return err
@@ -243,4 +246,20 @@ func (c *clientLookup) MACForAddr(ctx context.Context, a netip.Addr) (net.Hardwa
 		}
 	}
 	return c.arp.MACForAddr(ctx, a)
+}
+
+// nodeAt answers the node API's "which node is at this address?": the MAC
+// behind the address (leases, then ARP), then the config's node with it.
+func nodeAt(cfg *atomic.Pointer[rack.Config], clients resolve.Clients) nodeapi.Directory {
+	return nodeapi.DirectoryFunc(func(ctx context.Context, a netip.Addr) (string, bool, error) {
+		mac, ok := clients.MACForAddr(ctx, a)
+		if !ok {
+			return "", false, nil
+		}
+		n, ok := cfg.Load().NodeByMAC(mac)
+		if !ok {
+			return "", false, nil
+		}
+		return n.Name, true, nil
+	})
 }
