@@ -4,8 +4,6 @@ package agent
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -35,7 +33,8 @@ const (
 	// line, in order (the initramfs generator writes it; dependencies come
 	// from /lib/modules/<kver>/modules.dep).
 	ModulesList = "/etc/racklet/modules"
-	// InitrdFile is the loaded initramfs, kept readable by retain_initrd.
+	// InitrdFile is the loaded initramfs as newer kernels keep it readable
+	// under retain_initrd (Debian 12's 6.1 does not: see loadedInitrdDigest).
 	InitrdFile = "/sys/firmware/initrd"
 	// DefaultHAT is the HAT link under QEMU: a virtio-serial port named
 	// racklet.hat (udev's name; the agent finds it through sysfs without udev).
@@ -132,6 +131,7 @@ func (l *Linux) Network(ctx context.Context) (Network, error) {
 	if lo, err := netlink.LinkByName("lo"); err == nil {
 		netlink.LinkSetUp(lo)
 	}
+	waitEntropy(l.Log)
 	var errs []error
 	for _, link := range links {
 		a := link.Attrs()
@@ -178,22 +178,26 @@ func (l *Linux) lease(ctx context.Context, link netlink.Link) (Network, error) {
 	return Network{Interface: name, MAC: link.Attrs().HardwareAddr, Addr: ipnet.String(), Server: res.Server}, nil
 }
 
-// InitramfsDigest implements Machine.
-func (l *Linux) InitramfsDigest() (string, error) {
-	f, err := os.Open(InitrdFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("the loaded initramfs is not readable at %s: add retain_initrd to the kernel command line", InitrdFile)
+// waitEntropy blocks (bounded) until the kernel's random generator is
+// ready. The DHCP library only polls it without blocking, and on a node
+// nothing else has asked for randomness yet: a blocking getrandom is what
+// makes the kernel gather jitter entropy (about a second under QEMU TCG).
+func waitEntropy(log *slog.Logger) {
+	done := make(chan struct{})
+	go func() {
+		b := make([]byte, 1)
+		unix.Getrandom(b, 0)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		logger(log).Warn("the kernel's random generator is still not ready after 30 s")
 	}
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("read %s: %w", InitrdFile, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
+
+// InitramfsDigest implements Machine (see loadedInitrdDigest).
+func (l *Linux) InitramfsDigest() (string, error) { return loadedInitrdDigest() }
 
 // OpenHAT implements Machine. A device path that does not exist yet is
 // waited for (bounded); the default virtio port is found by its name in
@@ -310,7 +314,7 @@ func attachLoop(file string) (uint64, error) {
 // SwitchRoot implements Machine with u-root's switch_root (moves /dev,
 // /proc, /sys, /run, frees the initramfs, executes init).
 func (l *Linux) SwitchRoot(root, init string) error {
-	if _, err := os.Stat(filepath.Join(root, init)); err != nil {
+	if _, err := os.Lstat(filepath.Join(root, init)); err != nil {
 		return fmt.Errorf("the root has no %s: %w", init, err)
 	}
 	log.SetOutput(io.Discard) // u-root narrates each step on the standard logger
