@@ -79,24 +79,35 @@ var nodeRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
 // ServeHTTP implements http.Handler for GET WhoAmIPath and POST ReportPath.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	switch r.URL.Path {
-	case bootparams.WhoAmIPath:
-		if r.Method != http.MethodGet {
-			w.Header().Set("Allow", "GET")
-			writeError(w, http.StatusMethodNotAllowed, "use GET")
-			return
-		}
-		h.whoami(w, r)
-	case bootparams.ReportPath:
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", "POST")
-			writeError(w, http.StatusMethodNotAllowed, "use POST")
-			return
-		}
-		h.report(w, r)
-	default:
-		writeError(w, http.StatusNotFound, "no such node API path")
+	routes := map[string]struct {
+		method string
+		serve  func(http.ResponseWriter, *http.Request)
+	}{
+		bootparams.WhoAmIPath: {http.MethodGet, h.whoami},
+		bootparams.ReportPath: {http.MethodPost, h.report},
 	}
+	rt, ok := routes[r.URL.Path]
+	switch {
+	case !ok:
+		writeError(w, http.StatusNotFound, "no such node API path")
+	case r.Method != rt.method:
+		w.Header().Set("Allow", rt.method)
+		writeError(w, http.StatusMethodNotAllowed, "use "+rt.method)
+	default:
+		rt.serve(w, r)
+	}
+}
+
+// lookup finds the node at the request's address; when ok is false it has
+// answered the request itself.
+func (h *Handler) lookup(w http.ResponseWriter, r *http.Request, a netip.Addr) (node string, found, ok bool) {
+	node, found, err := h.Nodes.NodeAt(r.Context(), a)
+	if err != nil {
+		h.log().Error("node api: look up a client address", "ip", a, "err", err)
+		writeError(w, http.StatusInternalServerError, "looking up your address failed; see the server log")
+		return "", false, false
+	}
+	return node, found, true
 }
 
 func (h *Handler) whoami(w http.ResponseWriter, r *http.Request) {
@@ -105,10 +116,8 @@ func (h *Handler) whoami(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "no client address")
 		return
 	}
-	node, found, err := h.Nodes.NodeAt(r.Context(), a)
-	if err != nil {
-		h.log().Error("node api: look up a client address", "ip", a, "err", err)
-		writeError(w, http.StatusInternalServerError, "looking up your address failed; see the server log")
+	node, found, ok := h.lookup(w, r, a)
+	if !ok {
 		return
 	}
 	if !found {
@@ -147,10 +156,8 @@ func (h *Handler) report(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	node, found, err := h.Nodes.NodeAt(r.Context(), a)
-	if err != nil {
-		h.log().Error("node api: look up a client address", "ip", a, "err", err)
-		writeError(w, http.StatusInternalServerError, "looking up your address failed; see the server log")
+	node, found, ok := h.lookup(w, r, a)
+	if !ok {
 		return
 	}
 	if !found || node != rep.Node {

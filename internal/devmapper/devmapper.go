@@ -152,7 +152,7 @@ func decodeTargets(data []byte, count uint32) ([]Target, error) {
 		next := int(le.Uint32(s[20:]))
 		end := len(s)
 		if i+1 < count {
-			if next <= off || next > len(data) {
+			if next < off+targetSize || next > len(data) {
 				return nil, fmt.Errorf("device-mapper table answer has a bad offset %d at target %d", next, i)
 			}
 			end = next - off

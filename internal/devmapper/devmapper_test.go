@@ -145,3 +145,19 @@ func TestVerityTarget(t *testing.T) {
 		})
 	}
 }
+
+// FuzzDecodeTargets: a kernel answer of any shape decodes or fails, never
+// reads outside the buffer.
+func FuzzDecodeTargets(f *testing.F) {
+	one, _ := encodeTargets([]Target{{Length: 8, Type: "verity", Params: "1 7:0 7:1 4096 4096 1 1 sha256 00 -"}})
+	two, _ := encodeTargets([]Target{{Length: 8, Type: "linear", Params: "7:0 0"}})
+	f.Add(one, uint32(1))
+	f.Add(append(one, two...), uint32(2))
+	f.Add([]byte{1, 2, 3}, uint32(1))
+	f.Fuzz(func(t *testing.T, data []byte, count uint32) {
+		ts, err := decodeTargets(data, count%64)
+		if err == nil && len(ts) != int(count%64) {
+			t.Fatalf("%d targets for a count of %d", len(ts), count%64)
+		}
+	})
+}
