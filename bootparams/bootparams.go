@@ -15,6 +15,7 @@
 //	racklet.hat=PATH|none     the HAT link's device (default /dev/virtio-ports/racklet.hat, then /dev/ttyAMA1... as the agent decides)
 //	racklet.server=URL        racklet-boot's base URL; default: learned from DHCP
 //	racklet.node=NAME         the node's name; default: asked of racklet-boot
+//	racklet.kernel=NAME       the boot file name racklet-boot serves this kernel as (measured into the HAT)
 //	racklet.overlay=tmpfs|data  where the overlay's upper directory lives (default tmpfs)
 //	racklet.onfailure=reboot:SECONDS|halt|shell  what a failed boot does (default reboot:10)
 //	racklet.debug             verbose console output; allows onfailure=shell
@@ -58,8 +59,12 @@ type Params struct {
 	HAT        string // device path, "none", or "" for the agent's default
 	Server     string // base URL, "" to learn it from DHCP
 	Node       string // "" to ask racklet-boot
-	Overlay    string // OverlayTmpfs (default) or OverlayData
-	OnFailure  string // FailReboot (default), FailHalt or FailShell
+	// Kernel is the name of the kernel among the node's boot files (e.g.
+	// "vmlinuz", "kernel8.img"); the agent fetches it from racklet-boot to
+	// measure it. Required when the node attests.
+	Kernel    string
+	Overlay   string // OverlayTmpfs (default) or OverlayData
+	OnFailure string // FailReboot (default), FailHalt or FailShell
 	// RebootAfter is the delay before FailReboot, in seconds (default 10).
 	RebootAfter int
 	Debug       bool
@@ -69,6 +74,7 @@ var (
 	hexRe    = regexp.MustCompile(`^[0-9a-f]+$`)
 	digestRe = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 	nameRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+	fileRe   = regexp.MustCompile(`^[A-Za-z0-9._-][A-Za-z0-9._/+-]{0,254}$`)
 )
 
 // Validate checks a complete set of parameters (what an image must carry).
@@ -90,6 +96,9 @@ func (p Params) Validate() error {
 		if !digestRe.MatchString(d.v) {
 			errs = append(errs, fmt.Errorf("%s %q: want sha256:<64 hex digits>", d.key, d.v))
 		}
+	}
+	if p.Kernel != "" && (!fileRe.MatchString(p.Kernel) || strings.Contains(p.Kernel, "..")) {
+		errs = append(errs, fmt.Errorf("racklet.kernel %q: not a boot file name", p.Kernel))
 	}
 	if p.Node != "" && !nameRe.MatchString(p.Node) {
 		errs = append(errs, fmt.Errorf("racklet.node %q: not a node name", p.Node))
@@ -157,6 +166,7 @@ func (p Params) String() string {
 	add("hat", p.HAT)
 	add("server", p.Server)
 	add("node", p.Node)
+	add("kernel", p.Kernel)
 	add("overlay", p.Overlay)
 	switch {
 	case p.OnFailure == FailReboot && p.RebootAfter != 0:
@@ -207,6 +217,8 @@ func Parse(cmdline string) (Params, []string, error) {
 			p.Server = v
 		case "node":
 			p.Node = v
+		case "kernel":
+			p.Kernel = v
 		case "overlay":
 			p.Overlay = v
 		case "onfailure":

@@ -15,6 +15,7 @@ var full = Params{
 	Root:       "sha256:" + strings.Repeat("1", 64),
 	Verity:     "sha256:" + strings.Repeat("2", 64),
 	HAT:        "/dev/virtio-ports/racklet.hat",
+	Kernel:     "vmlinuz",
 	Overlay:    OverlayTmpfs,
 	OnFailure:  FailReboot, RebootAfter: 10,
 }
@@ -77,6 +78,8 @@ func TestValidate(t *testing.T) {
 		"odd offset":      {func(p *Params) { p.HashOffset = 100 }, "racklet.hashoffset"},
 		"bad digest":      {func(p *Params) { p.Root = "md5:00" }, "racklet.root"},
 		"bad node":        {func(p *Params) { p.Node = "../x" }, "racklet.node"},
+		"kernel escapes":  {func(p *Params) { p.Kernel = "boot/../../etc/shadow" }, "racklet.kernel"},
+		"kernel absolute": {func(p *Params) { p.Kernel = "/vmlinuz" }, "racklet.kernel"},
 		"bad overlay":     {func(p *Params) { p.Overlay = "disk" }, "racklet.overlay"},
 		"bad failure":     {func(p *Params) { p.OnFailure = "panic" }, "racklet.onfailure"},
 	} {

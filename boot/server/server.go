@@ -21,8 +21,10 @@ import (
 	"github.com/racklet/racklet-boot/attest/verifier"
 	"github.com/racklet/racklet-boot/boot/dhcp"
 	httpboot "github.com/racklet/racklet-boot/boot/http"
+	"github.com/racklet/racklet-boot/boot/nodeapi"
 	"github.com/racklet/racklet-boot/boot/resolve"
 	"github.com/racklet/racklet-boot/boot/tftp"
+	"github.com/racklet/racklet-boot/bootparams"
 	"github.com/racklet/racklet-boot/imagestore"
 	"github.com/racklet/racklet-boot/inventory"
 	"github.com/racklet/racklet-boot/rack"
@@ -73,6 +75,7 @@ type Server struct {
 	dataDir string
 
 	inv      *inventory.Live
+	clients  *clientLookup
 	state    *store.Bolt
 	images   *imagestore.Store
 	booter   *imagestore.Booter
@@ -140,9 +143,10 @@ func (s *Server) build(cfg *rack.Config, reg *prometheus.Registry) error {
 	if neighbours == nil {
 		neighbours = arpIn{network: s.network, table: resolve.ARPTable{Path: "/proc/thread-self/net/arp"}}
 	}
+	s.clients = &clientLookup{leases: s.dhcp, neighbours: neighbours, inv: s.inv}
 	s.resolver = resolve.New(s.inv.Load(), resolve.Options{
 		Log:     s.component("resolve"),
-		Clients: &clientLookup{leases: s.dhcp, neighbours: neighbours},
+		Clients: s.clients,
 		Images:  ImageSource(s.booter),
 	})
 	s.tftp = &tftp.Server{Files: s.resolver, Log: s.component("tftp"), Events: s.state, Metrics: tftp.NewMetrics(reg), Dial: s.dialUDP}
@@ -165,7 +169,14 @@ func (s *Server) build(cfg *rack.Config, reg *prometheus.Registry) error {
 		Registry: reg,
 		Log:      s.component("http"),
 		Events:   s.state,
-		Mounts:   map[string]http.Handler{attest.PathPrefix: s.verifier.Handler()},
+		Mounts: map[string]http.Handler{
+			attest.PathPrefix: s.verifier.Handler(),
+			bootparams.AgentPathPrefix: &nodeapi.Handler{
+				Nodes:  nodeapi.DirectoryFunc(s.nodeAt),
+				Events: s.state,
+				Log:    s.component("nodeapi"),
+			},
+		},
 	}
 	return nil
 }
@@ -204,6 +215,12 @@ func (a arpIn) MACForAddr(ctx context.Context, addr netip.Addr) (mac net.Hardwar
 		return nil
 	})
 	return mac, ok
+}
+
+// nodeAt answers the node API's "which node is at this address?".
+func (s *Server) nodeAt(ctx context.Context, a netip.Addr) (string, bool, error) {
+	name, ok := s.clients.NodeForAddr(ctx, a)
+	return name, ok, nil
 }
 
 // Config returns the config being served.
