@@ -7,7 +7,7 @@ set -euo pipefail
 pkgs=(
   iproute2 busybox-static udhcpc isc-dhcp-client dnsmasq-base kea-admin tshark
   curl atftp tftp-hpa tftpd-hpa nginx-light
-  qemu-system-x86 ipxe-qemu qemu-system-arm qemu-efi-aarch64 cpio
+  qemu-system-x86 ipxe-qemu qemu-system-arm qemu-efi-aarch64 cpio zstd kmod
   squashfs-tools cryptsetup-bin dosfstools mtools fdisk
   skopeo docker-registry
 )
