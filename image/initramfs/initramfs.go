@@ -114,19 +114,22 @@ func Build(ctx context.Context, w io.Writer, opts Options) (*Result, error) {
 	return res, ctx.Err()
 }
 
+// ErrNoModules means the base has no module directory for its kernel.
+var ErrNoModules = errors.New("no kernel modules in the base")
+
 // ModulesDir returns the module directory of a kernel version in root: lib/modules/<version>,
 // else usr/lib/modules/<version> (a merged /usr).
 func ModulesDir(root fs.FS, version string) (string, error) {
 	if version == "" || strings.ContainsAny(version, "/") {
-		return "", fmt.Errorf("kernel version %q: the base has no /lib/modules/<version> directory: "+
-			"racklet's initramfs carries the kernel's modules (install the kernel package in the base)", version)
+		return "", fmt.Errorf("%w: no /lib/modules/<version> directory: "+
+			"racklet's initramfs carries the kernel's modules (install the kernel package in the base)", ErrNoModules)
 	}
 	for _, d := range []string{"lib/modules/", "usr/lib/modules/"} {
 		if fi, err := fs.Stat(root, d+version); err == nil && fi.IsDir() {
 			return d + version, nil
 		}
 	}
-	return "", fmt.Errorf("kernel %s: no /lib/modules/%s in the base", version, version)
+	return "", fmt.Errorf("%w: no /lib/modules/%s", ErrNoModules, version)
 }
 
 // LoadIndex reads the module metadata of dir in root. modules.dep is required: Debian's kernel
