@@ -24,8 +24,10 @@
 // A softdep may name an alias ("softdep ext4 pre: crypto-crc32c"): it loads every module the
 // alias names, as modprobe does; some of those fail on hardware they do not fit (crc32c_intel
 // without SSE 4.2 returns ENODEV), so an init treats ENODEV from finit_module as "not for this
-// machine", not as a failed boot. A tree of these files is also what u-root's pkg/kmodule
-// reads (modules.dep, modules.builtin).
+// machine", not as a failed boot. Compressed module files stay compressed: finit_module takes
+// them with MODULE_INIT_COMPRESSED_FILE where the kernel has CONFIG_MODULE_DECOMPRESS, else the
+// loader decompresses them (u-root's pkg/kmodule does). A tree of these files is also what
+// pkg/kmodule reads (modules.dep, modules.builtin).
 //
 // Reproducible: members sorted by path, parents before children, inode numbers counted in
 // that order, owner 0:0, one modification time (the build epoch), and a compressor without
