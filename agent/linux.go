@@ -88,8 +88,12 @@ func (l *Linux) Cmdline() (string, error) {
 	return strings.TrimSpace(string(b)), err
 }
 
-// LoadModules implements Machine: each module of ModulesList with its
-// dependencies, through u-root's kmodule (modules.dep, finit_module).
+// LoadModules implements Machine: each module file ModulesList names, in
+// its order (the initramfs generator resolved dependencies and soft
+// dependencies into it), through u-root's kmodule.FileInit (finit_module;
+// compressed modules decompressed first). A module already loaded is fine;
+// one whose hardware this machine lacks (ENODEV, e.g. crc32c_intel without
+// SSE 4.2) is logged and skipped.
 func (l *Linux) LoadModules(ctx context.Context) error {
 	b, err := os.ReadFile(ModulesList)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -98,27 +102,34 @@ func (l *Linux) LoadModules(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	names := strings.Fields(string(b))
-	if len(names) == 0 {
-		return nil
-	}
-	p, err := kmodule.NewProber(kmodule.ProbeOpts{})
-	if err != nil {
-		return err
-	}
-	for _, n := range names {
+	paths := strings.Fields(string(b))
+	loaded := 0
+	for _, p := range paths {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := p.Probe(n, ""); err != nil {
-			if _, serr := os.Stat("/sys/module/" + strings.ReplaceAll(n, "-", "_")); serr == nil {
-				continue // built in
-			}
-			return fmt.Errorf("module %s: %w", n, err)
+		err := loadModuleFile(p)
+		switch {
+		case err == nil:
+			loaded++
+		case errors.Is(err, unix.EEXIST):
+		case errors.Is(err, unix.ENODEV):
+			logger(l.Log).Info("module not for this machine", "module", filepath.Base(p))
+		default:
+			return fmt.Errorf("module %s: %w", p, err)
 		}
 	}
-	logger(l.Log).Info("modules loaded", "count", len(names))
+	logger(l.Log).Info("modules loaded", "count", loaded, "listed", len(paths))
 	return nil
+}
+
+func loadModuleFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return kmodule.FileInit(f, "", 0)
 }
 
 // Network implements Machine: the first Ethernet interface that gets a

@@ -59,6 +59,14 @@ func Build(ctx context.Context, spec Spec, out string, opts Options) (*Manifest,
 	if err != nil {
 		return nil, fmt.Errorf("%w: platform: %w", ErrSpec, err)
 	}
+	agent, err := agentFor(spec, plat.Architecture)
+	if err != nil {
+		return nil, err
+	}
+	_, agentDigest, err := hashFile(agent)
+	if err != nil {
+		return nil, fmt.Errorf("read racklet-agent: %w", err)
+	}
 	sopts := opts.Source
 	sopts.Platform, sopts.Insecure = plat, spec.Insecure
 	prog("resolve base", 0, 0)
@@ -66,7 +74,7 @@ func Build(ctx context.Context, spec Spec, out string, opts Options) (*Manifest,
 	if err != nil {
 		return nil, err
 	}
-	input, err := inputDigest(img.ManifestDigest.String(), spec)
+	input, err := inputDigest(img.ManifestDigest.String(), spec, agentDigest)
 	if err != nil {
 		return nil, err
 	}
@@ -86,11 +94,17 @@ func Build(ctx context.Context, spec Spec, out string, opts Options) (*Manifest,
 		return nil, fmt.Errorf("%w: %w", ErrSpec, err)
 	}
 
-	tree, err := flattenImage(ctx, img, spec, opts, epoch, log, prog)
+	tree, err := flattenImage(ctx, img, spec, agent, opts, epoch, log, prog)
 	if err != nil {
 		return nil, err
 	}
 	defer tree.Close()
+	kver := kernelVersion(tree)
+	prog("write initramfs", 0, 0)
+	initrd, ires, err := buildInitramfs(ctx, tree, spec, agent, plat.Architecture, kver, epoch, log)
+	if err != nil {
+		return nil, err
+	}
 
 	parent := filepath.Dir(filepath.Clean(out))
 	if err := os.MkdirAll(parent, 0o755); err != nil {
@@ -109,12 +123,13 @@ func Build(ctx context.Context, spec Spec, out string, opts Options) (*Manifest,
 	m := &Manifest{
 		APIVersion: APIVersion, Created: time.Unix(epoch, 0).UTC(), InputDigest: input, Spec: spec,
 		Base:          Base{Ref: spec.Base, Digest: img.ManifestDigest.String(), Platform: spec.Platform},
-		KernelVersion: kernelVersion(tree),
+		KernelVersion: kver,
 	}
+	m.Boot.Initramfs = &InitramfsInfo{Compression: string(ires.Compression), Agent: agentDigest, Modules: ires.Modules}
 	if err := writeRoot(ctx, tree, spec, work, m, epoch, log, prog); err != nil {
 		return nil, err
 	}
-	if err := writeBoot(ctx, tree, spec, work, m, epoch, log, prog); err != nil {
+	if err := writeBoot(ctx, tree, spec, work, m, initrd, epoch, log, prog); err != nil {
 		return nil, err
 	}
 	if spec.Disk {
@@ -140,8 +155,9 @@ func Build(ctx context.Context, spec Spec, out string, opts Options) (*Manifest,
 	return m, nil
 }
 
-// flattenImage applies the layers of img and the overlay into a tree.
-func flattenImage(ctx context.Context, img *source.Image, spec Spec, opts Options, epoch int64, log *slog.Logger, prog Progress) (*flatten.Tree, error) {
+// flattenImage applies the layers of img, racklet-agent with its health unit, and the
+// overlay into a tree.
+func flattenImage(ctx context.Context, img *source.Image, spec Spec, agent string, opts Options, epoch int64, log *slog.Logger, prog Progress) (*flatten.Tree, error) {
 	layers, err := source.Layers(img)
 	if err != nil {
 		return nil, err
@@ -177,6 +193,9 @@ func flattenImage(ctx context.Context, img *source.Image, spec Spec, opts Option
 		log.Info("layer applied", "layer", l.Index, "diff_id", l.DiffID().String())
 	}
 	prog("flatten layers", int64(len(layers)), int64(len(layers)))
+	if err := addAgent(b, agent); err != nil {
+		return nil, err
+	}
 	if spec.Overlay != "" {
 		if err := b.AddOverlay(ctx, spec.Overlay); err != nil {
 			return nil, err
@@ -196,6 +215,10 @@ func (m *Manifest) Describe() string {
 		fmt.Fprintf(&b, "kernel:    %s\n", m.KernelVersion)
 	}
 	fmt.Fprintf(&b, "root hash: %s\ncmdline:   %s\n", m.Verity.RootHash, m.Cmdline)
+	if k, i := m.Boot.Kernel, m.Boot.Initramfs; k != nil && i != nil {
+		fmt.Fprintf(&b, "boot:      kernel %s (%d bytes), initramfs %s (%d bytes %s, %d modules)\n",
+			k.File, k.Size, i.File, i.Size, i.Compression, len(i.Modules))
+	}
 	for _, bl := range m.Blobs() {
 		fmt.Fprintf(&b, "%-14s %12d  %s\n", bl.File, bl.Size, bl.Digest)
 	}

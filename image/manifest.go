@@ -63,6 +63,23 @@ type BootInfo struct {
 	Blob
 	Files  []string `json:"files"`
 	Serial string   `json:"serial"`
+	// Kernel is the kernel in the boot partition: its file name there, size and digest.
+	Kernel *Blob `json:"kernel,omitempty"`
+	// Initramfs is racklet's initramfs in the boot partition.
+	Initramfs *InitramfsInfo `json:"initramfs,omitempty"`
+}
+
+// InitramfsInfo describes racklet's initramfs (see package image/initramfs).
+type InitramfsInfo struct {
+	// Blob names the file in the boot partition, with its size and digest.
+	Blob
+	// Compression is zstd or gzip, as the kernel's config allows.
+	Compression string `json:"compression"`
+	// Agent is the digest of racklet-agent: /init here and /usr/lib/racklet/racklet-agent in
+	// the root.
+	Agent string `json:"agent"`
+	// Modules are the module files /init loads, in order.
+	Modules []string `json:"modules"`
 }
 
 // RootInfo describes the root squashfs.
@@ -121,7 +138,7 @@ func ParseManifest(b []byte) (*Manifest, error) {
 	if m.APIVersion != APIVersion {
 		return nil, fmt.Errorf("%w: apiVersion %q, want %q", ErrManifest, m.APIVersion, APIVersion)
 	}
-	for _, bl := range m.Blobs() {
+	for _, bl := range m.pinned() {
 		if bl.File == "" || bl.File != filepath.Base(bl.File) || bl.File == "." || bl.File == ".." || strings.ContainsAny(bl.File, "/\\") {
 			return nil, fmt.Errorf("%w: blob file name %q", ErrManifest, bl.File)
 		}
@@ -133,6 +150,18 @@ func ParseManifest(b []byte) (*Manifest, error) {
 		}
 	}
 	return &m, nil
+}
+
+// pinned lists every file the manifest pins: the output files and the boot files it names.
+func (m *Manifest) pinned() []Blob {
+	out := m.Blobs()
+	if m.Boot.Kernel != nil {
+		out = append(out, *m.Boot.Kernel)
+	}
+	if m.Boot.Initramfs != nil {
+		out = append(out, m.Boot.Initramfs.Blob)
+	}
+	return out
 }
 
 // Blobs lists the output files the manifest pins.

@@ -6,17 +6,17 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/racklet/racklet-boot/internal/vmtest"
+	"github.com/racklet/racklet-boot/image/imagetest"
 )
 
 // initramfsMarker is what the test initramfs prints on the serial console.
 const initramfsMarker = "RACKLET-INITRAMFS-OK"
 
-// debianKernel returns the path of a Debian x86-64 kernel (vmlinuz), fetched
-// once per machine and cached (vmtest.DebianKernel).
+// debianKernel returns the path of a Debian x86-64 kernel (vmlinuz), fetched and unpacked
+// once per machine by imagetest.DebianKernel.
 func debianKernel(t *testing.T) string {
 	t.Helper()
-	return vmtest.DebianKernel(t).Vmlinuz
+	return imagetest.DebianKernel(t).Vmlinuz
 }
 
 // busyboxInitramfs builds a gzip'd newc initramfs whose /init prints the

@@ -7,8 +7,8 @@ set -euo pipefail
 pkgs=(
   iproute2 busybox-static udhcpc isc-dhcp-client dnsmasq-base kea-admin tshark
   curl atftp tftp-hpa tftpd-hpa nginx-light
-  qemu-system-x86 ipxe-qemu qemu-system-arm qemu-efi-aarch64 cpio
-  squashfs-tools cryptsetup-bin dmsetup kmod dosfstools mtools fdisk
+  qemu-system-x86 ipxe-qemu qemu-system-arm qemu-efi-aarch64 cpio zstd kmod
+  squashfs-tools cryptsetup-bin dmsetup dosfstools mtools fdisk
   skopeo docker-registry
 )
 # --lab: only what `racklet-boot lab` needs (namespaces; dnsmasq as the router in proxy mode).

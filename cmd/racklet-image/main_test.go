@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/racklet/racklet-boot/image/imagetest"
 )
 
 func run(args ...string) (string, error) {
@@ -18,6 +20,10 @@ func run(args ...string) (string, error) {
 
 func TestCommandErrors(t *testing.T) {
 	t.Setenv(passwordEnv, "not used")
+	agent, err := imagetest.FakeAgent(t.TempDir(), "arm64")
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := map[string]struct {
 		args []string
 		want string
@@ -26,7 +32,9 @@ func TestCommandErrors(t *testing.T) {
 		"build takes one destination":  {args: []string{"build", "--base", "b", "--output", "o", "--push", "r"}, want: "exactly one"},
 		"build needs a base":           {args: []string{"build", "--output", "o"}, want: `"base" not set`},
 		"bad compression":              {args: []string{"build", "--base", "oci-layout:/nonexistent", "--output", t.TempDir() + "/o", "--compression", "lz4"}, want: "compression \"lz4\""},
-		"missing base":                 {args: []string{"build", "--base", "oci-layout:/nonexistent", "--output", t.TempDir() + "/o"}, want: "base image not found"},
+		"missing base":                 {args: []string{"build", "--base", "oci-layout:/nonexistent", "--output", t.TempDir() + "/o", "--agent", agent}, want: "base image not found"},
+		"no agent":                     {args: []string{"build", "--base", "oci-layout:/nonexistent", "--output", t.TempDir() + "/o"}, want: "CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build"},
+		"bad node setting":             {args: []string{"build", "--base", "b", "--output", "o", "--on-failure", "explode"}, want: `node.onFailure "explode"`},
 		"sign-key needs push":          {args: []string{"build", "--base", "b", "--output", "o", "--sign-key", "k.key"}, want: "--sign-key signs what --push pushes"},
 		"sign-key missing":             {args: []string{"build", "--base", "b", "--push", "r", "--sign-key", "/nonexistent.key"}, want: "nonexistent.key"},
 		"push wants two args":          {args: []string{"push", "dir"}, want: "accepts 2 arg(s)"},

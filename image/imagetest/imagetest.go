@@ -84,6 +84,28 @@ func TarLayer(es []Entry) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// KernelVersion is the version of the test image's kernel modules.
+const KernelVersion = "6.6.31-v8"
+
+// KernelEntries are a small fake module directory of KernelVersion, as depmod leaves it:
+// dm-verity as a file needing dm-bufio and dm-mod, the other modules an initramfs requires
+// (dm-crypt, squashfs, overlay, loop, ext4) built in, and a kernel config that unpacks zstd.
+func KernelEntries() []Entry {
+	d := "lib/modules/" + KernelVersion + "/"
+	es := []Entry{
+		{Name: d + "modules.dep", Body: "kernel/drivers/md/dm-mod.ko:\nkernel/drivers/md/dm-bufio.ko: kernel/drivers/md/dm-mod.ko\n" +
+			"kernel/drivers/md/dm-verity.ko: kernel/drivers/md/dm-bufio.ko kernel/drivers/md/dm-mod.ko\n"},
+		{Name: d + "modules.builtin", Body: "kernel/drivers/md/dm-crypt.ko\nkernel/fs/squashfs/squashfs.ko\nkernel/fs/overlayfs/overlay.ko\n" +
+			"kernel/drivers/block/loop.ko\nkernel/fs/ext4/ext4.ko\n"},
+		{Name: d + "modules.alias", Body: "alias dm-verity-test dm_verity\n"},
+		{Name: "boot/config-" + KernelVersion, Body: "CONFIG_RD_GZIP=y\nCONFIG_RD_ZSTD=y\n"},
+	}
+	for _, m := range []string{"dm-mod", "dm-bufio", "dm-verity"} {
+		es = append(es, Entry{Name: d + "kernel/drivers/md/" + m + ".ko", Body: "fake module " + m})
+	}
+	return es
+}
+
 // Capability is a valid security.capability value (v2, cap_net_raw permitted).
 const Capability = "\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
 
@@ -116,8 +138,8 @@ func Layers(opts Options) ([][]Entry, error) {
 		{Name: "boot/firmware/bcm2711-rpi-4-b.dtb", Body: "dtb"},
 		{Name: "boot/firmware/overlays/vc4-kms-v3d.dtbo", Body: "overlay"},
 		{Name: "boot/firmware/config.txt", Body: "arm_64bit=1\nkernel=kernel8.img\n"},
-		{Name: "lib/modules/6.6.31-v8/modules.dep", Body: ""},
 	}
+	base = append(base, KernelEntries()...)
 	if opts.ExtraBytes > 0 {
 		rnd := rand.New(rand.NewSource(42))
 		const chunk = 4 << 20

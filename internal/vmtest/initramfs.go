@@ -99,7 +99,8 @@ func (i *Initramfs) DynamicBinary(t testing.TB, path string) {
 
 // Modules copies the named modules of k with everything they depend on
 // (resolved from modules.dep by u-root's kmodule), modules.dep and
-// modules.builtin, and writes ModulesList naming them in the given order.
+// modules.builtin, and writes ModulesList naming the copied files in load
+// order, as image/initramfs does.
 // It returns the module files copied, in a valid load order.
 func (i *Initramfs) Modules(t testing.TB, k Kernel, names ...string) []string {
 	t.Helper()
@@ -125,19 +126,21 @@ func (i *Initramfs) Modules(t testing.TB, k Kernel, names ...string) []string {
 		}
 	}
 	dir := filepath.Join("lib", "modules", k.Version)
+	var list []string
 	for _, f := range files {
 		rel, err := filepath.Rel(k.Root, f)
 		if err != nil {
 			t.Fatal(err)
 		}
 		i.HostFile(t, rel, f)
+		list = append(list, "/"+rel)
 	}
 	for _, f := range []string{"modules.dep", "modules.builtin", "modules.order"} {
 		if _, err := os.Stat(filepath.Join(k.ModulesDir(), f)); err == nil {
 			i.HostFile(t, filepath.Join(dir, f), filepath.Join(k.ModulesDir(), f))
 		}
 	}
-	i.File(ModulesList, []byte(strings.Join(names, "\n")+"\n"), 0o644)
+	i.File(ModulesList, []byte(strings.Join(list, "\n")+"\n"), 0o644)
 	return files
 }
 
