@@ -15,7 +15,7 @@ import (
 func (m *Machine) Report(ctx context.Context, name string, r Report) ([]Action, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	cur, ok := m.nodes[name]
+	cur, ok := m.latest[name]
 	if !ok {
 		return nil, fmt.Errorf("report of node %s: %w", name, ErrUnknownNode)
 	}
@@ -30,6 +30,8 @@ func (m *Machine) Report(ctx context.Context, name string, r Report) ([]Action, 
 		if n.HAT != nil { // the agent commits the HAT's slot next: its counters reset
 			n.HAT.Committed, n.HAT.Attempts = n.CommittedSlot, [2]int{}
 		}
+	case !trial && r.Healthy && r.Image == cur.Committed.Digest && !cur.Returning.IsZero():
+		t.edit(name).Returning = time.Time{} // back in service
 	case trial && r.HAT != nil && r.HAT.Counter != 0 && r.HAT.Counter == cur.LastBoot:
 		// the same failed boot reported again: counted once
 	case trial:
@@ -57,7 +59,7 @@ func (m *Machine) Report(ctx context.Context, name string, r Report) ([]Action, 
 func (m *Machine) Witness(ctx context.Context, name string, w Witness) ([]Action, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.nodes[name]; !ok {
+	if _, ok := m.latest[name]; !ok {
 		return nil, fmt.Errorf("HAT state of node %s: %w", name, ErrUnknownNode)
 	}
 	t := m.begin()
@@ -67,7 +69,7 @@ func (m *Machine) Witness(ctx context.Context, name string, w Witness) ([]Action
 
 // witness applies a HAT state within a transition.
 func (m *Machine) witness(t *tx, name string, w Witness) {
-	cur := m.nodes[name]
+	cur := m.latest[name]
 	if c, ok := t.changes[name]; ok {
 		cur = c.next
 	}
@@ -109,7 +111,7 @@ func (m *Machine) Tick(ctx context.Context) ([]Action, error) {
 	defer m.mu.Unlock()
 	t := m.begin()
 	var due []string
-	for name, n := range m.nodes {
+	for name, n := range m.latest {
 		if n.State == StateTrying && !n.Deadline.After(t.now) {
 			due = append(due, name)
 		}
@@ -118,6 +120,13 @@ func (m *Machine) Tick(ctx context.Context) ([]Action, error) {
 	for _, name := range due {
 		n := t.edit(name)
 		m.attemptEnded(t, n, OutcomeSilent, fmt.Sprintf("no health report within %s of attempt %d", n.Timeout, n.Attempt))
+	}
+	for name, n := range m.latest {
+		if !n.Returning.IsZero() && !n.Returning.After(t.now) {
+			// It did not say it is back; stop counting it out of service so
+			// rollouts can go on. It stays flagged if its trial failed.
+			t.edit(name).Returning = time.Time{}
+		}
 	}
 	return t.commit(ctx)
 }
@@ -136,6 +145,7 @@ func (m *Machine) attemptEnded(t *tx, n *Node, o Outcome, reason string) {
 // rollBack ends the trial: the node boots its committed image, flagged.
 func (m *Machine) rollBack(t *tx, n *Node, o Outcome, reason string) {
 	n.State, n.Outcome, n.Reason, n.Flagged, n.Deadline = StateRolledBack, o, reason+"; rolled back to "+n.Committed.String(), true, time.Time{}
+	n.Returning = t.now.Add(n.Timeout)
 	if n.SpentBy == "" && n.Attempt >= n.Allowed {
 		n.SpentBy = n.Trial.Digest
 	}
@@ -164,7 +174,7 @@ func (m *Machine) Ack(ctx context.Context, acts ...Action) error {
 	defer m.mu.Unlock()
 	t := m.begin()
 	for _, a := range acts {
-		if n, ok := m.nodes[a.Node]; ok && n.Pending == a.Kind && n.Seq == a.Seq {
+		if n, ok := m.latest[a.Node]; ok && n.Pending == a.Kind && n.Seq == a.Seq {
 			t.edit(a.Node).Pending = ""
 		}
 	}
@@ -178,7 +188,7 @@ func (m *Machine) Ack(ctx context.Context, acts ...Action) error {
 func (m *Machine) Rearm(ctx context.Context, name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	cur, ok := m.nodes[name]
+	cur, ok := m.latest[name]
 	if !ok {
 		return fmt.Errorf("re-arm node %s: %w", name, ErrUnknownNode)
 	}

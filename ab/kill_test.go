@@ -68,7 +68,7 @@ func killChild(path string) int {
 		}
 		return latest.Add(time.Minute)
 	}
-	m, err = Open(ctx, db, WithClock(func() time.Time { return now() }), withHook(hook))
+	m, err = Open(ctx, db, WithClock(func() time.Time { return now() }), WithCrashHook(hook))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2

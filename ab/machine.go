@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -29,25 +30,45 @@ func WithClock(now func() time.Time) Option { return func(m *Machine) { m.now = 
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(m *Machine) { m.log = l } }
 
-// withHook sets a function called at each crash point of a transition
-// ("journal" before the write, "applied" after it); tests kill the process there.
-func withHook(h func(point string)) Option { return func(m *Machine) { m.hook = h } }
+// WithCrashHook sets a function called at each crash point of a transition:
+// "journal" right before its journal write, "applied" right after it, before
+// anything else changes. Kill tests (here and in ab/rollout) SIGKILL the
+// process there; nothing else should set it.
+func WithCrashHook(h func(point string)) Option { return func(m *Machine) { m.hook = h } }
 
-// Machine holds the A/B state of every node. It is safe for concurrent use;
-// transitions are serialised, and each is journaled before it takes effect.
+// Machine holds the A/B state of every node. It is safe for concurrent use.
+// Transitions are computed one at a time and journaled before they take
+// effect; transitions that arrive while a journal write is under way are
+// written together in the next one (group commit), so a rack's agents
+// reporting at once share commits and fsyncs.
 type Machine struct {
-	j     Journal
-	now   func() time.Time
-	log   *slog.Logger
-	hook  func(string)
-	mu    sync.Mutex
-	nodes map[string]*Node
-	trans int64 // transitions made by this process (for benchmarks)
+	j    Journal
+	now  func() time.Time
+	log  *slog.Logger
+	hook func(string)
+
+	mu sync.Mutex
+	// nodes is the durable state: what reads (Boot, Node, Pending) see.
+	// latest adds the transitions computed but not yet journaled: what
+	// the next transition is computed from. Records are never changed in
+	// place, only replaced.
+	nodes, latest map[string]*Node
+	batch         *batch // transitions waiting for the next journal write
+	writing       bool   // a caller is writing batches
+	trans         int64  // transitions made durable by this process
+}
+
+// batch is the transitions of one journal write.
+type batch struct {
+	recs  []store.Record
+	nodes []*Node
+	done  chan struct{}
+	err   error
 }
 
 // Open loads every node record from j.
 func Open(ctx context.Context, j Journal, opts ...Option) (*Machine, error) {
-	m := &Machine{j: j, now: time.Now, log: slog.New(slog.DiscardHandler), hook: func(string) {}, nodes: map[string]*Node{}}
+	m := &Machine{j: j, now: time.Now, log: slog.New(slog.DiscardHandler), hook: func(string) {}, nodes: map[string]*Node{}, latest: map[string]*Node{}}
 	for _, o := range opts {
 		o(m)
 	}
@@ -64,6 +85,7 @@ func Open(ctx context.Context, j Journal, opts ...Option) (*Machine, error) {
 			return nil, fmt.Errorf("load A/B state: record %s holds node %q at transition %d, not %d", r.Key, n.Name, n.Seq, r.Seq)
 		}
 		m.nodes[n.Name] = &n
+		m.latest[n.Name] = &n
 	}
 	return m, nil
 }
@@ -102,7 +124,7 @@ func (t *tx) edit(name string) *Node {
 	if c, ok := t.changes[name]; ok {
 		return c.next
 	}
-	n := *t.m.nodes[name]
+	n := *t.m.latest[name]
 	if n.HAT != nil {
 		w := *n.HAT
 		n.HAT = &w
@@ -127,8 +149,12 @@ func (t *tx) powerCycle(name string) {
 }
 
 // commit journals the changes (with extra records, in the same commit),
-// then applies them and returns the actions asked for, by node name.
+// then applies them and returns the actions asked for. The changes join the
+// open batch; the first caller to find no write under way writes batches
+// until none is left, the others wait for theirs. m.mu is held on entry and
+// on return, and released while waiting or writing.
 func (t *tx) commit(ctx context.Context, extra ...store.Record) ([]Action, error) {
+	m := t.m
 	if len(t.changes) == 0 && len(extra) == 0 {
 		return nil, nil
 	}
@@ -147,23 +173,72 @@ func (t *tx) commit(ctx context.Context, extra ...store.Record) ([]Action, error
 		recs = append(recs, r)
 	}
 	recs = append(recs, extra...)
-	t.m.hook("journal")
-	if err := t.m.j.PutRecords(ctx, recs...); err != nil {
-		return nil, fmt.Errorf("journal A/B transition: %w", err)
+	b := m.batch
+	if b == nil {
+		b = &batch{done: make(chan struct{})}
+		m.batch = b
 	}
-	t.m.hook("applied")
+	b.recs = append(b.recs, recs...)
+	for _, name := range names {
+		m.latest[name] = t.changes[name].next
+		b.nodes = append(b.nodes, t.changes[name].next)
+	}
+	if m.writing {
+		m.mu.Unlock()
+		<-b.done
+		m.mu.Lock()
+	} else {
+		m.writing = true
+		m.flush(context.WithoutCancel(ctx))
+	}
+	if b.err != nil {
+		return nil, b.err
+	}
 	var acts []Action
 	for _, name := range names {
 		c := t.changes[name]
-		t.m.nodes[name] = c.next
-		t.m.trans++
 		if c.action {
 			acts = append(acts, Action{Node: name, Kind: PowerCycle, Seq: c.next.Seq})
 		}
-		t.m.log.Info("a/b transition", "node", name, "state", c.next.State, "attempt", c.next.Attempt,
+		m.log.Info("a/b transition", "node", name, "state", c.next.State, "attempt", c.next.Attempt,
 			"committed", c.next.Committed.String(), "trial", c.next.Trial.String(), "outcome", c.next.Outcome, "reason", c.next.Reason)
 	}
 	return acts, nil
+}
+
+// flush writes batches until none is open. Called with m.mu held and
+// m.writing set; it releases m.mu during each write. A failed write fails
+// its batch and the one built on top of it, and forgets what they staged.
+func (m *Machine) flush(ctx context.Context) {
+	for m.batch != nil {
+		b := m.batch
+		m.batch = nil
+		m.mu.Unlock()
+		m.hook("journal")
+		err := m.j.PutRecords(ctx, b.recs...)
+		if err == nil {
+			m.hook("applied")
+		}
+		m.mu.Lock()
+		if err != nil {
+			b.err = fmt.Errorf("journal A/B transition: %w", err)
+			if m.batch != nil {
+				m.batch.err = b.err
+				close(m.batch.done)
+				m.batch = nil
+			}
+			m.latest = maps.Clone(m.nodes)
+		} else {
+			for _, n := range b.nodes {
+				if v, ok := m.nodes[n.Name]; !ok || v.Seq < n.Seq {
+					m.nodes[n.Name] = n
+				}
+				m.trans++
+			}
+		}
+		close(b.done)
+	}
+	m.writing = false
 }
 
 // Ensure gives each named node a record committed to its image, when it has
@@ -174,7 +249,7 @@ func (m *Machine) Ensure(ctx context.Context, nodes map[string]Image) error {
 	defer m.mu.Unlock()
 	t := m.begin()
 	for name, img := range nodes {
-		if _, ok := m.nodes[name]; ok {
+		if _, ok := m.latest[name]; ok {
 			continue
 		}
 		if name == "" || img.IsZero() {
@@ -206,7 +281,7 @@ func (m *Machine) Assign(ctx context.Context, as []Assignment, extra ...store.Re
 	defer m.mu.Unlock()
 	t := m.begin()
 	for _, a := range as {
-		cur, ok := m.nodes[a.Node]
+		cur, ok := m.latest[a.Node]
 		if !ok {
 			return nil, fmt.Errorf("assign %s to node %s: %w", a.Image, a.Node, ErrUnknownNode)
 		}
@@ -222,7 +297,7 @@ func (m *Machine) Assign(ctx context.Context, as []Assignment, extra ...store.Re
 			if cur.State == StateTrying {
 				n := t.edit(a.Node)
 				n.State, n.Outcome, n.Reason, n.Deadline = StateCommitted, OutcomeCancelled, "trial of "+cur.Trial.String()+" withdrawn", time.Time{}
-				n.Trial = Image{}
+				n.Trial, n.Returning = Image{}, t.now.Add(n.Timeout)
 				t.powerCycle(a.Node)
 			} else if cur.State == StateRolledBack || cur.Flagged {
 				n := t.edit(a.Node) // back on the committed image by choice: clear the flag

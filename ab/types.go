@@ -189,11 +189,19 @@ type Node struct {
 	// the committed slot) before counting the next attempt: set when a new
 	// image follows one that spent the budget.
 	Rearm bool `json:"rearm,omitempty"`
+	// Returning is set while the node reboots into its committed image
+	// after a rollback or a withdrawn trial: it is out of service until it
+	// reports healthy on it, or until this time passes.
+	Returning time.Time `json:"returning,omitzero"`
 	// LastBoot is the HAT boot counter of the last failure counted, so a
 	// repeated report of one failed boot is counted once.
 	LastBoot uint64    `json:"lastBoot,omitempty"`
 	Updated  time.Time `json:"updated"`
 }
+
+// OutOfService reports whether the node is trying an image or rebooting
+// back to its committed one: what a rollout's maxUnavailable bounds.
+func (n *Node) OutOfService() bool { return n.State == StateTrying || !n.Returning.IsZero() }
 
 // TrialSlot is the slot a trial goes to: the one not committed.
 func (n *Node) TrialSlot() Slot { return n.CommittedSlot.Other() }
