@@ -4,17 +4,16 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/racklet/racklet-boot/internal/testutil"
 	"github.com/racklet/racklet-boot/store"
 )
 
@@ -43,13 +42,7 @@ const scenarioTimeout = 3 * time.Minute
 func killChild(path string) int {
 	ctx := context.Background()
 	killAt, _ := strconv.Atoi(os.Getenv(childKillAt))
-	points := 0
-	hook := func(string) {
-		if points++; points == killAt {
-			syscall.Kill(os.Getpid(), syscall.SIGKILL)
-			select {} // the signal is on its way
-		}
-	}
+	hook := testutil.KillAt(killAt, nil)
 	db, err := store.OpenBolt(path, store.WithOpenTimeout(10*time.Second))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -136,17 +129,8 @@ func killChild(path string) int {
 // child was killed (rather than finishing).
 func runChild(t *testing.T, db, bootlog string, killAt int) bool {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childDB+"="+db, childBoots+"="+bootlog, fmt.Sprintf("%s=%d", childKillAt, killAt))
-	out, err := cmd.CombinedOutput()
-	if err == nil {
-		return false
-	}
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
-		return true
-	}
-	t.Fatalf("child (kill at %d): %v\n%s", killAt, err, out)
-	return false
+	_, killed := testutil.Reexec(t, childDB+"="+db, childBoots+"="+bootlog, fmt.Sprintf("%s=%d", childKillAt, killAt))
+	return killed
 }
 
 // finalState reads the node records the scenario left.

@@ -6,14 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
+	"strings"
 	"testing"
 
 	abdisk "github.com/racklet/racklet-boot/ab/disk"
 	"github.com/racklet/racklet-boot/ab/pifw"
+	"github.com/racklet/racklet-boot/internal/testutil"
 )
 
 // Environment of the power-cut child: what it does (write or commit), on
@@ -38,16 +38,10 @@ func TestMain(m *testing.M) {
 func powerCutChild(op string) int {
 	killAt, _ := strconv.Atoi(os.Getenv(childKillAt))
 	out := bufio.NewWriter(os.Stdout)
-	n := 0
-	o := abdisk.Options{Chunk: 1 << 20, Step: func(name string) {
-		n++
-		fmt.Fprintln(out, name)
+	o := abdisk.Options{Chunk: 1 << 20, Step: testutil.KillAt(killAt, func(name string) {
+		fmt.Fprintln(out, name) // the step about to be taken, for the parent's log
 		out.Flush()
-		if n == killAt {
-			syscall.Kill(os.Getpid(), syscall.SIGKILL)
-			select {}
-		}
-	}}
+	})}
 	var err error
 	switch op {
 	case "write":
@@ -71,23 +65,9 @@ func powerCutChild(op string) int {
 // last step it announced.
 func (r *rig) child(op, disk string, killAt int) (bool, string) {
 	r.t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childOp+"="+op, childDisk+"="+disk, childImage+"="+jsonImage(r.t, r.v2), fmt.Sprintf("%s=%d", childKillAt, killAt))
-	var stderr bytesBuffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	last := ""
-	if lines := splitLines(string(out)); len(lines) > 0 {
-		last = lines[len(lines)-1]
-	}
-	if err == nil {
-		return false, last
-	}
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
-		return true, last
-	}
-	r.t.Fatalf("%s child (kill at %d): %v\n%s", op, killAt, err, stderr.String())
-	return false, ""
+	out, killed := testutil.Reexec(r.t, childOp+"="+op, childDisk+"="+disk, childImage+"="+jsonImage(r.t, r.v2), fmt.Sprintf("%s=%d", childKillAt, killAt))
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return killed, lines[len(lines)-1]
 }
 
 // copyDisk makes a sparse copy of a disk image.

@@ -298,8 +298,3 @@ func jsonImage(t *testing.T, img abdisk.Image) string {
 	}
 	return string(b)
 }
-
-// bytesBuffer and splitLines keep the child plumbing short.
-type bytesBuffer = bytes.Buffer
-
-func splitLines(s string) []string { return strings.Split(strings.TrimSpace(s), "\n") }

@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/racklet/racklet-boot/ab"
+	"github.com/racklet/racklet-boot/internal/testutil"
 	"github.com/racklet/racklet-boot/rack"
 	"github.com/racklet/racklet-boot/store"
 )
@@ -51,13 +50,7 @@ func killNames() []string {
 func killChild(path string) int {
 	ctx := context.Background()
 	killAt, _ := strconv.Atoi(os.Getenv(childKillAt))
-	points := 0
-	hook := func(string) {
-		if points++; points == killAt {
-			syscall.Kill(os.Getpid(), syscall.SIGKILL)
-			select {}
-		}
-	}
+	hook := testutil.KillAt(killAt, nil)
 	fail := func(err error) int { fmt.Fprintln(os.Stderr, err); return 3 }
 	db, err := store.OpenBolt(path, store.WithOpenTimeout(10*time.Second))
 	if err != nil {
@@ -159,17 +152,8 @@ func killChild(path string) int {
 
 func runKillChild(t *testing.T, db, logPath string, killAt int) bool {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childDB+"="+db, childLog+"="+logPath, fmt.Sprintf("%s=%d", childKillAt, killAt))
-	out, err := cmd.CombinedOutput()
-	if err == nil {
-		return false
-	}
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
-		return true
-	}
-	t.Fatalf("child (kill at %d): %v\n%s", killAt, err, out)
-	return false
+	_, killed := testutil.Reexec(t, childDB+"="+db, childLog+"="+logPath, fmt.Sprintf("%s=%d", childKillAt, killAt))
+	return killed
 }
 
 func endState(t *testing.T, db string) ([]ab.Node, []GroupStatus) {
