@@ -153,9 +153,6 @@ func finalState(t *testing.T, db string) []Node {
 // it in a new process, and checks it ends exactly where an uninterrupted run
 // ends, and that no node ever booted an attempt it was not allowed.
 func TestKillEveryTransition(t *testing.T) {
-	if testing.Short() {
-		t.Skip("kill -9 matrix skipped in -short mode")
-	}
 	dir := t.TempDir()
 	golden := filepath.Join(dir, "golden.db")
 	if runChild(t, golden, filepath.Join(dir, "golden.boots"), 0) {

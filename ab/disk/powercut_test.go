@@ -85,9 +85,6 @@ func (r *rig) copyDisk(src string) string {
 // firmware model boots a whole image; the agent, run again, finishes the
 // update and the tryboot boots the new image.
 func TestPowerCutMatrix(t *testing.T) {
-	if testing.Short() {
-		t.Skip("power-cut matrix skipped in -short mode")
-	}
 	r := newRig(t)
 	cuts := 0
 	for k := 1; k < 100; k++ {

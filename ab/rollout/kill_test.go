@@ -181,9 +181,6 @@ func endState(t *testing.T, db string) ([]ab.Node, []GroupStatus) {
 // node was assigned the image twice, that no node past the halted batch ever
 // tried it, and that no more than maxUnavailable were out of service.
 func TestKillMidRollout(t *testing.T) {
-	if testing.Short() {
-		t.Skip("kill -9 matrix skipped in -short mode")
-	}
 	dir := t.TempDir()
 	golden := filepath.Join(dir, "golden.db")
 	if runKillChild(t, golden, golden+".log", 0) {
