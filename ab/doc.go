@@ -11,7 +11,7 @@
 //	                        |  failure report or deadline (silent)
 //	                        v
 //	            attempt < allowed: trying (attempt+1), power-cycle
-//	            attempt = allowed, or the HAT's budget spent: rolled-back (flagged), power-cycle
+//	            attempt = allowed, or the HAT refused the attempt: rolled-back (flagged), power-cycle
 //
 // A rolled-back node boots its committed image. The same trial image is never
 // tried again on that node; a different image may be (the HAT's attempt

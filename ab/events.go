@@ -7,21 +7,29 @@ import (
 	"time"
 )
 
-// Report takes a node agent's report about the boot it runs. A healthy
-// report of the trial commits it (the slots swap); a failure report of the
-// trial ends the current attempt; the HAT state, when the report carries it,
-// is recorded and can end the trial early (see Witness). It returns the
-// actions the caller must perform.
+// Report takes a node agent's report about the boot it runs. The HAT
+// state, when the report carries it, is applied first (see Witness); then a
+// healthy report of the trial commits it (the slots swap) and a failure
+// report of the trial ends the current attempt. It returns the actions the
+// caller must perform.
 func (m *Machine) Report(ctx context.Context, name string, r Report) ([]Action, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	cur, ok := m.latest[name]
-	if !ok {
+	if _, ok := m.latest[name]; !ok {
 		return nil, fmt.Errorf("report of node %s: %w", name, ErrUnknownNode)
 	}
 	t := m.begin()
+	if r.HAT != nil {
+		m.witness(t, name, WitnessOf(*r.HAT))
+	}
+	cur := m.latest[name]
+	if c, ok := t.changes[name]; ok {
+		cur = c.next
+	}
 	trial := cur.State == StateTrying && r.Image == cur.Trial.Digest
 	switch {
+	case !trial && r.Healthy && r.Image == cur.Committed.Digest && !cur.Returning.IsZero():
+		t.edit(name).Returning = time.Time{} // back in service
 	case trial && r.Healthy:
 		n := t.edit(name)
 		n.CommittedSlot, n.Committed = n.TrialSlot(), n.Trial
@@ -30,8 +38,6 @@ func (m *Machine) Report(ctx context.Context, name string, r Report) ([]Action, 
 		if n.HAT != nil { // the agent commits the HAT's slot next: its counters reset
 			n.HAT.Committed, n.HAT.Attempts = n.CommittedSlot, [2]int{}
 		}
-	case !trial && r.Healthy && r.Image == cur.Committed.Digest && !cur.Returning.IsZero():
-		t.edit(name).Returning = time.Time{} // back in service
 	case trial && r.HAT != nil && r.HAT.Counter != 0 && r.HAT.Counter == cur.LastBoot:
 		// the same failed boot reported again: counted once
 	case trial:
@@ -45,17 +51,14 @@ func (m *Machine) Report(ctx context.Context, name string, r Report) ([]Action, 
 		}
 		m.attemptEnded(t, n, OutcomeFailed, reason)
 	}
-	if r.HAT != nil {
-		m.witness(t, name, WitnessOf(*r.HAT))
-	}
 	return t.commit(ctx)
 }
 
 // Witness records a HAT A/B state read by the node's agent outside a health
-// report (at attestation). A trial whose slot the HAT says is spent is
-// rolled back now; a HAT that counted more attempts than this server (the
-// node rebooted on its own) advances the attempt count. It never gives a
-// trial more attempts.
+// report (at attestation). It never gives a trial more attempts: the HAT's
+// limit caps the attempts allowed, a higher HAT count (the node rebooted on
+// its own) advances the attempt number, and a HAT that refused the attempt
+// (BootAttempt answered not allowed) ends the trial at once.
 func (m *Machine) Witness(ctx context.Context, name string, w Witness) ([]Action, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -95,11 +98,16 @@ func (m *Machine) witness(t *tx, name string, w Witness) {
 	case n.Rearm:
 		// the agent has not re-armed the HAT's counter yet: its count is
 		// the previous image's
-	case w.spent(slot):
+	case w.Refused:
 		n.SpentBy = n.Trial.Digest
-		m.rollBack(t, n, OutcomeSpent, fmt.Sprintf("the HAT counted %d of %d attempts of slot %s", w.Attempts[slot], w.Limit, slot))
-	case w.Attempts[slot] > n.Attempt:
-		n.Attempt = min(w.Attempts[slot], n.Allowed)
+		m.rollBack(t, n, OutcomeSpent, fmt.Sprintf("the HAT refused attempt %d of slot %s: it counted %d of %d", n.Attempt, slot, w.Attempts[slot], w.Limit))
+	default:
+		if w.Limit > 0 && w.Limit < n.Allowed {
+			n.Allowed = max(w.Limit, n.Attempt) // the HAT allows no more
+		}
+		if w.Attempts[slot] > n.Attempt {
+			n.Attempt = min(w.Attempts[slot], n.Allowed)
+		}
 	}
 }
 

@@ -122,7 +122,7 @@ func TestTransitions(t *testing.T) {
 		{"three failure reports roll back", func(r *rig) int {
 			n := cycles(r.assign(imgB, p3))
 			for i := range 3 {
-				n += cycles(r.report(imgB, false, "verity refused block 12", &hatlink.BootState{Counter: uint64(10 + i), Limit: 3}))
+				n += cycles(r.report(imgB, false, "verity refused block 12", &hatlink.BootState{Counter: uint64(10 + i), Limit: 3, Allowed: true}))
 			}
 			return n
 		}, Decision{Image: imgA, Slot: SlotA}, StateRolledBack, OutcomeFailed, true, "attempt 3 of 3: verity refused block 12; rolled back to reg/os:v1", 4},
@@ -141,14 +141,23 @@ func TestTransitions(t *testing.T) {
 		}, Decision{Image: imgB, Slot: SlotB, Trial: true, Attempt: 1, Allowed: 3}, StateTrying, OutcomeNone, false, "", 1},
 		{"one failed boot reported twice counts once", func(r *rig) int {
 			n := cycles(r.assign(imgB, p3))
-			hat := &hatlink.BootState{Counter: 7, Limit: 3, Attempts: [2]byte{0, 1}}
+			hat := &hatlink.BootState{Counter: 7, Limit: 3, Attempts: [2]byte{0, 1}, Allowed: true}
 			n += cycles(r.report(imgB, false, "health check failed", hat))
 			return n + cycles(r.report(imgB, false, "health check failed", hat))
 		}, Decision{Image: imgB, Slot: SlotB, Trial: true, Attempt: 2, Allowed: 3}, StateTrying, OutcomeFailed, false, "attempt 1 of 3: health check failed", 2},
-		{"the HAT's spent budget ends the trial at once", func(r *rig) int {
+		{"the HAT's limit caps the attempts", func(r *rig) int {
 			n := cycles(r.assign(imgB, Policy{Attempts: 5}))
-			return n + cycles(r.report(imgB, false, "attestation refused", &hatlink.BootState{Counter: 3, Limit: 3, Attempts: [2]byte{0, 3}}))
-		}, Decision{Image: imgA, Slot: SlotA}, StateRolledBack, OutcomeSpent, true, "the HAT counted 3 of 3 attempts of slot b", 2},
+			return n + cycles(r.report(imgB, false, "attestation refused", &hatlink.BootState{Counter: 3, Limit: 3, Attempts: [2]byte{0, 3}, Allowed: true}))
+		}, Decision{Image: imgA, Slot: SlotA}, StateRolledBack, OutcomeFailed, true, "attempt 3 of 3: attestation refused", 2},
+		{"an attempt the HAT refused ends the trial at once", func(r *rig) int {
+			n := cycles(r.assign(imgB, Policy{Attempts: 5}))
+			return n + cycles(r.report(imgB, false, "the HAT refused the attempt", &hatlink.BootState{Counter: 3, Limit: 3, Attempts: [2]byte{0, 3}}))
+		}, Decision{Image: imgA, Slot: SlotA}, StateRolledBack, OutcomeSpent, true, "the HAT refused attempt 1 of slot b", 2},
+		{"the last allowed attempt may still succeed", func(r *rig) int {
+			n := cycles(r.assign(imgB, Policy{Attempts: 2}))
+			n += cycles(r.report(imgB, false, "boom", &hatlink.BootState{Counter: 3, Limit: 2, Attempts: [2]byte{0, 1}, Allowed: true}))
+			return n + cycles(r.report(imgB, true, "", &hatlink.BootState{Counter: 4, Limit: 2, Attempts: [2]byte{0, 2}, Allowed: true}))
+		}, Decision{Image: imgB, Slot: SlotB}, StateCommitted, OutcomeHealthy, false, "", 2},
 		{"the HAT counting more attempts advances ours, never fewer", func(r *rig) int {
 			n := cycles(r.assign(imgB, p3))
 			n += cycles(r.must(r.m.Witness(r.ctx, "pi-01", Witness{Counter: 4, Limit: 3, Attempts: [2]int{0, 2}})))
@@ -170,7 +179,7 @@ func TestTransitions(t *testing.T) {
 		}, Decision{Image: imgB, Slot: SlotB, Trial: true, Attempt: 1, Allowed: 3}, StateTrying, OutcomeNone, false, "", 1},
 		{"a new image after a failed one re-arms the HAT", func(r *rig) int {
 			n := cycles(r.assign(imgB, Policy{Attempts: 1}))
-			n += cycles(r.report(imgB, false, "boom", &hatlink.BootState{Counter: 2, Limit: 1, Attempts: [2]byte{0, 1}}))
+			n += cycles(r.report(imgB, false, "boom", &hatlink.BootState{Counter: 2, Limit: 1, Attempts: [2]byte{0, 1}, Allowed: true}))
 			return n + cycles(r.assign(imgC, p3))
 		}, Decision{Image: imgC, Slot: SlotB, Trial: true, Attempt: 1, Allowed: 3, Rearm: true}, StateTrying, OutcomeFailed, false, "", 3},
 	} {

@@ -79,7 +79,7 @@ const (
 	OutcomeHealthy   Outcome = "healthy"      // the trial reported healthy and was committed
 	OutcomeFailed    Outcome = "failed"       // the node reported a failure (verity, attestation, health check)
 	OutcomeSilent    Outcome = "silent"       // no report before the attempt's deadline
-	OutcomeSpent     Outcome = "budget-spent" // the HAT says the trial slot has no attempts left
+	OutcomeSpent     Outcome = "budget-spent" // the HAT refused an attempt: the slot had none left
 	OutcomeCancelled Outcome = "cancelled"    // the trial was withdrawn (undo, config edited back)
 	OutcomeRefused   Outcome = "refused"      // the trial was never started (its budget was spent before)
 )
@@ -142,16 +142,20 @@ type Action struct {
 
 // Witness is the last HAT A/B state a node reported (hatlink.BootState).
 type Witness struct {
-	Committed Slot      `json:"committed"`
-	Limit     int       `json:"limit"`
-	Attempts  [2]int    `json:"attempts"`
-	Counter   uint64    `json:"counter"` // the HAT's monotonic boot counter
-	Time      time.Time `json:"time"`
+	Committed Slot   `json:"committed"`
+	Limit     int    `json:"limit"`
+	Attempts  [2]int `json:"attempts"`
+	Counter   uint64 `json:"counter"` // the HAT's monotonic boot counter
+	// Refused: the HAT answered BootAttempt with not allowed (the slot's
+	// budget was spent before this boot): the node falls back.
+	Refused bool      `json:"refused,omitempty"`
+	Time    time.Time `json:"time"`
 }
 
 // WitnessOf converts a hatlink.BootState.
 func WitnessOf(s hatlink.BootState) Witness {
-	return Witness{Committed: Slot(s.Committed), Limit: int(s.Limit), Attempts: [2]int{int(s.Attempts[0]), int(s.Attempts[1])}, Counter: s.Counter}
+	return Witness{Committed: Slot(s.Committed), Limit: int(s.Limit), Attempts: [2]int{int(s.Attempts[0]), int(s.Attempts[1])},
+		Counter: s.Counter, Refused: !s.Allowed}
 }
 
 // spent reports whether slot has used its whole budget without being committed.

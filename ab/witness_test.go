@@ -35,6 +35,9 @@ func TestStateLostHATRefuses(t *testing.T) {
 	// The first server: two attempts of imgB, each counted by the HAT, fail.
 	r.assign(imgB, Policy{Attempts: 2})
 	for range 2 {
+		if _, err := dev.PowerCycle(); err != nil {
+			t.Fatal(err)
+		}
 		s := hat(hatlink.CmdBootAttempt, hatlink.SlotB)
 		r.report(imgB, false, "health check failed", &s)
 	}
