@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // Bootloader is what the Pi firmware tells the OS about this boot through
@@ -41,18 +38,4 @@ func ReadBootloader(root string) (Bootloader, error) {
 		return Bootloader{}, err
 	}
 	return Bootloader{Partition: int(p), Tryboot: t != 0}, nil
-}
-
-// RebootTryboot syncs and reboots the node with the argument "0 tryboot", as
-// `reboot '0 tryboot'` does: the firmware boots autoboot.txt's [tryboot]
-// section once. It returns only on failure.
-func RebootTryboot() error {
-	unix.Sync()
-	arg, err := unix.BytePtrFromString("0 tryboot")
-	if err != nil {
-		return err
-	}
-	_, _, errno := unix.Syscall6(unix.SYS_REBOOT, unix.LINUX_REBOOT_MAGIC1, unix.LINUX_REBOOT_MAGIC2,
-		unix.LINUX_REBOOT_CMD_RESTART2, uintptr(unsafe.Pointer(arg)), 0, 0)
-	return fmt.Errorf("reboot with tryboot: %w", errno)
 }
