@@ -158,6 +158,7 @@ func (d *decoder) decodeConfig(root *yaml.Node, c *Config) {
 		},
 		"trust":  d.trust(&c.Trust),
 		"images": d.images(&c.Images),
+		"groups": d.groups(&c.Groups),
 		"nodes": func(n *yaml.Node, path string) {
 			d.sequence(n, path, func(n *yaml.Node, path string) {
 				node := Node{Line: n.Line}
@@ -235,6 +236,7 @@ func (d *decoder) node1(nd *Node) func(*yaml.Node, string) {
 			"boot":              d.boot(&nd.Boot),
 			"allowEEPROMUpdate": d.optBool(&nd.AllowEEPROMUpdate),
 			"hatKey":            d.str(&nd.HATKey),
+			"labels":            d.strMap(&nd.Labels),
 		})
 	}
 }

@@ -30,6 +30,9 @@ type Config struct {
 	Trust []TrustRule `yaml:"trust,omitempty"`
 	// Images tunes how images are fetched.
 	Images Images `yaml:"images"`
+	// Groups are sets of nodes that run one image and take new ones in
+	// staged rollouts (groups.go).
+	Groups []Group `yaml:"groups,omitempty"`
 }
 
 // TrustRule names the keys trusted for image repositories.
@@ -148,6 +151,8 @@ type Node struct {
 	// start. Without it the first attestation enrolls the key as pending,
 	// for an operator to approve.
 	HATKey string `yaml:"hatKey,omitempty"`
+	// Labels are free-form name=value tags that group selectors match.
+	Labels map[string]string `yaml:"labels,omitempty"`
 	// Line is the line in the config file where this node starts (for messages).
 	Line int `yaml:"-"`
 }

@@ -61,6 +61,9 @@ func (v *validator) nodes() {
 			}
 		}
 		v.reservation(p+".address", n, addrs, i)
+		if v.groupBoot[n.Name] && n.Boot.Image == "" && n.Boot.Dir == "" && n.Boot.FAT == "" {
+			continue // its group's image was refused, and said so
+		}
 		v.boot(p+".boot", &n.Boot)
 	}
 }

@@ -26,6 +26,7 @@ var (
 	bucketLeases = []byte("leases") // MAC -> Lease JSON
 	bucketNodes  = []byte("nodes")  // Node.Key -> Node JSON
 	bucketEvents = []byte("events") // Node.Key -> bucket of 8-byte big-endian seq -> Event JSON
+	// bucketRecords (records.go) holds the keyed state journal.
 )
 
 // BoltOptions tune OpenBolt; each zero field takes its default.
@@ -86,7 +87,7 @@ func OpenBolt(path string, o BoltOptions) (*Bolt, error) {
 	}
 	db.MaxBatchDelay = o.BatchDelay
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketLeases, bucketNodes, bucketEvents} {
+		for _, name := range [][]byte{bucketLeases, bucketNodes, bucketEvents, bucketRecords} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
