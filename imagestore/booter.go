@@ -89,6 +89,7 @@ func (b *Booter) Boot(ctx context.Context, ref string) (*resolve.ImageBoot, erro
 		FAT:      img.Boot,
 		Root:     img.Root,
 		Verity:   img.Verity,
+		BootSig:  img.BootSig,
 		Digest:   img.Digest.String(),
 		RootHash: img.Manifest.Verity.RootHash,
 		Cmdline:  img.Manifest.Cmdline,
