@@ -11,11 +11,11 @@ import (
 // Step is one event of a boot: a DHCP message or one TFTP read.
 type Step struct {
 	At     time.Duration `json:"at_ns"`             // since the boot started
-	Op     string        `json:"op"`                // dhcp-discover, dhcp-offer, dhcp-request, dhcp-ack, dhcp-nak, tftp-probe, tftp-read
-	File   string        `json:"file,omitempty"`    // TFTP path as requested
+	Op     string        `json:"op"`                // dhcp-discover, dhcp-offer, dhcp-request, dhcp-ack, dhcp-nak, tftp-probe, tftp-read, http-get, verify, boot-mode
+	File   string        `json:"file,omitempty"`    // TFTP path or HTTP URL as requested
 	Bytes  int64         `json:"bytes,omitempty"`   // payload bytes received
 	Result string        `json:"result"`            // ok, not found, early terminate, timeout, error: ...
-	Took   time.Duration `json:"took_ns,omitempty"` // how long a TFTP read took
+	Took   time.Duration `json:"took_ns,omitempty"` // how long a TFTP read or HTTP GET took
 	SHA256 string        `json:"sha256,omitempty"`  // of the bytes of a complete read
 	Detail string        `json:"detail,omitempty"`  // addresses, xid, retries
 }
@@ -38,7 +38,7 @@ type Result struct {
 	Error         string        `json:"error,omitempty"`
 	Files         int           `json:"files"`     // complete reads
 	NotFound      int           `json:"not_found"` // reads answered "file not found"
-	Bytes         int64         `json:"bytes"`     // payload bytes over TFTP, probes included
+	Bytes         int64         `json:"bytes"`     // payload bytes over TFTP (probes included) and HTTP
 	Retries       int           `json:"retries"`   // TFTP retransmissions by the Pi
 	DHCPTime      time.Duration `json:"dhcp_ns"`
 	Total         time.Duration `json:"total_ns"`
