@@ -69,11 +69,11 @@ type Pi struct {
 	// (rpi-eeprom-config --pubkey). HTTP boot always checks boot.img
 	// against boot.sig with it, and a Pi without one refuses the image.
 	PubKey      *rsa.PublicKey `json:"-"`
-	DHCPRetry   time.Duration // default DefaultDHCPRetry
-	DHCPTimeout time.Duration // default DefaultDHCPTimeout
-	FileTimeout time.Duration // default DefaultFileTimeout
-	TFTPRetry   time.Duration // default DefaultTFTPRetry
-	Logger      *slog.Logger  `json:"-"` // nil discards
+	DHCPRetry   time.Duration  // default DefaultDHCPRetry
+	DHCPTimeout time.Duration  // default DefaultDHCPTimeout
+	FileTimeout time.Duration  // default DefaultFileTimeout
+	TFTPRetry   time.Duration  // default DefaultTFTPRetry
+	Logger      *slog.Logger   `json:"-"` // nil discards
 }
 
 // Name is the Pi's serial as 8 lowercase hex digits, as in its TFTP prefix.
