@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -165,5 +167,39 @@ func TestImageBootImg(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "boot.sig") || !strings.Contains(logs.String(), "node=pi-b") {
 		t.Errorf("no warning for the unsigned image; log:\n%s", logs.String())
+	}
+}
+
+// leaseClients knows nodes by leased address only (nodes configured by
+// serial, no MAC), as the server's lease store does.
+type leaseClients map[netip.Addr]string
+
+func (c leaseClients) MACForAddr(context.Context, netip.Addr) (net.HardwareAddr, bool) {
+	return nil, false
+}
+func (c leaseClients) NodeForAddr(_ context.Context, a netip.Addr) (string, bool) {
+	n, ok := c[a]
+	return n, ok
+}
+
+// TestNodeForAddr: a Pi's HTTP boot request has no serial; the node
+// configured by serial alone is found through the lease DHCP made for it.
+func TestNodeForAddr(t *testing.T) {
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"a/boot.sig": "sig a", "b/boot.sig": "sig b"})
+	cfg := &rack.Config{Nodes: []rack.Node{
+		{Name: "pi-a", Kind: rack.KindRPi5, Serial: "0000000a", Boot: rack.Boot{Dir: filepath.Join(dir, "a")}},
+		{Name: "pi-b", Kind: rack.KindRPi4, Serial: "0000000b", Boot: rack.Boot{Dir: filepath.Join(dir, "b")}},
+	}}
+	r := New(cfg, WithClients(leaseClients{addr("10.0.0.10"): "pi-a", addr("10.0.0.11"): "pi-b", addr("10.0.0.12"): "gone"}))
+	for req, want := range map[Request]result{
+		{Client: addr("10.0.0.10"), Name: "boot.sig", Via: "http"}:        {Content: "sig a", Node: "pi-a", Path: "boot.sig"},
+		{Client: addr("::ffff:10.0.0.11"), Name: "boot.sig", Via: "http"}: {Content: "sig b", Node: "pi-b", Path: "boot.sig"},
+		{Client: addr("10.0.0.12"), Name: "boot.sig", Via: "http"}:        {Err: "refused"},
+		{Client: addr("10.0.0.13"), Name: "boot.sig", Via: "http"}:        {Err: "refused"},
+	} {
+		if got := resolveResult(t, r, req); got != want {
+			t.Errorf("%s from %s: %+v, want %+v", req.Name, req.Client, got, want)
+		}
 	}
 }

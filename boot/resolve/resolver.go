@@ -20,6 +20,16 @@ type Clients interface {
 	MACForAddr(ctx context.Context, a netip.Addr) (net.HardwareAddr, bool)
 }
 
+// NodeClients is a Clients that also knows which configured node holds an
+// address: the node a DHCP lease was made for (found by its Pi serial in
+// option 97, or its MAC). A Pi's HTTP boot request carries neither serial
+// nor MAC, and a node configured by serial alone has no MAC to match, so
+// the resolver asks NodeForAddr first when Clients implements it.
+type NodeClients interface {
+	Clients
+	NodeForAddr(ctx context.Context, a netip.Addr) (node string, ok bool)
+}
+
 // Resolver maps (client, requested name) to a boot file for TFTP and HTTP
 // alike. It is safe for concurrent use; Update swaps the config atomically.
 type Resolver struct {
@@ -82,6 +92,7 @@ type snapshot struct {
 	loaded   time.Time // ModTime of generated files
 	bySerial map[string]*rack.Node
 	byMAC    map[string]*rack.Node // key: lower-case colon form
+	byName   map[string]*rack.Node
 }
 
 func newSnapshot(cfg *rack.Config, now time.Time) *snapshot {
@@ -93,9 +104,11 @@ func newSnapshot(cfg *rack.Config, now time.Time) *snapshot {
 		loaded:   now.UTC().Truncate(time.Second),
 		bySerial: make(map[string]*rack.Node, len(cfg.Nodes)),
 		byMAC:    make(map[string]*rack.Node, len(cfg.Nodes)),
+		byName:   make(map[string]*rack.Node, len(cfg.Nodes)),
 	}
 	for i := range cfg.Nodes {
 		n := &cfg.Nodes[i]
+		s.byName[n.Name] = n
 		if n.Serial != "" {
 			s.bySerial[strings.ToLower(n.Serial)] = n
 		}

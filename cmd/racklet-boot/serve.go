@@ -244,3 +244,19 @@ func (c *clientLookup) MACForAddr(ctx context.Context, a netip.Addr) (net.Hardwa
 	}
 	return c.arp.MACForAddr(ctx, a)
 }
+
+// NodeForAddr names the node whose bound lease holds a (resolve.NodeClients):
+// DHCP found it by its Pi serial or MAC, which a Pi's HTTP boot request
+// does not carry.
+func (c *clientLookup) NodeForAddr(ctx context.Context, a netip.Addr) (string, bool) {
+	ls, err := c.leases.Leases(ctx)
+	if err != nil {
+		return "", false
+	}
+	for _, l := range ls {
+		if l.Addr == a && l.State == "bound" && l.Node != "" {
+			return l.Node, true
+		}
+	}
+	return "", false
+}

@@ -1,14 +1,17 @@
 package main
 
 import (
+	"crypto/rsa"
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/racklet/racklet-boot/pisim"
+	"github.com/racklet/racklet-boot/sign"
 )
 
 type simulateOptions struct {
@@ -20,6 +23,39 @@ type simulateOptions struct {
 	stagger     time.Duration
 	prefix      string
 	output      string
+	bootOrder   string
+	httpHost    string
+	httpPort    int
+	httpPath    string
+	pubKey      string
+	signedBoot  bool
+}
+
+// eeprom applies the EEPROM settings of the flags to every Pi.
+func (o *simulateOptions) eeprom(pis []*pisim.Pi) error {
+	order, err := strconv.ParseUint(o.bootOrder, 0, 32)
+	if err != nil {
+		return fmt.Errorf("--boot-order %q: want a number such as 0xf7 (HTTP) or 0xf2 (TFTP)", o.bootOrder)
+	}
+	var pub *rsa.PublicKey
+	if o.pubKey != "" {
+		if pub, err = sign.LoadBootPublicKey(o.pubKey); err != nil {
+			return err
+		}
+	}
+	for _, p := range pis {
+		switch o.prefix {
+		case "serial":
+			p.Prefix = pisim.PrefixSerial
+		case "mac":
+			p.Prefix = pisim.PrefixMAC
+		default:
+			return fmt.Errorf("unknown --prefix %q: use serial or mac", o.prefix)
+		}
+		p.BootOrder, p.HTTPHost, p.HTTPPort, p.HTTPPath = uint32(order), o.httpHost, o.httpPort, o.httpPath
+		p.PubKey, p.SignedBoot = pub, o.signedBoot
+	}
+	return nil
 }
 
 func newSimulateCmd(g *globals) *cobra.Command {
@@ -27,7 +63,8 @@ func newSimulateCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "simulate",
 		Short: "Play N Raspberry Pi bootloaders against a running server",
-		Long: "Boot N simulated Raspberry Pi 4/5 bootloaders through DHCP and TFTP, each on its own\n" +
+		Long: "Boot N simulated Raspberry Pi 4/5 bootloaders through DHCP and TFTP (or HTTP boot of a\n" +
+			"signed boot.img with --boot-order 0xf7 --http-host ADDR --pubkey PEM), each on its own\n" +
 			"macvlan of --interface with its own MAC, serial and address (needs root), and print\n" +
 			"each node's boot timeline. The same --seed always gives the same serials and MACs.",
 		Args: cobra.NoArgs,
@@ -36,15 +73,8 @@ func newSimulateCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			for _, p := range pis {
-				switch o.prefix {
-				case "serial":
-					p.Prefix = pisim.PrefixSerial
-				case "mac":
-					p.Prefix = pisim.PrefixMAC
-				default:
-					return fmt.Errorf("unknown --prefix %q: use serial or mac", o.prefix)
-				}
+			if err := o.eeprom(pis); err != nil {
+				return err
 			}
 			r := &pisim.Rack{
 				Transport:   &pisim.MacvlanTransport{Parent: o.iface},
@@ -71,6 +101,12 @@ func newSimulateCmd(g *globals) *cobra.Command {
 	cmd.Flags().DurationVar(&o.stagger, "stagger", 0, "delay between Pi power-ons")
 	cmd.Flags().StringVar(&o.prefix, "prefix", "serial", "TFTP prefix mode: serial or mac")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "output format: table or json")
+	cmd.Flags().StringVar(&o.bootOrder, "boot-order", "0x2", "EEPROM BOOT_ORDER, lowest nibble first: 2 TFTP, 7 HTTP boot (e.g. 0xf7, 0xf27)")
+	cmd.Flags().StringVar(&o.httpHost, "http-host", "", "EEPROM HTTP_HOST: the HTTP boot server's IPv4 address")
+	cmd.Flags().IntVar(&o.httpPort, "http-port", pisim.DefaultHTTPPort, "EEPROM HTTP_PORT")
+	cmd.Flags().StringVar(&o.httpPath, "http-path", pisim.DefaultHTTPPath, "EEPROM HTTP_PATH")
+	cmd.Flags().StringVar(&o.pubKey, "pubkey", "", "the RSA-2048 public key (PEM) in the EEPROM that boot.img must be signed with")
+	cmd.Flags().BoolVar(&o.signedBoot, "signed-boot", false, "EEPROM SIGNED_BOOT=1: over TFTP, fetch boot.sig with boot.img and verify it")
 	_ = cmd.MarkFlagRequired("interface")
 	return cmd
 }
@@ -110,6 +146,6 @@ func printResults(w io.Writer, results []*pisim.Result, output string) error {
 }
 
 func summaryLine(s pisim.Summary) string {
-	return fmt.Sprintf("%d of %d Pis loaded their kernel; median boot %s, slowest %s; %.1f MiB over TFTP",
+	return fmt.Sprintf("%d of %d Pis loaded their kernel; median boot %s, slowest %s; %.1f MiB over TFTP and HTTP",
 		s.Booted, s.Pis, s.MedianDur.Round(time.Millisecond), s.Slowest.Round(time.Millisecond), float64(s.Bytes)/(1<<20))
 }
