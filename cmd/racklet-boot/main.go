@@ -36,6 +36,7 @@ func newRoot() *cobra.Command {
 		newNodesCmd(),
 		newSimulateCmd(g),
 		newLabCmd(g),
+		newEEPROMCmd(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",
