@@ -40,6 +40,9 @@ var (
 	ErrHTTPNotFound = errors.New("http: not found")
 	// ErrBootImgTooLarge means boot.img is past MaxBootImg.
 	ErrBootImgTooLarge = errors.New("boot.img is larger than the bootloader loads")
+	// ErrHTTPTimeout means a file did not arrive whole within the per-file
+	// timeout (FileTimeout, as for TFTP).
+	ErrHTTPTimeout = errors.New("http: file not complete within the per-file timeout")
 )
 
 // bootModes lists the simulated modes of BOOT_ORDER in the order tried.
@@ -142,9 +145,9 @@ func (b *booter) httpGet(ctx context.Context, client *http.Client, name string, 
 		defer resp.Body.Close()
 		switch {
 		case resp.StatusCode == http.StatusNotFound:
-			return 0, fmt.Errorf("%w: %s", ErrHTTPNotFound, u)
+			return 0, ErrHTTPNotFound
 		case resp.StatusCode != http.StatusOK:
-			return 0, fmt.Errorf("http: %s: %s", u, resp.Status)
+			return 0, fmt.Errorf("http: %s", resp.Status)
 		case resp.ContentLength > limit:
 			return 0, fmt.Errorf("%w: %s is %d bytes, at most %d", ErrBootImgTooLarge, name, resp.ContentLength, limit)
 		}
@@ -156,7 +159,7 @@ func (b *booter) httpGet(ctx context.Context, client *http.Client, name string, 
 			err = fmt.Errorf("%w: %s is over %d bytes", ErrBootImgTooLarge, name, limit)
 		}
 		if err == nil && resp.ContentLength >= 0 && n != resp.ContentLength {
-			err = fmt.Errorf("http: %s: %d of %d bytes", u, n, resp.ContentLength)
+			err = fmt.Errorf("http: %d of %d bytes", n, resp.ContentLength)
 		}
 		return n, err
 	}()
@@ -171,7 +174,7 @@ func (b *booter) httpGet(ctx context.Context, client *http.Client, name string, 
 		b.res.NotFound++
 	case fctx.Err() != nil && ctx.Err() == nil:
 		s.Result, s.SHA256 = "timeout", ""
-		err = fmt.Errorf("%w (%s after %s, %d bytes)", ErrFileTimeout, u, timeout, n)
+		err = fmt.Errorf("%w (%s after %s, %d bytes)", ErrHTTPTimeout, name, timeout, n)
 	default:
 		s.Result, s.SHA256 = "error: "+err.Error(), ""
 	}

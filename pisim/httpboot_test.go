@@ -82,6 +82,16 @@ func newHTTPFiles(t *testing.T, files map[string][]byte) *httpFiles {
 			w.WriteHeader(http.StatusOK)
 			return
 		}
+		if r.URL.Path == "/net_install/slow/boot.img" { // a server that stalls mid-file
+			w.Header().Set("Content-Length", "1000000")
+			w.Write(make([]byte, 1000))
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+			case <-time.After(10 * time.Second):
+			}
+			return
+		}
 		b, ok := h.files[r.URL.Path]
 		if !ok {
 			http.NotFound(w, r)
@@ -174,6 +184,13 @@ func TestHTTPBoot(t *testing.T) {
 			files:   map[string][]byte{"/net_install/huge/boot.sig": good},
 			want:    Result{Verdict: "failed: http", Files: 1},
 			wantErr: ErrBootImgTooLarge,
+		},
+		"stalled boot.img": {
+			pi:        func(p *Pi) { p.HTTPPath, p.FileTimeout = "net_install/slow", time.Second },
+			files:     map[string][]byte{"/net_install/slow/boot.sig": good},
+			want:      Result{Verdict: "failed: http", Files: 1},
+			wantErr:   ErrHTTPTimeout,
+			wantSteps: []string{"http-get /net_install/slow/boot.sig ok", "http-get /net_install/slow/boot.img timeout"},
 		},
 		"http fails, then tftp (BOOT_ORDER=0xf27)": {
 			pi:    func(p *Pi) { p.BootOrder = 0xf27 },
