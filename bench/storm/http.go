@@ -150,20 +150,6 @@ func readHTTPRounds(r io.Reader) ([]HTTPRound, error) {
 	return rounds, nil
 }
 
-// medianOf is the median of f over rs (the lower middle for an even count).
-func medianOf[T cmp.Ordered](rs []HTTPRound, f func(HTTPRound) T) T {
-	if len(rs) == 0 {
-		var zero T
-		return zero
-	}
-	v := make([]T, len(rs))
-	for i, r := range rs {
-		v[i] = f(r)
-	}
-	slices.Sort(v)
-	return v[(len(v)-1)/2]
-}
-
 func runHTTPTable(args []string, w io.Writer) error {
 	if len(args) != 1 {
 		return errors.New("http-table: want one rounds file (JSON lines from http-summarize)")
@@ -212,20 +198,20 @@ func writeHTTPTable(w io.Writer, rounds []HTTPRound) error {
 				}
 			}
 			m := row{
-				p50:  medianOf(rs, func(r HTTPRound) time.Duration { return r.ImgP50 }),
-				p99:  medianOf(rs, func(r HTTPRound) time.Duration { return r.ImgP99 }),
-				mx:   medianOf(rs, func(r HTTPRound) time.Duration { return r.ImgMax }),
-				mbps: medianOf(rs, func(r HTTPRound) float64 { return r.MBps }),
-				cpu:  medianOf(rs, func(r HTTPRound) float64 { return r.ServerCPUSec }),
+				p50:  median(rs, func(r HTTPRound) time.Duration { return r.ImgP50 }),
+				p99:  median(rs, func(r HTTPRound) time.Duration { return r.ImgP99 }),
+				mx:   median(rs, func(r HTTPRound) time.Duration { return r.ImgMax }),
+				mbps: median(rs, func(r HTTPRound) float64 { return r.MBps }),
+				cpu:  median(rs, func(r HTTPRound) float64 { return r.ServerCPUSec }),
 			}
 			rows[s] = m
-			fin := medianOf(rs, func(r HTTPRound) int { return r.Finished })
-			under := medianOf(rs, func(r HTTPRound) int { return r.UnderTarget })
+			fin := median(rs, func(r HTTPRound) int { return r.Finished })
+			under := median(rs, func(r HTTPRound) int { return r.UnderTarget })
 			fmt.Fprintf(tw, "%s\t%d\t%d\t%d/%d\t%d/%d\t%s\t%s\t%s\t%s\t%s\t%.1f\t%.1f\t%.2f\t%.2f\t\n", s, n, len(rs), fin, n, under, n,
-				secs(m.p50), secs(medianOf(rs, func(r HTTPRound) time.Duration { return r.ImgP90 })), secs(m.p99), secs(m.mx),
-				secs(medianOf(rs, func(r HTTPRound) time.Duration { return r.TotalP50 })), m.mbps,
-				float64(medianOf(rs, func(r HTTPRound) int64 { return r.PeakRSSKiB }))/1024, m.cpu,
-				medianOf(rs, func(r HTTPRound) float64 { return r.ClientCPUSec }))
+				secs(m.p50), secs(median(rs, func(r HTTPRound) time.Duration { return r.ImgP90 })), secs(m.p99), secs(m.mx),
+				secs(median(rs, func(r HTTPRound) time.Duration { return r.TotalP50 })), m.mbps,
+				float64(median(rs, func(r HTTPRound) int64 { return r.PeakRSSKiB }))/1024, m.cpu,
+				median(rs, func(r HTTPRound) float64 { return r.ClientCPUSec }))
 			if s == serverRacklet {
 				worst := slices.MaxFunc(rs, func(a, b HTTPRound) int { return cmp.Compare(a.ImgMax, b.ImgMax) })
 				ok := "met"
