@@ -75,6 +75,11 @@ func (b *booter) run(ctx context.Context) {
 		return
 	}
 	var verdict, phase string
+	if b.p.loops() {
+		for i := 0; i < b.p.Restarts; i++ {
+			modes = append(modes, b.p.bootModes()...)
+		}
+	}
 	for i, mode := range modes {
 		if i > 0 {
 			b.step(Step{Op: "boot-mode", Result: "next", Detail: fmt.Sprintf("%s failed: %v", phase, err)})
@@ -91,6 +96,7 @@ func (b *booter) run(ctx context.Context) {
 			phase = "tftp"
 			verdict, err = b.sequencePi4(ctx)
 		}
+		r.ModeTries = i + 1
 		if err == nil || ctx.Err() != nil {
 			break
 		}

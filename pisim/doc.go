@@ -49,7 +49,8 @@
 // 96 MiB), and boots only when the digest matches and the signature
 // verifies with crypto/rsa under PubKey, the customer key in the EEPROM.
 // A missing, unsigned or wrongly signed boot.sig fails the mode, and the
-// next mode of BOOT_ORDER is tried. Each GET is a step with its time, so
+// next mode of BOOT_ORDER is tried; after the last one, an order ending in
+// f starts over (the firmware forever, the simulator Pi.Restarts times). Each GET is a step with its time, so
 // Result.Steps time boot.img as they time TFTP reads.
 //
 // # Transports

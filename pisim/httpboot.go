@@ -45,6 +45,17 @@ var (
 	ErrHTTPTimeout = errors.New("http: file not complete within the per-file timeout")
 )
 
+// loops reports whether BOOT_ORDER ends in f: after its last mode failed,
+// the firmware starts the list over.
+func (p *Pi) loops() bool {
+	for order := p.BootOrder; order != 0; order >>= 4 {
+		if order&0xf == modeRestart {
+			return true
+		}
+	}
+	return false
+}
+
 // bootModes lists the simulated modes of BOOT_ORDER in the order tried.
 func (p *Pi) bootModes() []int {
 	order := p.BootOrder

@@ -68,6 +68,7 @@ type httpFiles struct {
 	mu    sync.Mutex
 	reqs  []string
 	agent string
+	flaky int
 }
 
 func newHTTPFiles(t *testing.T, files map[string][]byte) *httpFiles {
@@ -81,6 +82,16 @@ func newHTTPFiles(t *testing.T, files map[string][]byte) *httpFiles {
 			w.Header().Set("Content-Length", strconv.Itoa(MaxBootImg+1))
 			w.WriteHeader(http.StatusOK)
 			return
+		}
+		if r.URL.Path == "/net_install/flaky/boot.sig" { // busy twice, then fine
+			h.mu.Lock()
+			h.flaky++
+			busy := h.flaky <= 2
+			h.mu.Unlock()
+			if busy {
+				http.Error(w, "busy", http.StatusServiceUnavailable)
+				return
+			}
 		}
 		if r.URL.Path == "/net_install/slow/boot.img" { // a server that stalls mid-file
 			w.Header().Set("Content-Length", "1000000")
@@ -191,6 +202,20 @@ func TestHTTPBoot(t *testing.T) {
 			want:      Result{Verdict: "failed: http", Files: 1},
 			wantErr:   ErrHTTPTimeout,
 			wantSteps: []string{"http-get /net_install/slow/boot.sig ok", "http-get /net_install/slow/boot.img timeout"},
+		},
+		"busy twice, third pass boots (BOOT_ORDER=0xf7, 2 restarts)": {
+			pi:    func(p *Pi) { p.HTTPPath, p.Restarts = "net_install/flaky", 2 },
+			files: map[string][]byte{"/net_install/flaky/boot.sig": good, "/net_install/flaky/boot.img": img},
+			want:  Result{KernelLoaded: true, Verdict: VerdictHTTPBootImg, Files: 2},
+			wantSteps: []string{"http-get /net_install/flaky/boot.sig error: http: 503 Service Unavailable",
+				"http-get /net_install/flaky/boot.sig error: http: 503 Service Unavailable",
+				"http-get /net_install/flaky/boot.sig ok", "http-get /net_install/flaky/boot.img ok", "verify boot.img ok"},
+		},
+		"busy, no restarts left (BOOT_ORDER=0xf7, 1 restart)": {
+			pi:      func(p *Pi) { p.HTTPPath, p.Restarts = "net_install/flaky", 1 },
+			files:   map[string][]byte{"/net_install/flaky/boot.sig": good, "/net_install/flaky/boot.img": img},
+			want:    Result{Verdict: "failed: http"},
+			wantErr: errors.New("503"),
 		},
 		"http fails, then tftp (BOOT_ORDER=0xf27)": {
 			pi:    func(p *Pi) { p.BootOrder = 0xf27 },

@@ -63,6 +63,11 @@ type Pi struct {
 	// simulator has no DNS). Unset, a real Pi fetches Raspberry Pi's own
 	// image over HTTPS; the simulator fails HTTP boot instead.
 	HTTPHost string
+	// Restarts is how many times the Pi starts BOOT_ORDER over after
+	// every mode failed, when the order ends in f (0xf7, 0xf2): the
+	// firmware loops forever, the simulator stops after this many. 0 means
+	// one pass.
+	Restarts int
 	HTTPPort int    // HTTP_PORT; default 80
 	HTTPPath string // HTTP_PATH; default "net_install"
 	// PubKey is the customer RSA-2048 public key in the EEPROM

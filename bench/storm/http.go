@@ -34,6 +34,9 @@ type HTTPRound struct {
 	Round    int    `json:"round"`
 	Nodes    int    `json:"nodes"`
 	Finished int    `json:"finished"` // Pis that booted a verified boot.img
+	// FirstPass counts the finished Pis that needed no restart of
+	// BOOT_ORDER (a failed attempt, then "f", then another).
+	FirstPass int `json:"first_pass"`
 	// ImgOK counts Pis whose boot.img arrived whole; UnderTarget those of
 	// them that took less than imgTarget.
 	ImgOK       int `json:"img_ok"`
@@ -69,6 +72,9 @@ func (r *HTTPRound) summarize(results []*pisim.Result, wall time.Duration) {
 		}
 		if res.KernelLoaded {
 			r.Finished++
+			if res.ModeTries <= 1 {
+				r.FirstPass++
+			}
 			total = append(total, res.Total)
 		} else {
 			if r.Failures == nil {
@@ -170,7 +176,7 @@ func runHTTPTable(args []string, w io.Writer) error {
 // racklet-boot/nginx ratios, and whether every boot.img arrived in time.
 func writeHTTPTable(w io.Writer, rounds []HTTPRound) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "server\tnodes\trounds\tfinished\timg<15s\timg p50\timg p90\timg p99\timg max\tboot p50\tMB/s\tpeak RSS MiB\tserver CPU s\tclient CPU s\t")
+	fmt.Fprintln(tw, "server\tnodes\trounds\tfinished\t1st pass\timg<15s\timg p50\timg p90\timg p99\timg max\tboot p50\tMB/s\tpeak RSS MiB\tserver CPU s\tclient CPU s\t")
 	type row struct {
 		p50, p99, mx time.Duration
 		mbps, cpu    float64
@@ -207,7 +213,8 @@ func writeHTTPTable(w io.Writer, rounds []HTTPRound) error {
 			rows[s] = m
 			fin := median(rs, func(r HTTPRound) int { return r.Finished })
 			under := median(rs, func(r HTTPRound) int { return r.UnderTarget })
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%d/%d\t%d/%d\t%s\t%s\t%s\t%s\t%s\t%.1f\t%.1f\t%.2f\t%.2f\t\n", s, n, len(rs), fin, n, under, n,
+			first := median(rs, func(r HTTPRound) int { return r.FirstPass })
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d/%d\t%d\t%d/%d\t%s\t%s\t%s\t%s\t%s\t%.1f\t%.1f\t%.2f\t%.2f\t\n", s, n, len(rs), fin, n, first, under, n,
 				secs(m.p50), secs(median(rs, func(r HTTPRound) time.Duration { return r.ImgP90 })), secs(m.p99), secs(m.mx),
 				secs(median(rs, func(r HTTPRound) time.Duration { return r.TotalP50 })), m.mbps,
 				float64(median(rs, func(r HTTPRound) int64 { return r.PeakRSSKiB }))/1024, m.cpu,
@@ -225,7 +232,7 @@ func writeHTTPTable(w io.Writer, rounds []HTTPRound) error {
 		rb, okR := rows[serverRacklet]
 		ng, okN := rows[serverNginx]
 		if okR && okN {
-			fmt.Fprintf(tw, "ratio racklet/nginx\t%d\t\t\t\t%s\t\t%s\t%s\t\t%s\t\t%s\t\t\n", n,
+			fmt.Fprintf(tw, "ratio racklet/nginx\t%d\t\t\t\t\t%s\t\t%s\t%s\t\t%s\t\t%s\t\t\n", n,
 				ratio(float64(rb.p50), float64(ng.p50)), ratio(float64(rb.p99), float64(ng.p99)), ratio(float64(rb.mx), float64(ng.mx)),
 				ratio(rb.mbps, ng.mbps), ratio(rb.cpu, ng.cpu))
 		}

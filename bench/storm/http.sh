@@ -12,8 +12,11 @@
 #
 # The image is what racklet-image builds from a ~30 MiB boot tree (kernel,
 # initramfs, start4.elf), signed with --boot-key: a 64 MiB FAT32 boot.img.
-# Per storm it records each node's boot.img time (GET to last byte), power-on
-# to verified image, finished count, MB/s, the server's peak RSS and CPU and
+# A Pi whose GET fails or times out (30 s, as for a TFTP file) starts over, as
+# the firmware does at the f of 0xf7, at most RESTARTS times. Per storm it
+# records each node's boot.img time (GET to last byte) of its successful
+# attempt, power-on to verified image, finished count (and how many needed no
+# restart), MB/s, the server's peak RSS and CPU and
 # the simulator's CPU. Rounds alternate the server order; the table shows
 # medians, the racklet-boot/nginx ratios of this one run and whether every
 # node's boot.img arrived in under 15 s.
@@ -35,6 +38,7 @@ BOOT_MIB=${BOOT_MIB:-0}             # boot.img volume size; 0: racklet-image's d
 STORM_TIMEOUT=${STORM_TIMEOUT:-600} # seconds, one simulate run
 LOG_LEVEL=${LOG_LEVEL:-info}        # racklet-boot serve's log level (info: the "cached" line is waited for)
 PEER=${PEER:-1}                     # also storm dnsmasq + nginx
+RESTARTS=${RESTARTS:-2}             # a Pi that failed starts BOOT_ORDER over (0xf7: the f) at most this often
 KEEP=${KEEP:-0}
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -225,7 +229,7 @@ storm_once() { # storm_once SERVER N ROUND
 	cpu0=$(cpu_ticks "${pids[@]}")
 	t0=$(date +%s%N)
 	{ time timeout "$STORM_TIMEOUT" ip netns exec "$RACK" "$rb" simulate --interface eth0 --nodes "$n" --kind mixed \
-		--seed "$SEED" --boot-order 0xf7 --http-host 10.43.0.2 --pubkey "$work/eeprom.pub" \
+		--seed "$SEED" --boot-order 0xf7 --restarts "$RESTARTS" --http-host 10.43.0.2 --pubkey "$work/eeprom.pub" \
 		-o json --log-level warn >"$OUT/$tag.json" 2>"$OUT/$tag.sim.err" || rc=$?; } 2>"$OUT/$tag.time"
 	t1=$(date +%s%N)
 	peak=$(peak_kib "${pids[@]}")

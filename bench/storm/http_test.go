@@ -19,7 +19,7 @@ func TestHTTPSummarize(t *testing.T) {
 	results := []*pisim.Result{
 		{Serial: "00000001", Address: "10.43.1.1", KernelLoaded: true, Bytes: 64<<20 + 600, Total: 4 * time.Second, DHCPTime: time.Second,
 			Steps: []pisim.Step{{Op: "http-get", File: "http://10.43.0.2:80/net_install/boot.sig", Bytes: 600, Took: time.Millisecond, Result: "ok"}, imgStep(3*time.Second, "ok")}},
-		{Serial: "00000002", Address: "10.43.1.2", KernelLoaded: true, Bytes: 64 << 20, Total: 17 * time.Second, DHCPTime: 2 * time.Second,
+		{Serial: "00000002", Address: "10.43.1.2", KernelLoaded: true, ModeTries: 2, Bytes: 64 << 20, Total: 17 * time.Second, DHCPTime: 2 * time.Second,
 			Steps: []pisim.Step{imgStep(16*time.Second, "ok")}},
 		{Serial: "00000003", Address: "10.43.1.3", Verdict: "failed: http", Error: "boot.sig refused: rsa2048 signature does not verify with the EEPROM key",
 			Steps: []pisim.Step{imgStep(5*time.Second, "ok"), {Op: "verify", File: "boot.img", Result: "refused"}}},
@@ -28,7 +28,7 @@ func TestHTTPSummarize(t *testing.T) {
 	var got HTTPRound
 	got.summarize(results, 20*time.Second)
 	want := HTTPRound{
-		Nodes: 4, Finished: 2, ImgOK: 3, UnderTarget: 2,
+		Nodes: 4, Finished: 2, FirstPass: 1, ImgOK: 3, UnderTarget: 2,
 		ImgP50: 5 * time.Second, ImgP90: 16 * time.Second, ImgP99: 16 * time.Second, ImgMax: 16 * time.Second,
 		TotalP50: 4 * time.Second, TotalMax: 17 * time.Second, DHCPP50: time.Second, // of 0, 1 and 2 s
 		ImgBytes: 64 << 20, Bytes: 2*(64<<20) + 600, Wall: 20 * time.Second, MBps: float64(2*(64<<20)+600) / 20 / 1e6,

@@ -29,6 +29,7 @@ type simulateOptions struct {
 	httpPath    string
 	pubKey      string
 	signedBoot  bool
+	restarts    int
 }
 
 // eeprom applies the EEPROM settings of the flags to every Pi.
@@ -53,7 +54,7 @@ func (o *simulateOptions) eeprom(pis []*pisim.Pi) error {
 			return fmt.Errorf("unknown --prefix %q: use serial or mac", o.prefix)
 		}
 		p.BootOrder, p.HTTPHost, p.HTTPPort, p.HTTPPath = uint32(order), o.httpHost, o.httpPort, o.httpPath
-		p.PubKey, p.SignedBoot = pub, o.signedBoot
+		p.PubKey, p.SignedBoot, p.Restarts = pub, o.signedBoot, o.restarts
 	}
 	return nil
 }
@@ -107,6 +108,7 @@ func newSimulateCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&o.httpPath, "http-path", pisim.DefaultHTTPPath, "EEPROM HTTP_PATH")
 	cmd.Flags().StringVar(&o.pubKey, "pubkey", "", "the RSA-2048 public key (PEM) in the EEPROM that boot.img must be signed with")
 	cmd.Flags().BoolVar(&o.signedBoot, "signed-boot", false, "EEPROM SIGNED_BOOT=1: over TFTP, fetch boot.sig with boot.img and verify it")
+	cmd.Flags().IntVar(&o.restarts, "restarts", 0, "times a Pi whose BOOT_ORDER ends in f starts over after every mode failed (the firmware never stops)")
 	_ = cmd.MarkFlagRequired("interface")
 	return cmd
 }
