@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log"
 	"log/slog"
 	"os"
@@ -16,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/u-root/u-root/pkg/kmodule"
 	"github.com/u-root/u-root/pkg/mount"
 	"github.com/u-root/u-root/pkg/mount/loop"
 	"github.com/vishvananda/netlink"
@@ -25,6 +23,7 @@ import (
 	"github.com/racklet/racklet-boot/bootparams"
 	"github.com/racklet/racklet-boot/hatlink"
 	"github.com/racklet/racklet-boot/internal/devmapper"
+	"github.com/racklet/racklet-boot/internal/modlist"
 )
 
 // Paths on a node.
@@ -88,48 +87,19 @@ func (l *Linux) Cmdline() (string, error) {
 	return strings.TrimSpace(string(b)), err
 }
 
-// LoadModules implements Machine: each module file ModulesList names, in
-// its order (the initramfs generator resolved dependencies and soft
-// dependencies into it), through u-root's kmodule.FileInit (finit_module;
-// compressed modules decompressed first). A module already loaded is fine;
-// one whose hardware this machine lacks (ENODEV, e.g. crc32c_intel without
-// SSE 4.2) is logged and skipped.
+// LoadModules implements Machine: the modules ModulesList names, in its
+// order (package modlist). One whose hardware this machine lacks is logged
+// and skipped.
 func (l *Linux) LoadModules(ctx context.Context) error {
-	b, err := os.ReadFile(ModulesList)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+	r, err := modlist.Load(ctx, ModulesList)
+	for _, p := range r.Skipped {
+		logger(l.Log).Info("module not for this machine", "module", filepath.Base(p))
 	}
 	if err != nil {
 		return err
 	}
-	paths := strings.Fields(string(b))
-	loaded := 0
-	for _, p := range paths {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		err := loadModuleFile(p)
-		switch {
-		case err == nil:
-			loaded++
-		case errors.Is(err, unix.EEXIST):
-		case errors.Is(err, unix.ENODEV):
-			logger(l.Log).Info("module not for this machine", "module", filepath.Base(p))
-		default:
-			return fmt.Errorf("module %s: %w", p, err)
-		}
-	}
-	logger(l.Log).Info("modules loaded", "count", loaded, "listed", len(paths))
+	logger(l.Log).Info("modules loaded", "count", r.Loaded, "present", r.Present, "skipped", len(r.Skipped))
 	return nil
-}
-
-func loadModuleFile(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return kmodule.FileInit(f, "", 0)
 }
 
 // Network implements Machine: the first Ethernet interface that gets a

@@ -2,6 +2,7 @@ package image
 
 import (
 	"context"
+	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/racklet/racklet-boot/image/flatten"
 	"github.com/racklet/racklet-boot/image/source"
+	"github.com/racklet/racklet-boot/sign"
 )
 
 // Progress is told about each stage of a build: its name and, for stages that move bytes,
@@ -35,6 +37,11 @@ type Options struct {
 	// NoCache rebuilds even when the output directory already holds a build of the same
 	// input digest.
 	NoCache bool
+	// BootKey, when set, signs boot.vfat as the Raspberry Pi's boot.img: boot.sig is
+	// written beside it (rpi-eeprom-digest's format, ts = the build time) and pinned in
+	// the manifest. It must be an RSA-2048 key; boot.vfat must then be at most
+	// MaxBootImg bytes.
+	BootKey crypto.Signer
 }
 
 // Build runs the pipeline of spec and writes the output directory out. It builds into a
@@ -80,7 +87,7 @@ func Build(ctx context.Context, spec Spec, out string, opts Options) (*Manifest,
 	}
 	log.Info("base resolved", "ref", spec.Base, "digest", img.ManifestDigest.String(), "input", input)
 	if !opts.NoCache {
-		if m, err := ReadManifest(out); err == nil && m.InputDigest == input && m.CheckSizes(out) == nil {
+		if m, err := ReadManifest(out); err == nil && m.InputDigest == input && m.CheckSizes(out) == nil && sameBootKey(m, opts.BootKey) {
 			log.Info("output is up to date", "dir", out, "input", input)
 			return m, nil
 		}
@@ -132,6 +139,11 @@ func Build(ctx context.Context, spec Spec, out string, opts Options) (*Manifest,
 	if err := writeBoot(ctx, tree, spec, work, m, initrd, epoch, log, prog); err != nil {
 		return nil, err
 	}
+	if opts.BootKey != nil {
+		if err := writeBootSig(work, m, opts.BootKey, epoch, log, prog); err != nil {
+			return nil, err
+		}
+	}
 	if spec.Disk {
 		if err := writeDisk(ctx, spec, work, m, epoch, log, prog); err != nil {
 			return nil, err
@@ -153,6 +165,16 @@ func Build(ctx context.Context, spec Spec, out string, opts Options) (*Manifest,
 	done = true
 	log.Info("image built", "dir", out, "root_hash", m.Verity.RootHash)
 	return m, nil
+}
+
+// sameBootKey reports whether a cached build was signed as the caller asks: by key's
+// public key, or not at all when key is nil.
+func sameBootKey(m *Manifest, key crypto.Signer) bool {
+	if key == nil || m.BootSig == nil {
+		return key == nil && m.BootSig == nil
+	}
+	id, err := sign.KeyID(key.Public())
+	return err == nil && id == m.BootSig.KeyID
 }
 
 // flattenImage applies the layers of img, racklet-agent with its health unit, and the

@@ -25,7 +25,15 @@ const (
 	RootFile     = "root.squashfs"
 	VerityFile   = "root.verity"
 	DiskFile     = "disk.img.zst"
+	// BootSigFile is boot.vfat's boot.sig (rpi-eeprom-digest's format), written when
+	// the build has a boot signing key. The Pi asks for it beside boot.img, and
+	// boot.img is boot.vfat itself: one artifact, not two identical ones.
+	BootSigFile = "boot.sig"
 )
+
+// MaxBootImg is the largest boot.img the Raspberry Pi bootloader loads into RAM; a build
+// that signs boot.vfat as boot.img fails past it.
+const MaxBootImg = 96 << 20
 
 // Manifest describes a built image; it pins every output by digest.
 type Manifest struct {
@@ -42,6 +50,19 @@ type Manifest struct {
 	Root          RootInfo   `json:"root"`
 	Verity        VerityInfo `json:"verity"`
 	Disk          *DiskInfo  `json:"disk,omitempty"`
+	// BootSig describes boot.sig, the Pi's signature of boot.vfat served as boot.img;
+	// absent when the build had no boot signing key.
+	BootSig *BootSigInfo `json:"bootSig,omitempty"`
+}
+
+// BootSigInfo describes boot.sig.
+type BootSigInfo struct {
+	Blob
+	// KeyID names the RSA-2048 public key that verifies it: "sha256:" and the hex SHA-256
+	// of its PKIX DER (sign.KeyID).
+	KeyID string `json:"keyId"`
+	// TS is the signature's "ts:" line: the build's time (SOURCE_DATE_EPOCH).
+	TS int64 `json:"ts"`
 }
 
 // Base identifies the base image.
@@ -169,6 +190,9 @@ func (m *Manifest) Blobs() []Blob {
 	out := []Blob{m.Boot.Blob, m.Root.Blob, m.Verity.Blob}
 	if m.Disk != nil {
 		out = append(out, m.Disk.Blob)
+	}
+	if m.BootSig != nil {
+		out = append(out, m.BootSig.Blob)
 	}
 	return out
 }

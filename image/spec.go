@@ -10,6 +10,7 @@
 //	root.squashfs   root file system
 //	root.verity     dm-verity hash device of root.squashfs (superblock + tree)
 //	disk.img.zst    A/B disk image, zstd-compressed (optional; see package image/disk)
+//	boot.sig        the Pi's RSA signature of boot.vfat as boot.img (optional, Options.BootKey)
 //
 // Builds are reproducible: times come from SOURCE_DATE_EPOCH or the base image's creation
 // time, and the verity salt and UUID, the FAT volume serials and the MBR disk ID are derived

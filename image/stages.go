@@ -2,8 +2,10 @@ package image
 
 import (
 	"context"
+	"crypto"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +18,7 @@ import (
 	"github.com/racklet/racklet-boot/image/flatten"
 	"github.com/racklet/racklet-boot/image/squashfs"
 	"github.com/racklet/racklet-boot/image/verity"
+	"github.com/racklet/racklet-boot/sign"
 )
 
 // writeRoot writes root.squashfs and root.verity.
@@ -199,4 +202,41 @@ func fileBlob(f fat.File) (Blob, error) {
 func digestOf(b []byte) string {
 	h := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(h[:])
+}
+
+// ErrBootImgTooLarge means boot.vfat is past what the Pi bootloader loads as boot.img.
+var ErrBootImgTooLarge = errors.New("boot partition too large for a Raspberry Pi boot.img")
+
+// writeBootSig signs boot.vfat as the Pi's boot.img and writes boot.sig.
+func writeBootSig(work string, m *Manifest, key crypto.Signer, epoch int64, log *slog.Logger, prog Progress) error {
+	prog("sign boot.img", 0, 0)
+	if m.Boot.Size > MaxBootImg {
+		return fmt.Errorf("%w: boot.vfat is %d MiB, the bootloader loads at most %d MiB: make the boot files smaller (or --boot-size smaller)",
+			ErrBootImgTooLarge, (m.Boot.Size+1<<20-1)>>20, MaxBootImg>>20)
+	}
+	f, err := os.Open(filepath.Join(work, BootFile))
+	if err != nil {
+		return fmt.Errorf("sign boot.img: %w", err)
+	}
+	defer f.Close()
+	bs, err := sign.SignBootImage(f, key, epoch)
+	if err != nil {
+		return err
+	}
+	if got := "sha256:" + hex.EncodeToString(bs.SHA256); got != m.Boot.Digest {
+		return fmt.Errorf("sign boot.img: boot.vfat changed while signing (%s, manifest says %s)", got, m.Boot.Digest)
+	}
+	if err := os.WriteFile(filepath.Join(work, BootSigFile), bs.Marshal(), 0o644); err != nil {
+		return fmt.Errorf("write boot.sig: %w", err)
+	}
+	id, err := sign.KeyID(key.Public())
+	if err != nil {
+		return err
+	}
+	m.BootSig = &BootSigInfo{KeyID: id, TS: epoch}
+	if m.BootSig.Blob, err = blobOf(work, BootSigFile); err != nil {
+		return err
+	}
+	log.Info("boot.img signed", "file", BootSigFile, "key", id, "ts", epoch)
+	return nil
 }

@@ -129,13 +129,17 @@ func (s *Store) image(d v1.Hash, descs []v1.Descriptor) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Image{
+	img := &Image{
 		Digest:   d,
 		Manifest: m,
 		Boot:     s.BlobPath(descs[1].Digest),
 		Root:     s.BlobPath(descs[2].Digest),
 		Verity:   s.BlobPath(descs[3].Digest),
-	}, nil
+	}
+	if len(descs) > 4 {
+		img.BootSig = s.BlobPath(descs[4].Digest)
+	}
+	return img, nil
 }
 
 // bytesOrigin serves one blob already in memory.

@@ -48,6 +48,7 @@ type Image struct {
 	Boot     string          // path of boot.vfat in the store
 	Root     string          // path of root.squashfs
 	Verity   string          // path of root.verity
+	BootSig  string          // path of boot.sig, the Pi's signature of Boot as boot.img; "" when unsigned
 }
 
 // Store is a content-addressed image directory. It is safe for concurrent use.

@@ -34,6 +34,7 @@ func newRoot() *cobra.Command {
 		newNodesCmd(),
 		newSimulateCmd(g),
 		newLabCmd(),
+		newEEPROMCmd(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/rsa"
 	"errors"
 	"fmt"
 	"os"
@@ -20,6 +21,7 @@ func newBuildCmd(g *globals) *cobra.Command {
 		output      string
 		push        string
 		signKey     string
+		bootKeyFile string
 		noCache     bool
 		tempDir     string
 		rootSize    int64
@@ -34,6 +36,9 @@ func newBuildCmd(g *globals) *cobra.Command {
 (boot.vfat), the root file system as squashfs (root.squashfs) with its dm-verity hash tree
 (root.verity), optionally an A/B disk image (disk.img.zst), and manifest.json pinning them.
 
+boot.vfat is also the Raspberry Pi's boot.img (HTTP boot, or TFTP with boot_ramdisk=1): with
+--boot-key it is signed for the Pi's EEPROM key and boot.sig is written beside it (at most 96 MiB).
+
 REF is host/repo:tag, host/repo@sha256:..., oci-layout:DIR[:tag] or docker-archive:FILE.
 SOURCE_DATE_EPOCH, when set, fixes every timestamp; otherwise the base image's creation time does.`,
 		Args: cobra.NoArgs,
@@ -44,13 +49,24 @@ SOURCE_DATE_EPOCH, when set, fixes every timestamp; otherwise the base image's c
 			if signKey != "" && push == "" {
 				return errors.New("--sign-key signs what --push pushes: give --push REF too (or sign a directory's push later with racklet-image sign)")
 			}
-			var signer signature.Signer
-			if signKey != "" { // load the key first: a wrong passphrase should not cost a build
-				pass, err := passphrase(cmd.ErrOrStderr(), false)
-				if err != nil {
+			var (
+				signer  signature.Signer
+				bootKey *rsa.PrivateKey
+				pass    []byte
+				err     error
+			)
+			if signKey != "" || bootKeyFile != "" { // load the keys first: a wrong passphrase should not cost a build
+				if pass, err = passphrase(cmd.ErrOrStderr(), false); err != nil {
 					return err
 				}
+			}
+			if signKey != "" {
 				if signer, err = sign.LoadPrivateKey(signKey, pass); err != nil {
+					return err
+				}
+			}
+			if bootKeyFile != "" {
+				if bootKey, err = sign.LoadBootKey(bootKeyFile, pass); err != nil {
 					return err
 				}
 			}
@@ -67,7 +83,11 @@ SOURCE_DATE_EPOCH, when set, fixes every timestamp; otherwise the base image's c
 				defer os.RemoveAll(tmp)
 				dir = filepath.Join(tmp, "out")
 			}
-			m, err := image.Build(cmd.Context(), spec, dir, image.Options{Logger: log, Progress: rep.update, TempDir: tempDir, NoCache: noCache})
+			bo := image.Options{Logger: log, Progress: rep.update, TempDir: tempDir, NoCache: noCache}
+			if bootKey != nil {
+				bo.BootKey = bootKey
+			}
+			m, err := image.Build(cmd.Context(), spec, dir, bo)
 			rep.finish()
 			if err != nil {
 				return err
@@ -101,6 +121,7 @@ SOURCE_DATE_EPOCH, when set, fixes every timestamp; otherwise the base image's c
 	f.StringVar(&output, "output", "", "write the image to this directory")
 	f.StringVar(&push, "push", "", "push the image to this reference instead of keeping a directory")
 	f.StringVar(&signKey, "sign-key", "", "sign the pushed image with this private key (passphrase from "+passwordEnv+")")
+	f.StringVar(&bootKeyFile, "boot-key", "", "sign boot.vfat as the Raspberry Pi's boot.img with this RSA-2048 key (keygen --type rsa2048): writes boot.sig")
 	f.StringVar(&spec.Overlay, "overlay", "", "directory of files to add over the root file system")
 	f.StringVar(&spec.BootDir, "boot-dir", "", "directory of the root holding the boot files (default /boot/firmware, else /boot)")
 	f.StringVar(&spec.ConfigTxt, "config-txt", "", "content of config.txt (default: the base's own)")

@@ -37,6 +37,7 @@ func TestCommandErrors(t *testing.T) {
 		"bad node setting":             {args: []string{"build", "--base", "b", "--output", "o", "--on-failure", "explode"}, want: `node.onFailure "explode"`},
 		"sign-key needs push":          {args: []string{"build", "--base", "b", "--output", "o", "--sign-key", "k.key"}, want: "--sign-key signs what --push pushes"},
 		"sign-key missing":             {args: []string{"build", "--base", "b", "--push", "r", "--sign-key", "/nonexistent.key"}, want: "nonexistent.key"},
+		"boot-key missing":             {args: []string{"build", "--base", "b", "--output", "o", "--boot-key", "/nonexistent-boot.key"}, want: "nonexistent-boot.key"},
 		"push wants two args":          {args: []string{"push", "dir"}, want: "accepts 2 arg(s)"},
 		"inspect dir without manifest": {args: []string{"inspect", "-o", "json", t.TempDir()}, want: "read image manifest"},
 		"inspect missing dir":          {args: []string{"inspect", "/nonexistent/out"}, want: "read image manifest"},

@@ -28,9 +28,15 @@ func newKeygenCmd() *cobra.Command {
 	var out, kind string
 	var force bool
 	cmd := &cobra.Command{
-		Use:   "keygen --out PREFIX [--type ecdsa-p256|ed25519]",
+		Use:   "keygen --out PREFIX [--type ecdsa-p256|ed25519|rsa2048]",
 		Short: "Make a signing key pair: PREFIX.key (encrypted, cosign format) and PREFIX.pub",
-		Args:  cobra.NoArgs,
+		Long: `Make a signing key pair: PREFIX.key (PKCS#8, encrypted with the passphrase, cosign's
+format) and PREFIX.pub (PEM public key).
+
+--type rsa2048 makes the key a Raspberry Pi's EEPROM trusts for signed boot.img (HTTP boot,
+secure boot): sign with "racklet-image build --boot-key PREFIX.key"; give the Pi PREFIX.pub
+with "rpi-eeprom-config --pubkey PREFIX.pub" (see "racklet-boot eeprom").`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			priv, err := sign.GenerateKey(sign.KeyType(kind))
 			if err != nil {
@@ -48,7 +54,7 @@ func newKeygenCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "", "path prefix of the key files (required)")
-	cmd.Flags().StringVar(&kind, "type", string(sign.ECDSAP256), "key type: ecdsa-p256 or ed25519")
+	cmd.Flags().StringVar(&kind, "type", string(sign.ECDSAP256), "key type: ecdsa-p256, ed25519 or rsa2048 (the Pi EEPROM key for boot.img)")
 	cmd.Flags().BoolVar(&force, "force", false, "replace existing key files")
 	_ = cmd.MarkFlagRequired("out")
 	return cmd

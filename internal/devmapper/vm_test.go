@@ -18,11 +18,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/u-root/u-root/pkg/kmodule"
 	"github.com/u-root/u-root/pkg/mount/loop"
 	"golang.org/x/sys/unix"
 
 	"github.com/racklet/racklet-boot/image/verity"
+	"github.com/racklet/racklet-boot/internal/modlist"
 	"github.com/racklet/racklet-boot/internal/testutil"
 	"github.com/racklet/racklet-boot/internal/vmtest"
 )
@@ -114,18 +114,8 @@ func guestChecks(say func(string, ...any)) error {
 			return fmt.Errorf("mount %s: %w", m.dst, err)
 		}
 	}
-	list, err := os.ReadFile("/" + vmtest.ModulesList)
-	if err != nil {
+	if _, err := modlist.Load(context.Background(), "/"+vmtest.ModulesList); err != nil {
 		return err
-	}
-	p, err := kmodule.NewProber(kmodule.ProbeOpts{})
-	if err != nil {
-		return err
-	}
-	for _, name := range strings.Fields(string(list)) {
-		if err := p.Probe(name, ""); err != nil {
-			return fmt.Errorf("load module %s: %w", name, err)
-		}
 	}
 	var c guestCase
 	b, err := os.ReadFile("/case.json")
