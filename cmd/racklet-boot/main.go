@@ -34,6 +34,7 @@ func newRoot() *cobra.Command {
 		newServeCmd(g),
 		newConfigCmd(),
 		newNodesCmd(),
+		newStateCmd(),
 		newSimulateCmd(g),
 		newLabCmd(g),
 		&cobra.Command{
