@@ -139,16 +139,7 @@ func conformance(t *testing.T, ctx context.Context, c *hatlink.Client, tr hatlin
 	}
 
 	// Quote: verifies against the identity key, carries nonce and registers.
-	var nonce [32]byte
-	rand.Read(nonce[:])
-	q, err := c.Quote(ctx, nonce, hatlink.BootMask)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := hatlink.VerifyQuote(ed25519.PublicKey(id.SignKey[:]), q.Statement, q.Signature[:])
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, nonce := quote(t, ctx, c, id)
 	if st.Nonce != nonce || st.Registers != want || st.BoxKey != id.BoxKey || st.Serial != "5b154510" {
 		t.Errorf("statement = %+v, want nonce, registers, box key and serial echoed", st)
 	}
@@ -219,6 +210,23 @@ func conformance(t *testing.T, ctx context.Context, c *hatlink.Client, tr hatlin
 	}
 }
 
+// quote asks for a quote of the boot registers over a fresh nonce and
+// verifies it against the HAT's identity key.
+func quote(t *testing.T, ctx context.Context, c *hatlink.Client, id hatlink.IdentityResponse) (hatlink.Statement, [32]byte) {
+	t.Helper()
+	var nonce [32]byte
+	rand.Read(nonce[:])
+	q, err := c.Quote(ctx, nonce, hatlink.BootMask)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := hatlink.VerifyQuote(ed25519.PublicKey(id.SignKey[:]), q.Statement, q.Signature[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, nonce
+}
+
 // endBoot: the hand-over closes the boot registers. The running OS can
 // neither extend them, nor get a quote of the measured boot, nor open a
 // secret bound to it; the other registers stay open; a second EndBoot
@@ -244,17 +252,7 @@ func endBoot(t *testing.T, ctx context.Context, c *hatlink.Client, id hatlink.Id
 	if _, err := c.Extend(ctx, 4, [32]byte{1}); err != nil {
 		t.Errorf("extend of register 4 after EndBoot: %v (only the boot registers close)", err)
 	}
-	var nonce [32]byte
-	rand.Read(nonce[:])
-	q, err := c.Quote(ctx, nonce, hatlink.BootMask)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := hatlink.VerifyQuote(ed25519.PublicKey(id.SignKey[:]), q.Statement, q.Signature[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Registers == measured || st.Registers != handed {
+	if st, _ := quote(t, ctx, c, id); st.Registers == measured || st.Registers != handed {
 		t.Errorf("quote after EndBoot shows %x, want the handed-over values, never the measured boot's", st.Registers.Values)
 	}
 	if _, err := c.Unwrap(ctx, env); !errors.Is(err, hatlink.ErrPolicyMismatch) {

@@ -69,26 +69,13 @@ func randomMAC() string {
 	return net.HardwareAddr(b[:]).String()
 }
 
-// TestDeclineFloodFromLAN reruns the DECLINE attack from another host on
-// the LAN (its own namespace): 500 random MACs declining their offers (the
-// attack that used to empty the pool for 10 minutes), 40 random MACs
-// binding and declining, spoofed DECLINEs for both known nodes' leases, and
-// one MAC binding and declining ten times. Afterwards at least 75% of the
-// pool must be usable (fresh clients on the client host lease it), and
-// the known nodes, real udhcpc clients, get their addresses as before.
-func TestDeclineFloodFromLAN(t *testing.T) {
-	dhcptest.Require(t, true, "ip", "udhcpc")
-	l := newBridgedLAN(t)
-	atkNS, atkIf := l.rtrNS, l.rtrIf // the router's host plays the attacker
-	pi1, pi2 := "dc:a6:32:00:00:01", "dc:a6:32:00:00:02"
-	cfg := &rack.Config{Nodes: []rack.Node{
-		{Name: "pi-01", Kind: rack.KindRPi4, MAC: mustMAC(t, pi1), Address: netip.MustParseAddr("10.79.0.10")},
-		{Name: "pi-02", Kind: rack.KindRPi4, MAC: mustMAC(t, pi2)},
-	}}
-	const poolSize = 40
+// serveLAN runs a full-mode server for nodes on the bridged LAN's server
+// host (10.79.0.2, pool 10.79.0.100-139) with an in-memory store.
+func serveLAN(t *testing.T, l *bridgedLAN, nodes ...rack.Node) (*Server, *dhcptest.Store) {
+	t.Helper()
 	srv := New(Settings{Mode: rack.DHCPFull, ServerAddr: netip.MustParseAddr("10.79.0.2"), Subnet: netip.MustParsePrefix("10.79.0.0/24"),
 		Pool:      &rack.Pool{Start: netip.MustParseAddr("10.79.0.100"), End: netip.MustParseAddr("10.79.0.139")},
-		LeaseTime: time.Hour, Unknown: rack.UnknownDefault, Inventory: InventoryFromRack(cfg)})
+		LeaseTime: time.Hour, Unknown: rack.UnknownDefault, Inventory: InventoryFromRack(&rack.Config{Nodes: nodes})})
 	st := dhcptest.NewStore()
 	srv.Leases, srv.Events = st, st
 	conn := listenIn(t, l.srvNS, l.srvIf, 67)
@@ -101,28 +88,51 @@ func TestDeclineFloodFromLAN(t *testing.T) {
 			t.Errorf("Serve: %v", err)
 		}
 	})
+	return srv, st
+}
 
+// udhcpcOn runs a real udhcpc on the client host as mac with extra
+// arguments and returns the address it bound.
+func udhcpcOn(t *testing.T, l *bridgedLAN, mac string, extra ...string) string {
+	t.Helper()
 	script := filepath.Join(t.TempDir(), "script.sh")
 	if err := os.WriteFile(script, []byte(udhcpcScript), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	udhcpc := func(mac string) string {
-		run(t, "ip", "-n", l.cliNS, "link", "set", l.cliIf, "address", mac)
-		cctx, ccancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer ccancel()
-		out, err := exec.CommandContext(cctx, "ip", "netns", "exec", l.cliNS, "udhcpc", "-i", l.cliIf, "-f", "-q", "-n",
-			"-t", "5", "-T", "2", "-s", script).CombinedOutput()
-		if err != nil {
-			t.Fatalf("udhcpc as %s: %v\n%s", mac, err, out)
-		}
-		for _, f := range strings.Fields(string(out)) {
-			if a, ok := strings.CutPrefix(f, "ip="); ok {
-				return a
-			}
-		}
-		t.Fatalf("udhcpc as %s got no lease:\n%s", mac, out)
-		return ""
+	run(t, "ip", "-n", l.cliNS, "link", "set", l.cliIf, "address", mac)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	args := append([]string{"netns", "exec", l.cliNS, "udhcpc", "-i", l.cliIf, "-f", "-q", "-n", "-t", "5", "-T", "2", "-s", script}, extra...)
+	out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("udhcpc as %s: %v\n%s", mac, err, out)
 	}
+	for _, f := range strings.Fields(string(out)) {
+		if a, ok := strings.CutPrefix(f, "ip="); ok {
+			return a
+		}
+	}
+	t.Fatalf("udhcpc as %s got no lease:\n%s", mac, out)
+	return ""
+}
+
+// TestDeclineFloodFromLAN reruns the DECLINE attack from another host on
+// the LAN (its own namespace): 500 random MACs declining their offers (the
+// attack that used to empty the pool for 10 minutes), 40 random MACs
+// binding and declining, spoofed DECLINEs for both known nodes' leases, and
+// one MAC binding and declining ten times. Afterwards at least 75% of the
+// pool must be usable (fresh clients on the client host lease it), and
+// the known nodes, real udhcpc clients, get their addresses as before.
+func TestDeclineFloodFromLAN(t *testing.T) {
+	dhcptest.Require(t, true, "ip", "udhcpc")
+	l := newBridgedLAN(t)
+	atkNS, atkIf := l.rtrNS, l.rtrIf // the router's host plays the attacker
+	pi1, pi2 := "dc:a6:32:00:00:01", "dc:a6:32:00:00:02"
+	const poolSize = 40
+	srv, _ := serveLAN(t, l,
+		rack.Node{Name: "pi-01", Kind: rack.KindRPi4, MAC: mustMAC(t, pi1), Address: netip.MustParseAddr("10.79.0.10")},
+		rack.Node{Name: "pi-02", Kind: rack.KindRPi4, MAC: mustMAC(t, pi2)})
+	udhcpc := func(mac string) string { return udhcpcOn(t, l, mac) }
 	addr1, addr2 := udhcpc(pi1), udhcpc(pi2)
 	if addr1 != "10.79.0.10" {
 		t.Fatalf("pi-01 got %s, want its reservation", addr1)
@@ -200,34 +210,10 @@ func TestDeclineFloodFromLAN(t *testing.T) {
 func TestSpoofedOption97FromLAN(t *testing.T) {
 	dhcptest.Require(t, true, "ip", "udhcpc")
 	l := newBridgedLAN(t)
-	cfg := &rack.Config{Nodes: []rack.Node{{Name: "pi-01", Kind: rack.KindRPi4, Serial: "5b154510", Address: netip.MustParseAddr("10.79.0.10")}}}
-	srv := New(Settings{Mode: rack.DHCPFull, ServerAddr: netip.MustParseAddr("10.79.0.2"), Subnet: netip.MustParsePrefix("10.79.0.0/24"),
-		Pool:      &rack.Pool{Start: netip.MustParseAddr("10.79.0.100"), End: netip.MustParseAddr("10.79.0.139")},
-		LeaseTime: time.Hour, Unknown: rack.UnknownDefault, Inventory: InventoryFromRack(cfg)})
-	st := dhcptest.NewStore()
-	srv.Leases, srv.Events = st, st
-	conn := listenIn(t, l.srvNS, l.srvIf, 67)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, conn) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	script := filepath.Join(t.TempDir(), "script.sh")
-	if err := os.WriteFile(script, []byte(udhcpcScript), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	_, st := serveLAN(t, l, rack.Node{Name: "pi-01", Kind: rack.KindRPi4, Serial: "5b154510", Address: netip.MustParseAddr("10.79.0.10")})
 	const real97 = "00525069341131a000322ef8ed1045155b" // a real Pi 4: MAC dc:a6:32:2e:f8:ed, serial 5b154510
-	run(t, "ip", "-n", l.cliNS, "link", "set", l.cliIf, "address", "dc:a6:32:2e:f8:ed")
-	cctx, ccancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer ccancel()
-	out, err := exec.CommandContext(cctx, "ip", "netns", "exec", l.cliNS, "udhcpc", "-i", l.cliIf, "-f", "-q", "-n",
-		"-t", "5", "-T", "2", "-s", script, "-V", piVC, "-x", "0x61:"+real97).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "ip=10.79.0.10 ") {
-		t.Fatalf("the real Pi: %v\n%s", err, out)
+	if a := udhcpcOn(t, l, "dc:a6:32:2e:f8:ed", "-V", piVC, "-x", "0x61:"+real97); a != "10.79.0.10" {
+		t.Fatalf("the real Pi got %s, want its reservation 10.79.0.10", a)
 	}
 	waitNode(t, st, "pi-01", "dc:a6:32:2e:f8:ed")
 
