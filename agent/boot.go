@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/racklet/racklet-boot/bootparams"
+	"github.com/racklet/racklet-boot/hatlink"
 )
 
 // Machine is the node as the boot flow drives it: Linux (NewLinux) on a
@@ -146,6 +147,10 @@ type booter struct {
 	server  string
 	node    string
 	rep     *reporter
+	// hat is the HAT link kept open after a successful attestation, for
+	// EndBoot at the hand-over; nil without a HAT.
+	hat     *hatlink.Client
+	hatLink io.Closer
 }
 
 func (b *booter) fill() {
@@ -212,6 +217,9 @@ func (b *booter) run(ctx context.Context) error {
 	b.rep.send(ctx, bootparams.StageRootVerified, true, "root hash "+p.RootHash)
 	h := bootparams.Handover{Server: b.server, Node: b.node, Image: p.Root, Attested: secrets != nil}
 	if err := bootparams.WriteHandover(b.o.HandoverFile, h); err != nil {
+		return fail(bootparams.StageSwitched, err)
+	}
+	if err := b.endBoot(ctx); err != nil {
 		return fail(bootparams.StageSwitched, err)
 	}
 	b.say("switching to %s after %s", b.o.Init, time.Since(start).Round(time.Millisecond))

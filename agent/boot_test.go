@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -57,7 +58,7 @@ func (m *fakeMachine) InitramfsDigest() (string, error) { return m.initramfs, ni
 func (m *fakeMachine) OpenHAT(ctx context.Context, spec string) (io.ReadWriteCloser, error) {
 	m.calls = append(m.calls, "hat")
 	a, b := net.Pipe()
-	go hatlink.Serve(ctx, b, m.hat)
+	go hatlink.Serve(context.WithoutCancel(ctx), b, m.hat) // a real HAT outlives the attestation: EndBoot follows at the hand-over
 	return a, nil
 }
 func (m *fakeMachine) MountRoot(_ context.Context, r agent.Root) (string, error) {
@@ -236,6 +237,19 @@ func TestBoot(t *testing.T) {
 			}
 			if m.failed != tc.action {
 				t.Errorf("failure action %q, want %s", m.failed, tc.action)
+			}
+			if tc.hat && slices.Contains(m.calls, "switch /newroot /sbin/init") {
+				// The hand-over ended the measured boot on the HAT: the booted
+				// OS cannot extend the boot registers any more.
+				a, b := net.Pipe()
+				go hatlink.Serve(t.Context(), b, m.hat)
+				c, err := hatlink.NewClient(t.Context(), hatlink.NewLink(a))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := c.Extend(t.Context(), 0, [32]byte{1}); !errors.Is(err, hatlink.ErrLocked) {
+					t.Errorf("extend of a boot register after the hand-over: %v, want ErrLocked", err)
+				}
 			}
 		})
 	}

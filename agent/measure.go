@@ -63,25 +63,46 @@ func (b *booter) attest(ctx context.Context) (map[string][]byte, error) {
 		return nil, err
 	}
 	link := hatlink.NewLink(rw)
-	defer link.Close()
 	c, err := hatlink.NewClient(ctx, link)
 	if err != nil {
+		link.Close()
 		return nil, fmt.Errorf("talk to the HAT: %w", err)
 	}
 	res, err := Attest(ctx, c, Options{Node: b.node, Server: b.server, Measurements: m, HTTPClient: b.o.HTTPClient, Logger: b.log})
 	if err != nil {
+		link.Close()
 		var ref *Refused
 		if errors.As(err, &ref) {
 			return nil, fmt.Errorf("%w (nothing released)", err)
 		}
 		return nil, err
 	}
+	b.hat, b.hatLink = c, link // EndBoot at the hand-over
 	b.say("attestation accepted: boot %d, %d secrets released", res.BootCounter, len(res.Secrets))
 	b.rep.send(ctx, bootparams.StageAttested, true, fmt.Sprintf("boot %d, %d secrets released", res.BootCounter, len(res.Secrets)))
 	if res.Secrets == nil {
 		res.Secrets = map[string][]byte{}
 	}
 	return res.Secrets, nil
+}
+
+// endBoot ends the measured boot on the HAT right before the hand-over to
+// the real init: the HAT extends a hand-over separator into the boot
+// registers and refuses further extends of them until it power-cycles the
+// node, so the booted OS can neither quote as this pristine boot nor open
+// secrets sealed to it. Without a HAT (racklet.hat=none) there is nothing
+// to end.
+func (b *booter) endBoot(ctx context.Context) error {
+	if b.hat == nil {
+		return nil
+	}
+	defer b.hatLink.Close()
+	ctx, cancel := context.WithTimeout(ctx, attestTimeout)
+	defer cancel()
+	if _, err := b.hat.EndBoot(ctx); err != nil {
+		return fmt.Errorf("end the measured boot on the HAT: %w", err)
+	}
+	return nil
 }
 
 // measure computes the four measurements (see attest); cmdline is the

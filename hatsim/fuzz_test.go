@@ -21,6 +21,8 @@ func FuzzHandle(f *testing.F) {
 	f.Add([]byte{byte(hatlink.CmdUnwrap), 5, 0, 1, 2, 3, 4, 5})
 	f.Add([]byte{byte(hatlink.CmdSeal), 0xFF})
 	f.Add([]byte{byte(hatlink.CmdBootAttempt), 1})
+	f.Add([]byte{byte(hatlink.CmdEndBoot)})
+	f.Add(append([]byte{byte(hatlink.CmdExtend), 0}, make([]byte, 32)...))
 	f.Fuzz(func(t *testing.T, req []byte) {
 		if len(req) > 1+hatlink.MaxPayload {
 			return // cannot arrive in one frame

@@ -41,8 +41,26 @@ func (d *Device) handle(cmd hatlink.Command, p []byte) ([]byte, error) {
 		if m.Register >= hatlink.NumRegisters {
 			return nil, deviceErr(hatlink.CodeRegister, "register %d, the HAT has %d", m.Register, hatlink.NumRegisters)
 		}
+		if d.ended && hatlink.BootMask&(1<<m.Register) != 0 {
+			return nil, deviceErr(hatlink.CodeLocked, "register %d: the boot ended; power-cycle to measure a new boot", m.Register)
+		}
 		d.regs[m.Register] = hatlink.ExtendValue(d.regs[m.Register], m.Digest)
 		return ok(cmd, hatlink.DigestResponse{Value: d.regs[m.Register]}), nil
+
+	case hatlink.CmdEndBoot:
+		if len(p) != 0 {
+			return nil, malformed
+		}
+		if !d.ended {
+			d.ended = true
+			for i := range hatlink.NumRegisters {
+				if hatlink.BootMask&(1<<i) != 0 {
+					d.regs[i] = hatlink.ExtendValue(d.regs[i], hatlink.HandoverDigest)
+				}
+			}
+			d.log.Info("hat boot ended: boot registers closed until the next power cycle")
+		}
+		return ok(cmd, d.registers(hatlink.BootMask)), nil
 
 	case hatlink.CmdRead:
 		var m hatlink.MaskRequest

@@ -1,8 +1,9 @@
 // Package hatsim is a simulated Racklet HAT: the RP2040 that holds a node's
 // keys, measurement registers, boot counter, sealed secrets and A/B attempt
 // counter. It answers the hatlink protocol exactly as firmware would: keys
-// never leave it, registers reset only on a power cycle it performs, and no
-// secret is released unless the registers match its policy. Tests and users
+// never leave it, registers are only ever extended and reset only on a power
+// cycle it performs, the boot registers close at EndBoot until that power
+// cycle, and no secret is released unless the registers match its policy. Tests and users
 // without hardware run it through cmd/racklet-hat-sim.
 package hatsim
 
@@ -46,6 +47,7 @@ type Device struct {
 	path  string
 	st    *state
 	regs  [hatlink.NumRegisters][32]byte
+	ended bool // EndBoot ran: the boot registers are closed until a power cycle
 	sign  ed25519.PrivateKey
 	box   *ecdh.PrivateKey
 	log   *slog.Logger
@@ -149,7 +151,7 @@ func (d *Device) powerCycle() (uint64, error) {
 	if err := d.commit(next); err != nil {
 		return 0, err
 	}
-	d.regs = [hatlink.NumRegisters][32]byte{}
+	d.regs, d.ended = [hatlink.NumRegisters][32]byte{}, false
 	d.log.Info("hat power cycle", "bootCounter", next.BootCounter)
 	return next.BootCounter, nil
 }

@@ -42,6 +42,33 @@ type Options struct {
 	// the manifest. It must be an RSA-2048 key; boot.vfat must then be at most
 	// MaxBootImg bytes.
 	BootKey crypto.Signer
+	// MaxFileSize, MaxRootSize and MaxEntries bound what flattening the base image may
+	// produce: one regular file, all regular files of all layers together, and the number
+	// of tar entries. A base past a limit fails with flatten.ErrTooLarge before the
+	// offending entry is written (a sparse or compressed layer can claim terabytes in a
+	// few bytes). 0 means DefaultMaxFileSize, DefaultMaxRootSize, DefaultMaxEntries; -1
+	// means no limit.
+	MaxFileSize, MaxRootSize int64
+	MaxEntries               int
+}
+
+// Default flattening limits: far above a Raspberry Pi OS root (a Debian 12 arm64 base with
+// a kernel is ~0.6 GiB in ~25,000 entries), far below what fills a build machine.
+const (
+	DefaultMaxFileSize = 4 << 30
+	DefaultMaxRootSize = 16 << 30
+	DefaultMaxEntries  = 1 << 20
+)
+
+// limit returns v, its default when 0, or no limit (0) when negative.
+func limit[T int | int64](v, def T) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
 }
 
 // Build runs the pipeline of spec and writes the output directory out. It builds into a
@@ -184,7 +211,10 @@ func flattenImage(ctx context.Context, img *source.Image, spec Spec, agent strin
 	if err != nil {
 		return nil, err
 	}
-	b, err := flatten.NewBuilder(flatten.Options{TempDir: opts.TempDir, Epoch: epoch})
+	b, err := flatten.NewBuilder(flatten.Options{TempDir: opts.TempDir, Epoch: epoch,
+		MaxFileSize:  limit(opts.MaxFileSize, DefaultMaxFileSize),
+		MaxTotalSize: limit(opts.MaxRootSize, DefaultMaxRootSize),
+		MaxEntries:   limit(opts.MaxEntries, DefaultMaxEntries)})
 	if err != nil {
 		return nil, err
 	}

@@ -180,12 +180,16 @@ func checkConfig(b []byte, d v1.Hash, descs []v1.Descriptor) (*image.Manifest, e
 	return m, nil
 }
 
-// writeBlob stores blob desc from o at path: it writes a temporary file
-// beside it, checks size and sha256 while writing, then renames it. A blob
-// already present is kept.
-func writeBlob(ctx context.Context, o origin, desc v1.Descriptor, path string) error {
-	if fi, err := os.Stat(path); err == nil && fi.Size() == desc.Size {
+// writeBlob stores blob desc from o: it writes a temporary file beside its
+// path, checks size and sha256 while writing, then renames it. A blob
+// already present is kept when it still hashes right (checkBlob), and
+// fetched again when it does not.
+func (s *Store) writeBlob(ctx context.Context, o origin, desc v1.Descriptor) error {
+	path := s.BlobPath(desc.Digest)
+	if err := s.checkBlob(ctx, desc); err == nil {
 		return nil
+	} else if ctx.Err() != nil {
+		return ctx.Err()
 	}
 	rc, err := o.blob(ctx, desc.Digest)
 	if err != nil {
@@ -226,6 +230,7 @@ func writeBlob(ctx context.Context, o origin, desc v1.Descriptor, path string) e
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("store blob %s: %w", desc.Digest, err)
 	}
+	s.remember(desc.Digest)
 	return nil
 }
 

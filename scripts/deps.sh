@@ -9,6 +9,7 @@ pkgs=(
   curl atftp tftp-hpa tftpd-hpa nginx-light
   qemu-system-x86 ipxe-qemu qemu-system-arm qemu-efi-aarch64 cpio zstd kmod
   squashfs-tools cryptsetup-bin dmsetup dosfstools mtools fdisk
+  mount e2fsprogs
   skopeo docker-registry openssl
 )
 # --lab: only what `racklet-boot lab` needs (namespaces; dnsmasq as the router in proxy mode).

@@ -28,6 +28,11 @@ type Client struct {
 	BoardRev uint32
 	// Opt97 is the raw client machine identifier (option 97), echoed to Pis.
 	Opt97 []byte
+	// Opt97MAC is set when option 97 is in the standard Pi format (a Pi 4
+	// or 5 FourCC), whose bytes 9..12 are the low four bytes of the Pi's
+	// MAC; MACLow holds them.
+	Opt97MAC bool
+	MACLow   [4]byte
 	// Arch is the first option 93 value, -1 when absent.
 	Arch int
 	// PXE is set when option 60 starts with "PXEClient".
@@ -132,6 +137,7 @@ func Classify(m *dhcpv4.DHCPv4) Client {
 		if o, err := ParseOption97(b); err == nil {
 			if o.Model != 0 {
 				c.Pi, c.PiModel, c.Serial, c.BoardRev = true, o.Model, o.Serial, o.BoardRev
+				c.Opt97MAC, c.MACLow = true, o.MACLow
 			} else if piVendorClass(c.VendorClass) && HasPiOUI(c.MAC) {
 				// Custom FourCC (DHCP_OPTION97) or the old format: the serial
 				// sits in the last four bytes either way.

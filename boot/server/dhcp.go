@@ -46,7 +46,7 @@ func dhcpNode(n *rack.Node, ok bool) (dhcp.Node, bool) {
 	if !ok {
 		return dhcp.Node{}, false
 	}
-	return dhcp.Node{Name: n.Name, Address: n.Address, EFI: n.Boot.EFI}, true
+	return dhcp.Node{Name: n.Name, Address: n.Address, EFI: n.Boot.EFI, MAC: n.MAC}, true
 }
 
 func (d dhcpInventory) NodeBySerial(serial string) (dhcp.Node, bool) {

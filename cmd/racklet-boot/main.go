@@ -32,6 +32,7 @@ func newRoot() *cobra.Command {
 		newServeCmd(g),
 		newConfigCmd(),
 		newNodesCmd(),
+		newStateCmd(),
 		newSimulateCmd(g),
 		newLabCmd(),
 		newEEPROMCmd(),

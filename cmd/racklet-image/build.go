@@ -28,6 +28,8 @@ func newBuildCmd(g *globals) *cobra.Command {
 		bootSlot    int64
 		dataSize    int64
 		controlSize int64
+		maxFile     int64
+		maxRoot     int64
 	)
 	cmd := &cobra.Command{
 		Use:   "build --base REF --platform linux/arm64 (--output DIR | --push REF)",
@@ -83,7 +85,8 @@ SOURCE_DATE_EPOCH, when set, fixes every timestamp; otherwise the base image's c
 				defer os.RemoveAll(tmp)
 				dir = filepath.Join(tmp, "out")
 			}
-			bo := image.Options{Logger: log, Progress: rep.update, TempDir: tempDir, NoCache: noCache}
+			bo := image.Options{Logger: log, Progress: rep.update, TempDir: tempDir, NoCache: noCache,
+				MaxFileSize: maxFile, MaxRootSize: maxRoot}
 			if bootKey != nil {
 				bo.BootKey = bootKey
 			}
@@ -144,6 +147,8 @@ SOURCE_DATE_EPOCH, when set, fixes every timestamp; otherwise the base image's c
 	f.Int64Var(&controlSize, "control-size", 0, "boot control partition size in bytes (default 64 MiB)")
 	f.BoolVar(&noCache, "no-cache", false, "rebuild even when --output holds a build of the same inputs")
 	f.StringVar(&tempDir, "temp-dir", "", "directory for the spilled root file system (default $TMPDIR)")
+	f.Int64Var(&maxFile, "max-file-size", 0, "refuse a base image with a file larger than this many bytes (default 4 GiB, -1: no limit)")
+	f.Int64Var(&maxRoot, "max-root-size", 0, "refuse a base image whose files add up to more bytes (default 16 GiB, -1: no limit)")
 	cmd.MarkFlagRequired("base")
 	return cmd
 }

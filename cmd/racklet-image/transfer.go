@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/racklet/racklet-boot/internal/cli"
 
@@ -69,13 +71,30 @@ func newInspectCmd(g *globals) *cobra.Command {
 }
 
 func newFlashCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var yes bool
+	cmd := &cobra.Command{
 		Use:   "flash IMAGE DEVICE",
 		Short: "Write a disk image (raw or .zst) to a device and verify it by reading it back",
-		Args:  cobra.ExactArgs(2),
+		Long: `Flash writes IMAGE to DEVICE and reads it back. It refuses a device the running system
+uses (mounted, holding the root file system, swap, or under LVM/dm-crypt that is), shows the
+device's model and size, and asks before writing unless --yes is given. A DEVICE that is a
+regular file (or does not exist) is written without asking.`,
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			t, err := disk.Inspect(args[1])
+			if err != nil {
+				return err
+			}
+			if err := t.InUse(); err != nil {
+				return err
+			}
+			if t.Device && !yes {
+				if err := confirm(cmd.InOrStdin(), cmd.ErrOrStderr(), args[0], t); err != nil {
+					return err
+				}
+			}
 			rep := newReporter(g.logger())
-			err := disk.Flash(cmd.Context(), args[0], args[1], func(done, total int64) { rep.update("flash", done, total) })
+			err = disk.Flash(cmd.Context(), args[0], args[1], func(done, total int64) { rep.update("flash", done, total) })
 			rep.finish()
 			if err != nil {
 				return err
@@ -84,4 +103,23 @@ func newFlashCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "write without asking (the in-use checks still apply)")
+	return cmd
+}
+
+// confirm shows the target and asks; anything but yes (or no answer at
+// all: a script without --yes) refuses.
+func confirm(in io.Reader, out io.Writer, image string, t disk.Target) error {
+	fmt.Fprintf(out, "About to write %s to %s\nEverything on %s will be lost. Write it? [y/N] ", image, t.Describe(), t.Path)
+	line, err := bufio.NewReader(in).ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return nil
+	case "":
+		if err != nil {
+			fmt.Fprintln(out)
+			return fmt.Errorf("not flashing %s: no answer on standard input (pass --yes to flash without asking)", t.Path)
+		}
+	}
+	return fmt.Errorf("not flashing %s: not confirmed", t.Path)
 }
