@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests, the lab and the benchmarks use:
 # real peers nobody here wrote (DHCP and TFTP clients, dnsmasq, QEMU and its
-# firmware, squashfs/verity/FAT/partition tools, a registry, skopeo, nginx).
+# firmware, squashfs/verity/FAT/partition tools, a registry, skopeo, nginx), and
+# what examples/base/debian.sh builds Debian bases with (mmdebstrap; arm64
+# package scripts under qemu-user-static through binfmt_misc; the host's depmod).
 # Run as root on Debian 12; a no-op for packages already installed.
 set -euo pipefail
 pkgs=(
@@ -10,6 +12,7 @@ pkgs=(
   qemu-system-x86 ipxe-qemu qemu-system-arm qemu-efi-aarch64 cpio
   squashfs-tools cryptsetup-bin dosfstools mtools fdisk
   skopeo docker-registry
+  mmdebstrap arch-test qemu-user-static binfmt-support kmod
 )
 # --lab: only what `racklet-boot lab` needs (namespaces; dnsmasq as the router in proxy mode).
 lab=0
