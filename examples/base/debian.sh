@@ -20,7 +20,8 @@
 # at a fixed level. Cached by the hash of its inputs (this script, mkoci's source, arch,
 # suite, profile, package list, mirror, epoch) under ${RACKLET_CACHE:-$HOME/.cache/racklet}/base:
 # a second run only links the cached blobs into DIR. --rebuild builds again and fails unless
-# the result has the cached digest. Needs root (mmdebstrap --mode=root, binfmt_misc).
+# the result has the cached digest, or the archive's package versions changed since (then the
+# new build replaces the cached one). Needs root (mmdebstrap --mode=root, binfmt_misc).
 set -euo pipefail
 
 self=$(readlink -f "${BASH_SOURCE[0]}")
@@ -72,6 +73,13 @@ hook() {
   fi
   # Host files mmdebstrap copies in, and what must differ per machine, stay out of the image.
   rm -f "$root/etc/resolv.conf" "$root/etc/hostname" "$root"/etc/ssh/ssh_host_*
+  # What went in, for --rebuild to tell an archive update from a reproducibility failure.
+  {
+    dpkg-query --admindir="$root/var/lib/dpkg" -W -f '${Package} ${Version} ${Architecture}\n' 2>/dev/null || true
+    for deb in "$root"/var/cache/apt/archives/*.deb "$RACKLET_BASE_WORK"/debs/*.deb; do
+      if [ -e "$deb" ]; then dpkg-deb -W --showformat '${Package} ${Version} ${Architecture}\n' "$deb"; fi
+    done
+  } | sort -u >"$RACKLET_BASE_WORK/packages"
   if [ "$RACKLET_BASE_PROFILE" = full ]; then
     # Empty, not missing nor "uninitialized": systemd does not treat every boot as the first
     # (no preset-all on each boot of an overlay on tmpfs) and bind-mounts a fresh transient
@@ -195,14 +203,19 @@ if [ -f "$entry/layout/index.json" ] && [ "$rebuild" = 0 ]; then
   how=cached
 else
   how=built
-  if [ "$arch" = arm64 ] && [ "$(uname -m)" != aarch64 ]; then
+  if [ "$arch" != "$(dpkg --print-architecture)" ]; then
     # Package scripts and busybox --list run through qemu-user-static.
+    qemu=qemu-aarch64
+    [ "$arch" = amd64 ] && qemu=qemu-x86_64
     [ -e /proc/sys/fs/binfmt_misc/status ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
-    grep -qx enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null || update-binfmts --enable qemu-aarch64 ||
-      die "cannot run arm64 binaries: install qemu-user-static and binfmt-support (bash scripts/deps.sh)"
+    grep -qx enabled "/proc/sys/fs/binfmt_misc/$qemu" 2>/dev/null || update-binfmts --enable "$qemu" ||
+      die "cannot run $arch binaries: install qemu-user-static and binfmt-support (bash scripts/deps.sh)"
   fi
   work=$(mktemp -d "$cache/tmp.XXXXXX")
-  trap 'rm -rf "$work"' EXIT
+  # --one-file-system: never descend into a /dev, /proc or /sys that a killed mmdebstrap left
+  # mounted in its chroot.
+  trap 'rm -rf --one-file-system "$work"' EXIT
+  trap 'exit 130' INT TERM
   sources=()
   for s in "$suite $mirror" "$suite-updates $mirror" "$suite-security $security"; do
     set -- $s
@@ -223,18 +236,26 @@ else
     -annotation "org.opencontainers.image.created=$(date -u -d "@$epoch" +%Y-%m-%dT%H:%M:%SZ)" \
     -annotation "io.racklet.base.kernel=$kver" >"$work/digest"
   echo "$kver" >"$work/kernel"
-  rm -f "$work/root.tar"
-  rm -rf "$work/debs" "$work/kernel-version"
-  if [ -f "$entry/layout/index.json" ]; then
-    cmp -s "$work/digest" "$entry/digest" ||
-      die "rebuild of $tag is not reproducible: $(cat "$work/digest") here, $(cat "$entry/digest") cached"
-    log "rebuild of $tag reproduced the cached digest $(cat "$entry/digest")"
-  else
+  rm -rf "$work/root.tar" "$work/debs" "$work/kernel-version"
+  if [ ! -f "$entry/layout/index.json" ]; then
     mv -T "$work" "$entry"
+  elif cmp -s "$work/digest" "$entry/digest"; then
+    log "rebuild of $tag reproduced the cached digest $(cat "$entry/digest")"
+  elif cmp -s "$work/packages" "$entry/packages"; then
+    die "rebuild of $tag is not reproducible: $(cat "$work/digest") now, $(cat "$entry/digest") cached, from the same packages"
+  else
+    log "the archive changed since the cached build of $tag (package versions, cached < > now):"
+    diff "$entry/packages" "$work/packages" | grep '^[<>]' | head -20 >&2 || true
+    log "replacing the cached $tag"
+    mv -T "$entry" "$entry.old.$$"
+    mv -T "$work" "$entry"
+    rm -rf --one-file-system "$entry.old.$$"
   fi
   trap - EXIT
-  rm -rf "$work"
+  rm -rf --one-file-system "$work"
 fi
+
+touch "$entry" # last use: entries of old script versions can go by age (find -mtime)
 
 # One writer per output layout.
 exec {outlock}>"$cache/locks/out-$(realpath -m "$out" | sha256sum | cut -c1-32)"
