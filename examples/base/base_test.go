@@ -234,6 +234,7 @@ func needBaseTools(t *testing.T, arch string) {
 // the cache), checks its root, rebuilds it from scratch to the same digest, and builds a
 // racklet image from it with racklet-image.
 func TestDebianBaseAmd64(t *testing.T) {
+	t.Parallel() // beside the arm64 build, which keeps about one core busy emulating
 	needBaseTools(t, "amd64")
 	amd64 := v1.Platform{OS: "linux", Architecture: "amd64"}
 	work := t.TempDir()
@@ -270,6 +271,7 @@ func TestDebianBaseAmd64(t *testing.T) {
 // TestDebianBaseArm64 builds both arm64 profiles (systemd, and --small with busybox init),
 // checks the Pi 4 boot files, and rebuilds the small one from scratch to the same digest.
 func TestDebianBaseArm64(t *testing.T) {
+	t.Parallel()
 	needBaseTools(t, "arm64")
 	arm64 := v1.Platform{OS: "linux", Architecture: "arm64"}
 	out := filepath.Join(t.TempDir(), "base")
