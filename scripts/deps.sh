@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests, the lab and the benchmarks use:
 # real peers nobody here wrote (DHCP and TFTP clients, dnsmasq, QEMU and its
-# firmware, squashfs/verity/FAT/partition tools, a registry, skopeo, nginx).
+# firmware, squashfs/verity/FAT/partition tools, a registry, skopeo, nginx), and
+# what examples/base/debian.sh builds Debian bases with (mmdebstrap; arm64
+# package scripts under qemu-user-static through binfmt_misc; the host's depmod).
 # Run as root on Debian 12; a no-op for packages already installed.
 set -euo pipefail
 pkgs=(
@@ -11,6 +13,7 @@ pkgs=(
   squashfs-tools cryptsetup-bin dmsetup dosfstools mtools fdisk
   mount e2fsprogs
   skopeo docker-registry openssl
+  mmdebstrap arch-test qemu-user-static binfmt-support
 )
 # --lab: only what `racklet-boot lab` needs (namespaces; dnsmasq as the router in proxy mode).
 lab=0
