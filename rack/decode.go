@@ -176,6 +176,7 @@ func (d *decoder) server(s *Server) func(*yaml.Node, string) {
 			"dataDir":   d.str(&s.DataDir),
 			"httpPort":  d.port(&s.HTTPPort),
 			"tftpPort":  d.port(&s.TFTPPort),
+			"bmcPort":   d.port(&s.BMCPort),
 		})
 	}
 }
@@ -235,6 +236,7 @@ func (d *decoder) node1(nd *Node) func(*yaml.Node, string) {
 			"boot":              d.boot(&nd.Boot),
 			"allowEEPROMUpdate": d.optBool(&nd.AllowEEPROMUpdate),
 			"hatKey":            d.str(&nd.HATKey),
+			"power":             d.strAs((*string)(&nd.Power)),
 		})
 	}
 }

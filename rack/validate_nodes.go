@@ -60,6 +60,11 @@ func (v *validator) nodes() {
 				v.at(p+".hatKey", "not a HAT public key (want ed25519:<base64>, as racklet-agent identity prints it): %v", err)
 			}
 		}
+		switch n.Power {
+		case PowerOn, PowerOff:
+		default:
+			v.at(p+".power", "%q is not a power state: on or off", n.Power)
+		}
 		v.reservation(p+".address", n, addrs, i)
 		v.boot(p+".boot", &n.Boot)
 	}
