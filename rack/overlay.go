@@ -61,45 +61,12 @@ func ApplyOverlay(cfg *Config, data []byte, filename string) (*Config, []FieldEr
 	if strings.TrimSpace(string(data)) == "" {
 		return cfg, nil, nil
 	}
-	errs := &collector{file: filename}
-	root := parseDocument(data, errs)
-	if root == nil {
-		return nil, nil, errs.err()
-	}
-	d := &decoder{errs: errs, where: map[string]*yaml.Node{"": root}}
-	var apiVersion, kind string
-	var nodes []Node
-	base := len(cfg.Nodes)
-	d.mapping(root, "", fields{
-		"apiVersion": d.str(&apiVersion),
-		"kind":       d.str(&kind),
-		"nodes": func(n *yaml.Node, path string) {
-			if isNull(n) {
-				return
-			}
-			if n.Kind != yaml.SequenceNode {
-				d.errs.at(n, path, "must be a list, not %s", kindName(n))
-				return
-			}
-			for i, c := range n.Content {
-				ip := fmt.Sprintf("nodes[%d]", base+i)
-				c = resolve(c)
-				d.where[ip] = c
-				node := Node{Line: c.Line, Source: filename}
-				d.node1(&node)(c, ip)
-				nodes = append(nodes, node)
-			}
-		},
-	})
-	if apiVersion != APIVersion {
-		d.errs.at(d.node("apiVersion"), "apiVersion", "%q is not supported: write \"apiVersion: %s\"", apiVersion, APIVersion)
-	}
-	if kind != OverlayKind {
-		d.errs.at(d.node("kind"), "kind", "%q: an approved-nodes file has kind %s", kind, OverlayKind)
-	}
-	if err := errs.err(); err != nil {
+	nodes, d, err := decodeOverlay(data, filename, len(cfg.Nodes))
+	if err != nil {
 		return nil, nil, err
 	}
+	errs := d.errs
+	base := len(cfg.Nodes)
 
 	m := *cfg
 	m.Nodes = append([]Node(nil), cfg.Nodes...)
@@ -129,6 +96,58 @@ func ApplyOverlay(cfg *Config, data []byte, filename string) (*Config, []FieldEr
 		return nil, warnings, err
 	}
 	return &m, warnings, nil
+}
+
+// ReadOverlay decodes an overlay's nodes as written (no defaults, no
+// validation), for a tool that adds to it.
+func ReadOverlay(data []byte, filename string) (Overlay, error) {
+	o := Overlay{APIVersion: APIVersion, Kind: OverlayKind}
+	if strings.TrimSpace(string(data)) == "" {
+		return o, nil
+	}
+	nodes, _, err := decodeOverlay(data, filename, 0)
+	o.Nodes = nodes
+	return o, err
+}
+
+// decodeOverlay decodes the overlay document, numbering its nodes from base.
+func decodeOverlay(data []byte, filename string, base int) ([]Node, *decoder, error) {
+	errs := &collector{file: filename}
+	root := parseDocument(data, errs)
+	if root == nil {
+		return nil, nil, errs.err()
+	}
+	d := &decoder{errs: errs, where: map[string]*yaml.Node{"": root}}
+	var apiVersion, kind string
+	var nodes []Node
+	d.mapping(root, "", fields{
+		"apiVersion": d.str(&apiVersion),
+		"kind":       d.str(&kind),
+		"nodes": func(n *yaml.Node, path string) {
+			if isNull(n) {
+				return
+			}
+			if n.Kind != yaml.SequenceNode {
+				d.errs.at(n, path, "must be a list, not %s", kindName(n))
+				return
+			}
+			for i, c := range n.Content {
+				ip := fmt.Sprintf("nodes[%d]", base+i)
+				c = resolve(c)
+				d.where[ip] = c
+				node := Node{Line: c.Line, Source: filename}
+				d.node1(&node)(c, ip)
+				nodes = append(nodes, node)
+			}
+		},
+	})
+	if apiVersion != APIVersion {
+		d.errs.at(d.node("apiVersion"), "apiVersion", "%q is not supported: write \"apiVersion: %s\"", apiVersion, APIVersion)
+	}
+	if kind != OverlayKind {
+		d.errs.at(d.node("kind"), "kind", "%q: an approved-nodes file has kind %s", kind, OverlayKind)
+	}
+	return nodes, d, errs.err()
 }
 
 // shadowedBy names the config node that is the same machine as n, if any.
