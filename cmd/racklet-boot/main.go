@@ -32,6 +32,8 @@ func newRoot() *cobra.Command {
 		newServeCmd(g),
 		newConfigCmd(),
 		newNodesCmd(),
+		newPowerCmd(),
+		newConsoleCmd(),
 		newSimulateCmd(g),
 		newLabCmd(),
 		&cobra.Command{
