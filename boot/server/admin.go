@@ -189,6 +189,8 @@ func (s *Server) serveConsole(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-s.stopping:
+			return
 		case <-heartbeat.C:
 			if rc.Flush() != nil {
 				return

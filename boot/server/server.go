@@ -100,8 +100,10 @@ type Server struct {
 
 	reloadMu sync.Mutex   // serialises Reload
 	started  *rack.Config // the config Run's sockets were opened for
+	addrs    Addrs        // where Run listens
 	prefetch chan struct{}
 	ready    chan struct{} // closed once Run listens and has applied the config
+	stopping chan struct{} // closed when Run's context ends: long-lived streams end
 	closeMu  sync.Mutex
 	closed   bool
 }
@@ -114,7 +116,7 @@ func New(cfg *rack.Config, opts Options) (*Server, error) {
 	if cfg == nil {
 		return nil, errors.New("server: no rack config")
 	}
-	s := &Server{opts: opts, log: opts.Logger, base: cfg, prefetch: make(chan struct{}, 1), ready: make(chan struct{})}
+	s := &Server{opts: opts, log: opts.Logger, base: cfg, prefetch: make(chan struct{}, 1), ready: make(chan struct{}), stopping: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -326,6 +328,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.reloadMu.Lock()
 	s.started = cfg
+	s.addrs = Addrs{TFTP: tftpAddr, HTTP: httpAddr, BMC: l.bmc.Addr().String()}
 	s.reloadMu.Unlock()
 	if err := s.apply(ctx, s.inv.Load()); err != nil {
 		l.close()
@@ -335,6 +338,8 @@ func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("racklet-boot serving", "config", s.opts.ConfigFile, "dataDir", s.dataDir, "interface", cfg.Server.Interface, "address", cfg.Server.Address,
 		"dhcp", cfg.DHCP.Mode, "nodes", len(cfg.Nodes), "tftp", tftpAddr, "http", httpAddr)
 	g, ctx := errgroup.WithContext(ctx)
+	stop := context.AfterFunc(ctx, func() { close(s.stopping) })
+	defer stop()
 	for _, c := range l.dhcp {
 		g.Go(func() error { return s.dhcp.Serve(ctx, c) })
 	}
@@ -357,6 +362,18 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.log.Info("racklet-boot stopped")
 	return err
+}
+
+// Addrs are the addresses a running server listens on.
+type Addrs struct {
+	TFTP, HTTP, BMC string
+}
+
+// Addrs returns where Run listens; valid once Ready is closed.
+func (s *Server) Addrs() Addrs {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	return s.addrs
 }
 
 // Ready is closed once Run has opened every socket and applied the config:
