@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/racklet/racklet-boot/internal/atomicfile"
 )
 
 // Intent is an operator's standing power request for a node (racklet-boot
@@ -98,26 +99,8 @@ func (f *intentFile) save() error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(f.path), 0o750); err != nil {
-		return err
-	}
-	tmp := f.path + ".tmp"
-	w, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("write power requests: %w", err)
-	}
-	_, err = w.Write(data)
-	if err == nil {
-		err = w.Sync()
-	}
-	if cerr := w.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, f.path)
-	}
-	if err != nil {
-		return fmt.Errorf("write power requests: %w", err)
+	if err := atomicfile.Write(f.path, data, 0o600); err != nil {
+		return fmt.Errorf("save power requests: %w", err)
 	}
 	return nil
 }

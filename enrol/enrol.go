@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/racklet/racklet-boot/hatlink"
+	"github.com/racklet/racklet-boot/internal/atomicfile"
 	"github.com/racklet/racklet-boot/rack"
 )
 
@@ -208,7 +209,7 @@ func (b *Book) Approve(cfg *rack.Config, a Approval) (rack.Node, *rack.Config, e
 		}
 		return rack.Node{}, nil, fmt.Errorf("approve %s as %s: %s", p.Serial, a.As, msg)
 	}
-	if err := writeAtomic(path, data, 0o640); err != nil {
+	if err := atomicfile.Write(path, data, 0o640); err != nil {
 		return rack.Node{}, nil, fmt.Errorf("write approved nodes: %w", err)
 	}
 	delete(b.m, p.Key)
@@ -241,7 +242,7 @@ func (b *Book) save() error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(b.dir, PendingFile), data, 0o640)
+	return atomicfile.Write(filepath.Join(b.dir, PendingFile), data, 0o640)
 }
 
 func nodeNamed(cfg *rack.Config, name string) (rack.Node, bool) {
