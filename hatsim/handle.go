@@ -2,6 +2,7 @@ package hatsim
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 
 	"github.com/racklet/racklet-boot/hatlink"
@@ -14,7 +15,7 @@ func ok(cmd hatlink.Command, m appender) []byte {
 }
 
 // handle runs one command with d.mu held.
-func (d *Device) handle(cmd hatlink.Command, p []byte) ([]byte, error) {
+func (d *Device) handle(ctx context.Context, cmd hatlink.Command, p []byte) ([]byte, error) {
 	malformed := deviceErr(hatlink.CodeMalformed, "payload does not decode")
 	switch cmd {
 	case hatlink.CmdHello:
@@ -148,6 +149,23 @@ func (d *Device) handle(cmd hatlink.Command, p []byte) ([]byte, error) {
 			return nil, err
 		}
 		return ok(cmd, hatlink.CounterMessage{Counter: n}), nil
+
+	case hatlink.CmdPowerState:
+		if len(p) != 0 {
+			return nil, malformed
+		}
+		return ok(cmd, d.powerStatus()), nil
+
+	case hatlink.CmdPowerSet:
+		var m hatlink.PowerRequest
+		if m.Decode(p) != nil {
+			return nil, malformed
+		}
+		st, err := d.setPower(ctx, m.On)
+		if err != nil {
+			return nil, err
+		}
+		return ok(cmd, st), nil
 	}
 	return nil, deviceErr(hatlink.CodeUnknown, "command 0x%02x", byte(cmd))
 }
@@ -203,4 +221,13 @@ func (d *Device) bootCommit(slot byte) ([]byte, error) {
 		return nil, err
 	}
 	return ok(hatlink.CmdBootCommit, d.bootState(true)), nil
+}
+
+func (d *Device) consoleRead(p []byte) []byte {
+	var m hatlink.ConsoleRequest
+	if m.Decode(p) != nil {
+		return refuse(hatlink.CmdConsoleRead, hatlink.CodeMalformed, "payload does not decode")
+	}
+	c := d.console.read(m.Boot, m.Offset, min(int(m.Max), hatlink.MaxConsoleChunk))
+	return ok(hatlink.CmdConsoleRead, c)
 }

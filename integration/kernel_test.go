@@ -23,6 +23,13 @@ func debianKernel(t *testing.T) string {
 // marker on the serial console and powers the machine off.
 func busyboxInitramfs(t *testing.T, out string) {
 	t.Helper()
+	busyboxInitramfsWith(t, out, "echo "+initramfsMarker+"\n/bin/busybox poweroff -f\n")
+}
+
+// busyboxInitramfsWith writes a busybox initramfs whose /init mounts
+// devtmpfs, sends its output to the serial console and runs script.
+func busyboxInitramfsWith(t *testing.T, out, script string) {
+	t.Helper()
 	root := t.TempDir()
 	bb, err := exec.LookPath("busybox")
 	if err != nil {
@@ -43,9 +50,7 @@ func busyboxInitramfs(t *testing.T, out string) {
 	}
 	init := "#!/bin/sh\n" +
 		"/bin/busybox mount -t devtmpfs dev /dev\n" +
-		"exec >/dev/ttyS0 2>&1\n" +
-		"echo " + initramfsMarker + "\n" +
-		"/bin/busybox poweroff -f\n"
+		"exec >/dev/ttyS0 2>&1\n" + script
 	if err := os.WriteFile(filepath.Join(root, "init"), []byte(init), 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -177,6 +177,7 @@ func (d *decoder) server(s *Server) func(*yaml.Node, string) {
 			"dataDir":   d.str(&s.DataDir),
 			"httpPort":  d.port(&s.HTTPPort),
 			"tftpPort":  d.port(&s.TFTPPort),
+			"bmcPort":   d.port(&s.BMCPort),
 		})
 	}
 }
@@ -237,6 +238,7 @@ func (d *decoder) node1(nd *Node) func(*yaml.Node, string) {
 			"allowEEPROMUpdate": d.optBool(&nd.AllowEEPROMUpdate),
 			"hatKey":            d.str(&nd.HATKey),
 			"labels":            d.strMap(&nd.Labels),
+			"power":             d.strAs((*string)(&nd.Power)),
 		})
 	}
 }

@@ -14,6 +14,7 @@ pkgs=(
   mount e2fsprogs
   skopeo docker-registry openssl
   mmdebstrap arch-test qemu-user-static binfmt-support
+  chromium
 )
 # --lab: only what `racklet-boot lab` needs (namespaces; dnsmasq as the router in proxy mode).
 lab=0

@@ -33,6 +33,8 @@ func newRoot() *cobra.Command {
 		newConfigCmd(),
 		newNodesCmd(),
 		newStateCmd(),
+		newPowerCmd(),
+		newConsoleCmd(),
 		newSimulateCmd(g),
 		newLabCmd(),
 		newEEPROMCmd(),

@@ -40,5 +40,6 @@ func newNodesCmd() *cobra.Command {
 	cmd.Flags().StringVar(&url, "server", "", "URL of a running racklet-boot, e.g. http://10.0.0.2")
 	cmd.Flags().IntVar(&events, "events", 5, "boot events to show per node")
 	out.Register(cmd)
+	cmd.AddCommand(newPendingCmd(), newApproveCmd())
 	return cmd
 }
