@@ -97,7 +97,7 @@ func TestSlowlorisFromLAN(t *testing.T) {
 		}
 		att := startSlowloris(t, hosts["atk"], atkAddrs)
 		loaded = download()
-		res := att.wait(headerTimeout + 3*time.Second)
+		res := att.wait(2*headerTimeout + time.Second)
 		if round%2 == 0 {
 			base = download()
 		}
@@ -105,7 +105,9 @@ func TestSlowlorisFromLAN(t *testing.T) {
 		t.Logf("round %d: curl %.0f MiB/s alone, %.0f MiB/s beside %d slow connections (ratio %.2f); slow connections closed after %s (median) / %s (max), header timeout %s; %d of %d past the per-client cap closed at once",
 			round, base/(1<<20), loaded/(1<<20), res.held, loaded/base, res.median.Round(10*time.Millisecond),
 			res.max.Round(10*time.Millisecond), headerTimeout, res.refusedFast, res.extra)
-		if res.open > 0 || res.max > headerTimeout+time.Second {
+		// Closed at the header timeout; a loaded machine takes a while to
+		// close 500 sockets, so the bound is twice the timeout.
+		if res.open > 0 || res.max > 2*headerTimeout {
 			t.Errorf("round %d: %d slow connections still open, the last closed after %s (header timeout %s)", round, res.open, res.max, headerTimeout)
 		}
 		if res.refusedFast < res.extra-s.maxPerClient() {
