@@ -13,6 +13,7 @@
 #   SIZE_MIB=16 ROUNDS=5 bench/tftp/run.sh
 #   RACKLET_TFTP=/path/to/binary bench/tftp/run.sh   # skip `go build`
 #   PARTS="delay" bench/tftp/run.sh                  # only some parts
+#   PROFILE=/tmp/tftp.pprof bench/tftp/run.sh        # CPU profile of racklet's server, top lines printed
 #
 # Parts: "servers" (curl, lock-step, three servers at each blksize),
 # "window" (atftp windowsize 1/16/32/64 straight over loopback) and "delay"
@@ -23,7 +24,11 @@
 # prints the round trip it measured).
 #
 # Servers alternate order each round; figures are medians in MB/s
-# (10^6 bytes/s), and ratios compare servers within this one run.
+# (10^6 bytes/s), and ratios compare servers within this one run. The
+# "servers" part also reads each server's CPU time (user + system, its
+# reaped children included: tftpd-hpa forks one per transfer) around every
+# transfer and prints CPU seconds per GB sent, with racklet/dnsmasq and
+# racklet/tftpd-hpa ratios. The machine's load average is printed first.
 set -euo pipefail
 
 SIZE_MIB=${SIZE_MIB:-64}
@@ -34,6 +39,7 @@ PARTS=${PARTS:-"servers window delay"}
 DELAY=${DELAY:-200us}
 DELAY_MIB=${DELAY_MIB:-8}
 ATFTPD=${ATFTPD:-$(command -v atftpd || echo /tmp/atftpd/root/usr/sbin/atftpd)}
+PROFILE=${PROFILE:-}
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -80,14 +86,15 @@ fi
 
 # Servers, each on its own port inside the namespace.
 declare -A port=([racklet]=6971 [dnsmasq]=69 [tftpd-hpa]=6970 [atftpd]=6972)
-in_ns "$work/racklet-tftp" -addr 127.0.0.1:${port[racklet]} -root "$root" 2>"$work/racklet.log" &
-pids+=($!)
+declare -A spid # server process ids, for CPU time
+in_ns "$work/racklet-tftp" -addr 127.0.0.1:${port[racklet]} -root "$root" ${PROFILE:+-cpuprofile "$PROFILE"} 2>"$work/racklet.log" &
+pids+=($!) spid[racklet]=$!
 in_ns dnsmasq --no-daemon --conf-file=/dev/null --port=0 --pid-file= --user=root \
 	--bind-interfaces --interface=lo --listen-address=127.0.0.1 \
 	--enable-tftp --tftp-root="$root" --tftp-max=1000 --quiet-tftp 2>"$work/dnsmasq.log" &
-pids+=($!)
+pids+=($!) spid[dnsmasq]=$!
 in_ns in.tftpd -L -s "$root" -a 127.0.0.1:${port[tftpd-hpa]} 2>"$work/tftpd.log" &
-pids+=($!)
+pids+=($!) spid[tftpd-hpa]=$!
 servers_win=(racklet)
 if [ -x "$ATFTPD" ]; then
 	in_ns "$ATFTPD" --daemon --no-fork --user root --group root --logfile /dev/null \
@@ -108,6 +115,10 @@ sleep 1
 has() { [[ " $PARTS " == *" $1 "* ]]; }
 
 now() { date +%s%N; }
+
+# cpu_ticks SERVER: its user + system time and that of its reaped children.
+cpu_ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/${spid[$1]}/stat"; }
+hz=$(getconf CLK_TCK)
 
 # fetch CLIENT SERVER BLKSIZE WINDOW OUT [FILE]: one transfer, prints seconds.
 fetch() {
@@ -134,6 +145,7 @@ rm -f "$work/check"
 
 results=$work/results
 : >"$results"
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 rotate() { # rotate ROUND WORDS...: the words starting at ROUND mod N
 	local r=$1; shift
 	local a=("$@") n=$# i
@@ -143,7 +155,11 @@ for ((r = 0; r < ROUNDS; r++)); do
 	if has servers; then
 		for blk in $BLKSIZES; do
 			for srv in $(rotate "$r" racklet dnsmasq tftpd-hpa); do
-				echo "curl $srv $blk 1 $(fetch curl "$srv" "$blk" 1 /dev/null)" >>"$results"
+				c0=$(cpu_ticks "$srv")
+				secs=$(fetch curl "$srv" "$blk" 1 /dev/null)
+				sleep 0.2 # tftpd-hpa's child exits and is reaped after the last ACK
+				echo "cpu $srv $blk $(($(cpu_ticks "$srv") - c0))" >>"$results"
+				echo "curl $srv $blk 1 $secs" >>"$results"
 			done
 		done
 	fi
@@ -185,7 +201,7 @@ windowed() { # windowed KIND LABEL BYTES
 	fi
 }
 
-echo "# $SIZE_MIB MiB, $ROUNDS rounds, servers alternating, medians; MB/s = 10^6 bytes/s"
+echo "# $SIZE_MIB MiB, $ROUNDS rounds, servers alternating, medians; MB/s = 10^6 bytes/s; load average before: $load0, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 if has servers; then
 	echo "# lock-step over loopback, curl $(curl -V | head -1 | cut -d' ' -f2)"
 	printf '%-8s %12s %12s %12s %16s %16s\n' blksize racklet dnsmasq tftpd-hpa racklet/dnsmasq racklet/tftpd-hpa
@@ -194,10 +210,28 @@ if has servers; then
 		printf '%-8s %9s MB/s %7s MB/s %7s MB/s %16s %16s\n' "$blk" "$(mbps "$a")" "$(mbps "$b")" "$(mbps "$c")" \
 			"$(ratio "$a" "$b")" "$(ratio "$a" "$c")"
 	done
+	echo "# server CPU (user+system, children included) per GB sent, all rounds; ratio < 1: racklet is cheaper"
+	printf '%-8s %12s %12s %12s %16s %16s\n' blksize racklet dnsmasq tftpd-hpa racklet/dnsmasq racklet/tftpd-hpa
+	for blk in $BLKSIZES; do
+		declare -A cpg=()
+		for srv in racklet dnsmasq tftpd-hpa; do
+			t=$(grep "^cpu $srv $blk " "$results" | awk '{s += $4} END {print s + 0}')
+			cpg[$srv]=$(echo "scale=2; $t / $hz / ($bytes * $ROUNDS / 1000000000)" | bc)
+		done
+		printf '%-8s %10s s %10s s %10s s %16s %16s\n' "$blk" "${cpg[racklet]}" "${cpg[dnsmasq]}" "${cpg[tftpd-hpa]}" \
+			"$(ratio "${cpg[dnsmasq]}" "${cpg[racklet]}")" "$(ratio "${cpg[tftpd-hpa]}" "${cpg[racklet]}")"
+	done
 fi
 has window && windowed atftp "# windowed (RFC 7440) over loopback, $(atftp --version 2>&1 | head -1), blksize 1468" "$bytes"
 if has delay; then
 	small=$((DELAY_MIB << 20))
 	rtt=$(echo "scale=2; $(median "delay racklet 1468 1") * 1000 * 1468 / $small" | bc)
 	windowed delay "# windowed through the relay ($DELAY each way requested, measured lock-step round trip ${rtt} ms), $DELAY_MIB MiB, blksize 1468" "$small"
+fi
+
+if [ -n "$PROFILE" ]; then # stop racklet's server so it writes the profile
+	kill -TERM "${spid[racklet]}"
+	wait "${spid[racklet]}" 2>/dev/null || true
+	echo "# CPU profile of racklet's server: $PROFILE (go tool pprof -top $work/racklet-tftp $PROFILE)"
+	go tool pprof -top -nodecount=25 "$PROFILE" 2>/dev/null | sed -n '1,32p'
 fi

@@ -59,7 +59,7 @@ func FuzzParseRequest(f *testing.F) {
 			if n.Windowsize < 1 || n.Windowsize > lim.MaxWindow {
 				t.Fatalf("windowsize %d out of range", n.Windowsize)
 			}
-			if n.Timeout < 0 || n.Timeout > 255 {
+			if n.Timeout < 0 || n.Timeout > MaxTimeoutOption {
 				t.Fatalf("timeout %d out of range", n.Timeout)
 			}
 			oack := appendOACK(nil, n.Ack)

@@ -1,0 +1,353 @@
+package tftp
+
+import (
+	"container/heap"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// errShutdown ends the transfers still running when the server stops.
+var errShutdown = errors.New("server shutting down")
+
+// loop runs every transfer of one server on one goroutine, the way dnsmasq
+// does: each transfer has its own UDP socket connected to its client (the
+// transfer ID), all of them in one epoll set; a datagram from a client is
+// one epoll wake-up, one read and the next block's one write, with no
+// goroutine hand-off and no allocation. Retransmit, idle and lifetime
+// timers live in one heap; epoll_wait sleeps until the earliest. Transfers
+// reach the loop through add (an inbox and an eventfd), already prepared
+// off the loop: socket made, file opened, options negotiated.
+type loop struct {
+	epfd, evfd int
+
+	mu      sync.Mutex
+	inbox   []*xfer
+	stopped bool
+
+	xfers  map[int32]*xfer // by socket
+	timers timerHeap
+	slots  slotQueue
+	pkt    []byte // one DATA packet, shared: sends are synchronous
+	rbuf   []byte
+	// done is called on the loop for each transfer that ended, after its
+	// socket was closed and its slot given back.
+	done func(x *xfer, now time.Time)
+	// queued is called when a transfer starts (+1) or stops (-1) waiting
+	// for a slot; wait is how long it waited when it stops.
+	queued func(delta int, wait time.Duration)
+}
+
+func newLoop(maxBlksize int, slots slotQueue) (*loop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("tftp: create epoll set: %w", err)
+	}
+	evfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("tftp: create eventfd: %w", err)
+	}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, evfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(evfd)}); err != nil {
+		unix.Close(epfd)
+		unix.Close(evfd)
+		return nil, fmt.Errorf("tftp: watch eventfd: %w", err)
+	}
+	return &loop{
+		epfd: epfd, evfd: evfd,
+		xfers: make(map[int32]*xfer),
+		slots: slots,
+		pkt:   make([]byte, 4+maxBlksize),
+		rbuf:  make([]byte, 1024),
+		done:  func(*xfer, time.Time) {},
+		queued: func(int, time.Duration) {},
+	}, nil
+}
+
+// add hands a prepared transfer to the loop. It returns false once the
+// loop is stopping; the caller then ends the transfer itself.
+func (l *loop) add(x *xfer) bool {
+	l.mu.Lock()
+	if l.stopped {
+		l.mu.Unlock()
+		return false
+	}
+	l.inbox = append(l.inbox, x)
+	l.mu.Unlock()
+	l.wake()
+	return true
+}
+
+// stop makes run end every transfer and return.
+func (l *loop) stop() {
+	l.mu.Lock()
+	l.stopped = true
+	l.mu.Unlock()
+	l.wake()
+}
+
+func (l *loop) wake() {
+	one := [8]byte{1}
+	_, _ = unix.Write(l.evfd, one[:])
+}
+
+// run serves transfers until stop; it closes the epoll set and eventfd.
+func (l *loop) run() error {
+	defer unix.Close(l.epfd)
+	defer unix.Close(l.evfd)
+	events := make([]unix.EpollEvent, 256)
+	for {
+		msec := -1
+		if len(l.timers) > 0 {
+			d := time.Until(l.timers[0].at)
+			msec = int((max(d, 0) + time.Millisecond - 1) / time.Millisecond)
+		}
+		n, err := unix.EpollWait(l.epfd, events, msec)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			l.shutdown(time.Now())
+			return fmt.Errorf("tftp: wait for packets: %w", err)
+		}
+		now := time.Now()
+		for _, ev := range events[:max(n, 0)] {
+			if ev.Fd == int32(l.evfd) {
+				if l.adopt(now) {
+					l.shutdown(now)
+					return nil
+				}
+				continue
+			}
+			if x := l.xfers[ev.Fd]; x != nil {
+				l.readable(x, now)
+			}
+		}
+		l.fire(now)
+	}
+}
+
+// adopt starts the transfers in the inbox; it reports whether the loop is
+// stopping.
+func (l *loop) adopt(now time.Time) bool {
+	var buf [8]byte
+	_, _ = unix.Read(l.evfd, buf[:])
+	l.mu.Lock()
+	in, stopped := l.inbox, l.stopped
+	l.inbox = nil
+	l.mu.Unlock()
+	for _, x := range in {
+		if stopped {
+			x.start = now
+			x.fail(errShutdown)
+			l.finish(x, now)
+			continue
+		}
+		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, x.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(x.fd)}); err != nil {
+			x.start = now
+			x.fail(fmt.Errorf("watch transfer socket: %w", err))
+			l.finish(x, now)
+			continue
+		}
+		l.xfers[int32(x.fd)] = x
+		l.handle(x, x.begin(now, l.pkt), now)
+	}
+	return stopped
+}
+
+// readable reads one datagram of x's socket (epoll is level-triggered: a
+// second one wakes the loop again).
+func (l *loop) readable(x *xfer, now time.Time) {
+	n, err := unix.Read(x.fd, l.rbuf)
+	switch {
+	case err == nil:
+		l.handle(x, x.packet(l.rbuf[:n], now, l.pkt), now)
+	case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
+	case errors.Is(err, unix.ECONNREFUSED):
+		l.handle(x, x.fail(errClientGone), now)
+	default:
+		l.handle(x, x.fail(fmt.Errorf("receive: %w", err)), now)
+	}
+}
+
+// handle acts on what a transfer needs after an event.
+func (l *loop) handle(x *xfer, st step, now time.Time) {
+	switch st {
+	case stepDone:
+		l.finish(x, now)
+		return
+	case stepNeedSlot:
+		if l.slots.take() {
+			l.handle(x, x.resume(now, l.pkt), now)
+			return
+		}
+		x.queue(now)
+		l.slots.push(x)
+		l.queued(1, 0)
+	}
+	l.schedule(x)
+}
+
+// schedule puts x's next timer event in the heap. An entry later than
+// x.due is not moved: fire finds it stale and pushes the right one.
+func (l *loop) schedule(x *xfer) {
+	x.due = x.wake()
+	if x.heapAt.IsZero() || x.due.Before(x.heapAt) {
+		heap.Push(&l.timers, timerEntry{at: x.due, x: x})
+		x.heapAt = x.due
+	}
+}
+
+// fire runs the timers that are due.
+func (l *loop) fire(now time.Time) {
+	for len(l.timers) > 0 && !l.timers[0].at.After(now) {
+		e := heap.Pop(&l.timers).(timerEntry)
+		x := e.x
+		if x.state == stDone || !e.at.Equal(x.heapAt) {
+			continue // finished, or superseded by an earlier entry
+		}
+		x.heapAt = time.Time{}
+		if now.Before(x.due) {
+			l.schedule(x) // the client made progress since: wait on
+			continue
+		}
+		l.handle(x, x.tick(now, l.pkt), now)
+	}
+}
+
+// finish closes x's socket, frees its slot for the next waiter and reports.
+func (l *loop) finish(x *xfer, now time.Time) {
+	x.state = stDone
+	if x.fd >= 0 {
+		delete(l.xfers, int32(x.fd))
+		unix.Close(x.fd) // also leaves the epoll set
+		x.fd = -1
+	}
+	if x.queueI >= 0 {
+		l.slots.remove(x)
+		l.queued(-1, now.Sub(x.queuedAt))
+	}
+	if x.src != nil {
+		x.src.release()
+	}
+	l.done(x, now)
+	if x.hasSlot {
+		x.hasSlot = false
+		l.slots.active--
+		l.grant(now)
+	}
+}
+
+// grant resumes waiters while slots are free.
+func (l *loop) grant(now time.Time) {
+	for {
+		y := l.slots.next(now)
+		if y == nil {
+			return
+		}
+		l.queued(-1, now.Sub(y.queuedAt))
+		l.handle(y, y.resume(now, l.pkt), now)
+	}
+}
+
+// shutdown tells every client the server is going away and ends its transfer.
+func (l *loop) shutdown(now time.Time) {
+	l.slots.max = 0 // no more grants
+	for _, x := range l.xfers {
+		x.abort(errUndefined, "server shutting down")
+		x.fail(errShutdown)
+		l.finish(x, now)
+	}
+	l.mu.Lock()
+	l.stopped = true
+	l.mu.Unlock()
+	l.adopt(now)
+}
+
+// timerEntry is one pending timer event.
+type timerEntry struct {
+	at time.Time
+	x  *xfer
+}
+
+type timerHeap []timerEntry
+
+func (h timerHeap) Len() int           { return len(h) }
+func (h timerHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h timerHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *timerHeap) Push(v any)        { *h = append(*h, v.(timerEntry)) }
+func (h *timerHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = timerEntry{}
+	*h = old[:len(old)-1]
+	return e
+}
+
+func closeFd(fd int) error { return unix.Close(fd) }
+
+// fdWriter writes datagrams to a connected UDP socket.
+type fdWriter int
+
+func (w fdWriter) write(b []byte) error {
+	for {
+		_, err := unix.Write(int(w), b)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, unix.ECONNREFUSED):
+			return errClientGone
+		}
+		return err
+	}
+}
+
+// dialUDP makes a non-blocking UDP socket connected to peer, bound to local
+// when given (so replies leave from the address the client asked), else to
+// what the kernel picks.
+func dialUDP(local net.IP, peer netip.AddrPort) (int, error) {
+	pa := peer.Addr().Unmap()
+	family := unix.AF_INET6
+	if pa.Is4() {
+		family = unix.AF_INET
+	}
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return -1, fmt.Errorf("open transfer socket: %w", err)
+	}
+	if local != nil {
+		if la, ok := netip.AddrFromSlice(local); ok {
+			if sa := sockaddr(netip.AddrPortFrom(la.Unmap(), 0), family); sa != nil {
+				_ = unix.Bind(fd, sa) // else the kernel picks the source address
+			}
+		}
+	}
+	if err := unix.Connect(fd, sockaddr(netip.AddrPortFrom(pa, peer.Port()), family)); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("connect transfer socket to %s: %w", peer, err)
+	}
+	return fd, nil
+}
+
+// sockaddr converts ap for a socket of the given family; nil when ap does
+// not fit it.
+func sockaddr(ap netip.AddrPort, family int) unix.Sockaddr {
+	a := ap.Addr()
+	switch {
+	case family == unix.AF_INET && a.Is4():
+		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.As4()}
+	case family == unix.AF_INET6 && a.Is6():
+		sa := &unix.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16()}
+		if z := a.Zone(); z != "" {
+			if ifc, err := net.InterfaceByName(z); err == nil {
+				sa.ZoneId = uint32(ifc.Index)
+			}
+		}
+		return sa
+	}
+	return nil
+}

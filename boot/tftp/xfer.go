@@ -1,0 +1,301 @@
+package tftp
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/racklet/racklet-boot/boot/resolve"
+)
+
+// Errors that end a transfer on the server's side.
+var (
+	// errClientTimeout: the client stopped acknowledging.
+	errClientTimeout = errors.New("client stopped acknowledging")
+	// errTooLong: the transfer reached Server.MaxDuration.
+	errTooLong = errors.New("transfer exceeded the server's maximum duration")
+	// errClientGone: the client's port is closed (ICMP port unreachable).
+	errClientGone = errors.New("client port unreachable")
+)
+
+// xstate is where a transfer stands.
+type xstate uint8
+
+const (
+	stOACK    xstate = iota // OACK sent, waiting for ACK 0
+	stSending               // sending windows of DATA
+	stQueued                // the client is live; waiting for a send slot
+	stDone
+)
+
+// step tells the loop what a transfer needs after an event.
+type step uint8
+
+const (
+	stepWait     step = iota // nothing: wait for a packet or the timer
+	stepNeedSlot             // the transfer may go on only with a send slot
+	stepDone                 // finished; x.err says how
+)
+
+// packetWriter sends one datagram to the transfer's client.
+type packetWriter interface {
+	write(b []byte) error
+}
+
+// xfer is the send side of one transfer as a state machine driven by the
+// loop: the OACK handshake, then windows of DATA blocks (RFC 7440;
+// windowsize 1 is RFC 1350 lock-step). It does no I/O but through w and
+// src, and never blocks, so one goroutine runs every transfer.
+type xfer struct {
+	w        packetWriter
+	src      blockSource
+	file     *resolve.File
+	peer     netip.AddrPort
+	blksize  int
+	window   int
+	timeout  time.Duration // first retransmit timeout; doubles per retry up to 4x
+	retries  int
+	idle     time.Duration // longest wait for the client before giving up
+	maxLife  time.Duration // longest transfer
+	oack     []byte        // nil when the request carried no options we answer
+	needSlot bool          // a big file: sending needs one of the MaxActive slots
+	res      result
+	fd       int
+
+	state     xstate
+	start     time.Time
+	base      int64 // first block not yet acknowledged
+	maxSent   int64 // highest block sent
+	last      int64 // the last block, -1 until it was read
+	lastLen   int
+	tries     int
+	resend    time.Time // when the OACK or window is resent
+	heard     time.Time // last progress (an ACK moving on) or, queued, any packet
+	hasSlot   bool
+	queuedAt  time.Time
+	firstSeen time.Time // the client's first request: queue priority
+	acked     int64     // file bytes acknowledged
+	ackedData bool      // the client acknowledged at least one DATA block
+	sent      int64     // file bytes sent, resends included
+	timeouts  int       // windows resent after a timeout
+	err       error     // why it ended; nil once the last block was acknowledged
+
+	due    time.Time // next timer event
+	heapAt time.Time // the time of x's entry in the loop's timer heap; zero: none
+	queueI int       // index in the slot queue, -1 when not queued
+}
+
+// begin sends the first packet: the OACK, or the first window.
+func (x *xfer) begin(now time.Time, pkt []byte) step {
+	x.start, x.heard, x.base, x.last, x.queueI = now, now, 1, -1, -1
+	if x.oack != nil {
+		x.state = stOACK
+		return x.sendOACK(now)
+	}
+	x.state = stSending
+	return x.sendWindow(now, pkt)
+}
+
+func (x *xfer) sendOACK(now time.Time) step {
+	if err := x.w.write(x.oack); err != nil {
+		return x.fail(fmt.Errorf("send OACK: %w", err))
+	}
+	x.resend = now.Add(x.wait())
+	return stepWait
+}
+
+// sendWindow sends blocks base.. up to the window or the last block.
+func (x *xfer) sendWindow(now time.Time, pkt []byte) step {
+	end := x.base + int64(x.window) - 1
+	if x.last >= 0 {
+		end = min(end, x.last)
+	}
+	p := pkt[:4+x.blksize]
+	binary.BigEndian.PutUint16(p, opDATA)
+	for idx := x.base; idx <= end; idx++ {
+		n, err := x.src.block(idx, p[4:])
+		if err != nil {
+			x.abort(errUndefined, "server error reading file")
+			return x.fail(err)
+		}
+		if n < x.blksize {
+			x.last, x.lastLen, end = idx, n, idx
+		}
+		binary.BigEndian.PutUint16(p[2:], uint16(idx))
+		if err := x.w.write(p[:4+n]); err != nil {
+			if errors.Is(err, errClientGone) {
+				return x.fail(err)
+			}
+			// A full socket buffer: the rest of the window goes out
+			// on the timeout, like a lost window.
+			break
+		}
+		x.sent += int64(n)
+		// Blocks of an earlier, larger window may still arrive and be
+		// acknowledged, so any block sent so far is a valid ACK.
+		x.maxSent = max(x.maxSent, idx)
+	}
+	x.resend = now.Add(x.wait())
+	return stepWait
+}
+
+// wait is the retransmit timeout after x.tries retries: doubling, at most 4x.
+func (x *xfer) wait() time.Duration {
+	return x.timeout << min(x.tries, 2)
+}
+
+// packet handles one datagram from the client.
+func (x *xfer) packet(b []byte, now time.Time, pkt []byte) step {
+	kind, blk, cerr := parseClientPacket(b)
+	switch kind {
+	case pktError:
+		return x.fail(cerr)
+	case pktACK:
+	default:
+		return stepWait // not for a sender: ignore, as before
+	}
+	switch x.state {
+	case stQueued:
+		x.heard = now // still there, waiting for its next block
+		return stepWait
+	case stOACK:
+		if blk != 0 {
+			return stepWait
+		}
+		x.state, x.tries, x.heard = stSending, 0, now
+		if x.needSlot && !x.hasSlot {
+			return stepNeedSlot
+		}
+		return x.sendWindow(now, pkt)
+	case stSending:
+		a, ok := ackIndex(x.base-1, x.maxSent, blk)
+		if !ok {
+			// A stale duplicate: ignored, not answered (no Sorcerer's
+			// Apprentice); the timeout resends instead.
+			return stepWait
+		}
+		x.tries, x.heard, x.ackedData = 0, now, true
+		x.acked = a * int64(x.blksize)
+		if a == x.last {
+			x.acked = (x.last-1)*int64(x.blksize) + int64(x.lastLen)
+			x.state = stDone
+			return stepDone
+		}
+		x.base = a + 1 // RFC 7440 section 4: go on from the block after the ACK
+		if x.needSlot && !x.hasSlot {
+			return stepNeedSlot
+		}
+		return x.sendWindow(now, pkt)
+	}
+	return stepWait
+}
+
+// ackIndex maps a 16-bit ACK to the absolute block in (prev, end] whose low
+// 16 bits match: block numbers roll over, and a window is at most 65535
+// blocks long. ok is false for ACKs outside that range.
+func ackIndex(prev, end int64, blk uint16) (int64, bool) {
+	a := prev + int64(blk-uint16(prev))
+	return a, a > prev && a <= end
+}
+
+// queue records that x waits for a send slot from now.
+func (x *xfer) queue(now time.Time) {
+	x.state, x.queuedAt, x.heard = stQueued, now, now
+}
+
+// resume goes on once the loop gave x a send slot, after packet returned
+// stepNeedSlot (at once, or later from the queue).
+func (x *xfer) resume(now time.Time, pkt []byte) step {
+	x.hasSlot = true
+	x.state, x.tries, x.heard = stSending, 0, now
+	return x.sendWindow(now, pkt)
+}
+
+// tick handles the timer: resends, gives up on a silent client, or ends a
+// transfer past its lifetime.
+func (x *xfer) tick(now time.Time, pkt []byte) step {
+	if x.maxLife > 0 && !now.Before(x.start.Add(x.maxLife)) {
+		x.abort(errUndefined, "transfer took too long")
+		return x.fail(fmt.Errorf("%w (%s)", errTooLong, x.maxLife))
+	}
+	if x.idle > 0 && !now.Before(x.heard.Add(x.idle)) {
+		x.abort(errUndefined, "timed out waiting for ACK")
+		return x.fail(fmt.Errorf("%w: nothing heard for %s", errClientTimeout, x.idle))
+	}
+	if x.state == stQueued || now.Before(x.resend) {
+		return stepWait
+	}
+	if x.tries++; x.tries > x.retries {
+		x.abort(errUndefined, "timed out waiting for ACK")
+		if x.state == stOACK {
+			return x.fail(fmt.Errorf("%w: no ACK for the OACK after %d retries", errClientTimeout, x.retries))
+		}
+		return x.fail(fmt.Errorf("%w: no ACK for block %d after %d retries", errClientTimeout, x.maxSent, x.retries))
+	}
+	if x.state == stOACK {
+		return x.sendOACK(now)
+	}
+	// Resend the whole window from the first unacknowledged block. The
+	// window is never shrunk: RFC 7440 receivers acknowledge only after
+	// windowsize blocks (or their own timeout), so a smaller window would
+	// stall them until they time out.
+	x.timeouts++
+	return x.sendWindow(now, pkt)
+}
+
+// wake is when x next needs the timer.
+func (x *xfer) wake() time.Time {
+	var t time.Time
+	if x.state != stQueued {
+		t = x.resend
+	}
+	if x.idle > 0 {
+		t = earliest(t, x.heard.Add(x.idle))
+	}
+	if x.maxLife > 0 {
+		t = earliest(t, x.start.Add(x.maxLife))
+	}
+	return t
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// fail ends the transfer with err.
+func (x *xfer) fail(err error) step {
+	x.state, x.err = stDone, err
+	return stepDone
+}
+
+// abort tells the client the transfer is over.
+func (x *xfer) abort(code uint16, msg string) {
+	_ = x.w.write(appendError(nil, code, msg))
+}
+
+// Kinds of datagram a client sends on a transfer's port.
+const (
+	pktOther = iota
+	pktACK
+	pktError
+)
+
+// parseClientPacket reads an ACK's block number or an ERROR. Anything else
+// (short packets, other opcodes) is pktOther.
+func parseClientPacket(b []byte) (kind int, block uint16, cerr *clientError) {
+	if len(b) < 4 {
+		return pktOther, 0, nil
+	}
+	switch binary.BigEndian.Uint16(b) {
+	case opACK:
+		return pktACK, binary.BigEndian.Uint16(b[2:]), nil
+	case opERROR:
+		return pktError, 0, parseError(b)
+	}
+	return pktOther, 0, nil
+}
