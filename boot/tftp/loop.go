@@ -60,11 +60,11 @@ func newLoop(maxBlksize int, slots slotQueue) (*loop, error) {
 	}
 	return &loop{
 		epfd: epfd, evfd: evfd,
-		xfers: make(map[int32]*xfer),
-		slots: slots,
-		pkt:   make([]byte, 4+maxBlksize),
-		rbuf:  make([]byte, 1024),
-		done:  func(*xfer, time.Time) {},
+		xfers:  make(map[int32]*xfer),
+		slots:  slots,
+		pkt:    make([]byte, 4+maxBlksize),
+		rbuf:   make([]byte, 1024),
+		done:   func(*xfer, time.Time) {},
 		queued: func(int, time.Duration) {},
 	}, nil
 }

@@ -294,4 +294,3 @@ func orDefault[T int | time.Duration](v, def T) T {
 	}
 	return v
 }
-
