@@ -49,7 +49,7 @@ done
 [ "$(id -u)" = 0 ] || { echo "run.sh: needs root for the network namespace" >&2; exit 1; }
 
 ns=rkttftpb$$
-work=$(mktemp -d)
+work=$(mktemp -d /tmp/rkt-tftpbench.XXXXXX)
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -87,13 +87,15 @@ fi
 # Servers, each on its own port inside the namespace.
 declare -A port=([racklet]=6971 [dnsmasq]=69 [tftpd-hpa]=6970 [atftpd]=6972)
 declare -A spid # server process ids, for CPU time
-in_ns "$work/racklet-tftp" -addr 127.0.0.1:${port[racklet]} -root "$root" ${PROFILE:+-cpuprofile "$PROFILE"} 2>"$work/racklet.log" &
+# Servers start with `ip netns exec` itself, not the in_ns function: a
+# backgrounded function is a subshell, and $! must be the server's pid.
+ip netns exec "$ns" "$work/racklet-tftp" -addr 127.0.0.1:${port[racklet]} -root "$root" ${PROFILE:+-cpuprofile "$PROFILE"} 2>"$work/racklet.log" &
 pids+=($!) spid[racklet]=$!
-in_ns dnsmasq --no-daemon --conf-file=/dev/null --port=0 --pid-file= --user=root \
+ip netns exec "$ns" dnsmasq --no-daemon --conf-file=/dev/null --port=0 --pid-file= --user=root \
 	--bind-interfaces --interface=lo --listen-address=127.0.0.1 \
 	--enable-tftp --tftp-root="$root" --tftp-max=1000 --quiet-tftp 2>"$work/dnsmasq.log" &
 pids+=($!) spid[dnsmasq]=$!
-in_ns in.tftpd -L -s "$root" -a 127.0.0.1:${port[tftpd-hpa]} 2>"$work/tftpd.log" &
+ip netns exec "$ns" in.tftpd -L -s "$root" -a 127.0.0.1:${port[tftpd-hpa]} 2>"$work/tftpd.log" &
 pids+=($!) spid[tftpd-hpa]=$!
 servers_win=(racklet)
 if [ -x "$ATFTPD" ]; then

@@ -21,6 +21,7 @@ import (
 	"github.com/racklet/racklet-boot/attest"
 	"github.com/racklet/racklet-boot/boot/dhcp"
 	httpboot "github.com/racklet/racklet-boot/boot/http"
+	"github.com/racklet/racklet-boot/boot/ra"
 	"github.com/racklet/racklet-boot/boot/resolve"
 	"github.com/racklet/racklet-boot/boot/tftp"
 	"github.com/racklet/racklet-boot/imagestore"
@@ -136,6 +137,14 @@ func serve(ctx context.Context, log *slog.Logger, o *serveOptions) error {
 		g.Go(func() error { return dh.ListenAndServe(ctx, cfg.Server.Interface) })
 	}
 	g.Go(func() error { return tf.ListenAndServe(ctx, tftpAddr) })
+	if cfg.Server.AdvertiseRouter() { // an optimisation for iPXE: a failure is a warning, not a stop
+		g.Go(func() error {
+			if err := (&ra.Responder{Interface: cfg.Server.Interface, Log: log}).ListenAndServe(ctx); err != nil {
+				log.Warn("not answering IPv6 router solicitations; iPXE clients wait ~13 s for IPv6", "err", err)
+			}
+			return nil
+		})
+	}
 	g.Go(func() error { return hs.ListenAndServe(ctx, httpAddr) })
 	g.Go(func() error { prefetchImages(ctx, log, booter, imgs); return nil })
 	g.Go(func() error {
