@@ -15,6 +15,9 @@
 //	storm table ROUNDS.jsonl
 //	    prints the medians per server and node count, and the ratios
 //	    racklet-boot/dnsmasq.
+//	storm dhcpprobe -parent IF -nodes N -seed S [-interval D] [-out FILE]
+//	    plays Pi number N+1 of the same rack, sending a DISCOVER every
+//	    interval until SIGTERM and timing each OFFER (summarize -dhcp-probe).
 package main
 
 import (
@@ -34,7 +37,7 @@ func main() {
 }
 
 // errUsage is returned for a missing or unknown subcommand.
-var errUsage = errors.New("usage: storm serials|summarize|table [flags] [file]")
+var errUsage = errors.New("usage: storm serials|summarize|table|dhcpprobe [flags] [file]")
 
 func run(args []string, w io.Writer) error {
 	if len(args) == 0 {
@@ -47,6 +50,8 @@ func run(args []string, w io.Writer) error {
 		return runSummarize(args[1:], w)
 	case "table":
 		return runTable(args[1:], w)
+	case "dhcpprobe":
+		return runDHCPProbe(args[1:], w)
 	}
 	return fmt.Errorf("unknown subcommand %q: %w", args[0], errUsage)
 }
@@ -78,6 +83,7 @@ func runSummarize(args []string, w io.Writer) error {
 	fs.Int64Var(&r.PeakRSSKiB, "peak-rss-kib", 0, "server VmHWM after the storm, KiB")
 	fs.Float64Var(&r.ServerCPUSec, "server-cpu-s", 0, "server user+system CPU seconds during the storm")
 	fs.Float64Var(&r.ClientCPUSec, "client-cpu-s", 0, "simulator user+system CPU seconds")
+	probe := fs.String("dhcp-probe", "", "result of storm dhcpprobe run during the storm")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -94,6 +100,11 @@ func runSummarize(args []string, w io.Writer) error {
 		return fmt.Errorf("%s: %w", fs.Arg(0), err)
 	}
 	r.summarize(results, time.Duration(*wall))
+	if *probe != "" {
+		if err := r.addProbe(*probe); err != nil {
+			return err
+		}
+	}
 	return writeRound(w, &r)
 }
 

@@ -45,6 +45,12 @@ type Round struct {
 	// ClientCPUSec is the simulator's user+system CPU seconds: server and
 	// clients share the machine's cores.
 	ClientCPUSec float64 `json:"client_cpu_s"`
+	// DHCP probe during the storm (storm dhcpprobe): DISCOVER→OFFER
+	// percentiles over ProbeN answered probes, ProbeLost unanswered.
+	ProbeN    int           `json:"dhcp_probe_n,omitempty"`
+	ProbeLost int           `json:"dhcp_probe_lost,omitempty"`
+	ProbeP50  time.Duration `json:"dhcp_probe_p50_ns,omitempty"`
+	ProbeP99  time.Duration `json:"dhcp_probe_p99_ns,omitempty"`
 }
 
 // decodeResults reads the simulator's `-o json` output.
