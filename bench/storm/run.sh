@@ -322,7 +322,7 @@ if [ "$PROFILE" = 1 ]; then
 	for f in "$OUT"/racklet-boot-*.perf; do
 		[ -s "$f" ] || continue
 		echo "# perf profile of racklet-boot serve, $(basename "$f" .perf): top symbols (self)"
-		perf report -i "$f" --stdio --no-children --sort dso,symbol 2>/dev/null | grep -v '^#' | grep '%' | head -25
+		perf report -i "$f" --stdio --no-children -g none --sort dso,symbol 2>/dev/null | grep -v '^#' | grep '%' | head -25 || true
 	done
 fi
 [ "$KEEP" = 1 ] && echo "per-round JSON and logs: $OUT"

@@ -2,6 +2,7 @@ package tftp
 
 import (
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 )
@@ -110,73 +111,168 @@ func (l *limiter) open() int {
 	return l.total
 }
 
-// slotQueue hands out the MaxActive send slots. A transfer asks for one
-// once its client has acknowledged the first packet (so a client that
-// never answers never holds one); when none is free it waits. Waiters are
-// served in order of their client's first request, so the nodes that
-// started first finish first and leave, instead of every node slowing down
-// together; a transfer that has waited QueueAging goes ahead of every
-// younger one, oldest first, so no node starves. Only the loop uses it.
-type slotQueue struct {
-	max     int
-	aging   time.Duration
-	active  int
-	waiting []*xfer
+// gate admits nodes (client addresses) to be served: at most max at once,
+// so that under a storm some nodes boot at full speed and leave instead of
+// every node crawling past the firmware's per-file timeout together.
+//
+//   - A request from an admitted node is served at once. A request from
+//     another node is served at once, admitting the node, while there is
+//     room and nobody waits; else it is held, unanswered (the client
+//     retransmits its RRQ; rule 2 of docs/tftp.md drops the copies).
+//   - When a node leaves (no open transfer for linger), the waiting node
+//     whose client was first seen earliest is admitted and all its held
+//     requests are served.
+//   - A request held for hold is served anyway, without admitting its node:
+//     small files and misses cost nothing, and a held node moves on one
+//     request at a time, each within the firmware's per-file budget.
+//   - Admission needs a live client: an admitted node none of whose
+//     transfers has been acknowledged by its first retransmission loses its
+//     place, so clients that never answer cannot hold the gate.
+//
+// Only the loop uses it.
+type gate struct {
+	max      int
+	hold     time.Duration
+	linger   time.Duration
+	admitted int
+	nodes    map[netip.Addr]*node
+	held     []*xfer
+	lingerAt time.Time // earliest end of a lingering admission; zero: none
 }
 
-// take gives a slot at once when one is free and nobody waits.
-func (q *slotQueue) take() bool {
-	if q.active < q.max && len(q.waiting) == 0 {
-		q.active++
+// node is the gate's view of one client address.
+type node struct {
+	addr      netip.Addr
+	first     time.Time // the client's first request (limiter)
+	open      int       // transfers in the loop, held included
+	answered  int       // open transfers the client has acknowledged
+	admitted  bool
+	idleSince time.Time // when open fell to 0 (admitted nodes linger)
+}
+
+func newGate(max int, hold, linger time.Duration) *gate {
+	return &gate{max: max, hold: hold, linger: linger, nodes: make(map[netip.Addr]*node)}
+}
+
+// enter registers x with its node and reports whether x may start now;
+// otherwise the caller holds it.
+func (g *gate) enter(x *xfer) bool {
+	a := x.peer.Addr()
+	n := g.nodes[a]
+	if n == nil {
+		n = &node{addr: a, first: x.firstSeen}
+		g.nodes[a] = n
+	}
+	n.open++
+	x.node = n
+	if n.admitted {
+		return true
+	}
+	if g.admitted < g.max && len(g.held) == 0 {
+		g.admit(n)
 		return true
 	}
 	return false
 }
 
-// push adds x to the waiters.
-func (q *slotQueue) push(x *xfer) {
-	x.queueI = len(q.waiting)
-	q.waiting = append(q.waiting, x)
+func (g *gate) admit(n *node) {
+	n.admitted = true
+	g.admitted++
 }
 
-// remove takes x out of the waiters, if it is there.
-func (q *slotQueue) remove(x *xfer) {
-	i := x.queueI
-	if i < 0 || i >= len(q.waiting) || q.waiting[i] != x {
+func (g *gate) demote(n *node) {
+	if n.admitted {
+		n.admitted = false
+		g.admitted--
+	}
+}
+
+// holdX adds x to the held requests.
+func (g *gate) holdX(x *xfer) {
+	x.heldI = len(g.held)
+	g.held = append(g.held, x)
+}
+
+// unhold takes x out of the held requests, if it is there.
+func (g *gate) unhold(x *xfer) {
+	i := x.heldI
+	if i < 0 || i >= len(g.held) || g.held[i] != x {
 		return
 	}
-	last := len(q.waiting) - 1
-	q.waiting[i] = q.waiting[last]
-	q.waiting[i].queueI = i
-	q.waiting[last] = nil
-	q.waiting = q.waiting[:last]
-	x.queueI = -1
+	last := len(g.held) - 1
+	g.held[i] = g.held[last]
+	g.held[i].heldI = i
+	g.held[last] = nil
+	g.held = g.held[:last]
+	x.heldI = -1
 }
 
-// next returns the waiter to run now, with a slot taken for it, or nil.
-func (q *slotQueue) next(now time.Time) *xfer {
-	if q.active >= q.max || len(q.waiting) == 0 {
-		return nil
+// leave unregisters a finished transfer; an admitted node left with no
+// transfer starts to linger, another one is forgotten.
+func (g *gate) leave(x *xfer, now time.Time) {
+	n := x.node
+	if n == nil {
+		return
 	}
-	best := q.waiting[0]
-	for _, x := range q.waiting[1:] {
-		if q.before(x, best, now) {
+	g.unhold(x)
+	n.open--
+	if x.answered {
+		n.answered--
+	}
+	if n.open > 0 {
+		return
+	}
+	if n.admitted {
+		n.idleSince = now
+		g.lingerAt = earliest(g.lingerAt, now.Add(g.linger))
+		return
+	}
+	delete(g.nodes, n.addr)
+}
+
+// expire ends the admission of nodes idle past linger, when one is due.
+func (g *gate) expire(now time.Time) {
+	if g.lingerAt.IsZero() || now.Before(g.lingerAt) {
+		return
+	}
+	var next time.Time
+	for a, n := range g.nodes {
+		if !n.admitted || n.open > 0 {
+			continue
+		}
+		if end := n.idleSince.Add(g.linger); now.Before(end) {
+			next = earliest(next, end)
+			continue
+		}
+		g.demote(n)
+		delete(g.nodes, a)
+	}
+	g.lingerAt = next
+}
+
+// next returns the node to admit now, with its held requests taken out of
+// the line, or nil when the gate is full or nobody waits.
+func (g *gate) next() (*node, []*xfer) {
+	if g.admitted >= g.max || len(g.held) == 0 {
+		return nil, nil
+	}
+	best := g.held[0]
+	for _, x := range g.held[1:] {
+		if x.node.first.Before(best.node.first) || (x.node.first.Equal(best.node.first) && x.heldAt.Before(best.heldAt)) {
 			best = x
 		}
 	}
-	q.remove(best)
-	q.active++
-	return best
-}
-
-// before reports whether a goes ahead of b.
-func (q *slotQueue) before(a, b *xfer, now time.Time) bool {
-	agedA, agedB := now.Sub(a.queuedAt) >= q.aging, now.Sub(b.queuedAt) >= q.aging
-	switch {
-	case agedA != agedB:
-		return agedA
-	case agedA || a.firstSeen.Equal(b.firstSeen):
-		return a.queuedAt.Before(b.queuedAt)
+	n := best.node
+	var xs []*xfer
+	for i := 0; i < len(g.held); {
+		if x := g.held[i]; x.node == n {
+			g.unhold(x)
+			xs = append(xs, x)
+			continue
+		}
+		i++
 	}
-	return a.firstSeen.Before(b.firstSeen)
+	g.admit(n)
+	slices.SortFunc(xs, func(a, b *xfer) int { return a.heldAt.Compare(b.heldAt) })
+	return n, xs
 }

@@ -4,8 +4,6 @@ import (
 	"net/netip"
 	"testing"
 	"time"
-
-	"github.com/google/go-cmp/cmp"
 )
 
 func TestLimiter(t *testing.T) {
@@ -65,79 +63,70 @@ func TestLimiter(t *testing.T) {
 	}
 }
 
-// TestSlotQueueOrder checks who gets a freed slot: the client seen first,
-// unless someone has waited past QueueAging, oldest first.
-func TestSlotQueueOrder(t *testing.T) {
-	t0 := time.Unix(1000, 0)
-	mk := func(name string, firstSeen, queued time.Duration) *xfer {
-		return &xfer{res: result{File: name}, firstSeen: t0.Add(firstSeen), queuedAt: t0.Add(queued), queueI: -1}
-	}
-	tests := map[string]struct {
-		waiters []*xfer
-		now     time.Duration
-		want    []string
-	}{
-		"first-seen client first": {
-			waiters: []*xfer{mk("late", 5*time.Second, 6*time.Second), mk("early", 0, 7*time.Second), mk("mid", 2*time.Second, 6*time.Second)},
-			now:     8 * time.Second,
-			want:    []string{"early", "mid", "late"},
-		},
-		"same client: queued first": {
-			waiters: []*xfer{mk("b", 0, 2*time.Second), mk("a", 0, time.Second)},
-			now:     3 * time.Second,
-			want:    []string{"a", "b"},
-		},
-		"aged waiter goes ahead": {
-			waiters: []*xfer{mk("early", 0, 11*time.Second), mk("aged", 9*time.Second, 0), mk("aged-later", 8*time.Second, time.Second)},
-			now:     12 * time.Second,
-			want:    []string{"aged", "aged-later", "early"},
-		},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			q := slotQueue{max: 1, aging: 10 * time.Second}
-			if !q.take() {
-				t.Fatal("an empty queue gave no slot")
-			}
-			for _, x := range tc.waiters {
-				q.push(x)
-			}
-			if q.take() {
-				t.Fatal("took a slot past max")
-			}
-			var got []string
-			for range tc.waiters {
-				if x := q.next(t0.Add(tc.now)); x != nil {
-					t.Fatalf("granted %s while the slot is taken", x.res.File)
-				}
-				q.active-- // the running transfer ends
-				x := q.next(t0.Add(tc.now))
-				if x == nil {
-					t.Fatal("no waiter granted a free slot")
-				}
-				got = append(got, x.res.File)
-			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
-				t.Errorf("grant order (-want +got):\n%s", diff)
-			}
-		})
-	}
+// gx makes a transfer of client a (first seen at first) for the gate.
+func gx(a string, first time.Duration) *xfer {
+	return &xfer{peer: netip.MustParseAddrPort(a), firstSeen: time.Unix(1000, 0).Add(first), heldI: -1}
 }
 
-func TestSlotQueueRemove(t *testing.T) {
-	q := slotQueue{max: 1, aging: time.Second}
-	xs := []*xfer{{queueI: -1}, {queueI: -1}, {queueI: -1}}
-	for _, x := range xs {
-		q.push(x)
-	}
-	q.remove(xs[0])
-	q.remove(xs[0]) // twice: no effect
-	if len(q.waiting) != 2 || xs[0].queueI != -1 {
-		t.Fatalf("after remove: %d waiting, index %d", len(q.waiting), xs[0].queueI)
-	}
-	for i, x := range q.waiting {
-		if x.queueI != i {
-			t.Errorf("waiter at %d has index %d", i, x.queueI)
+// TestGate plays a storm through the gate: two places, clients let in by
+// first-seen order as others leave and linger out.
+func TestGate(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	g := newGate(2, 10*time.Second, 2*time.Second)
+	hold := func(x *xfer, at time.Duration) {
+		t.Helper()
+		if g.enter(x) {
+			t.Fatalf("%s let in with the gate full", x.peer)
 		}
+		x.hold(t0.Add(at), g.hold)
+		g.holdX(x)
+	}
+	a1, b1 := gx("10.0.0.1:1", 0), gx("10.0.0.2:1", 1)
+	if !g.enter(a1) || !g.enter(b1) {
+		t.Fatal("the first two clients were not let in")
+	}
+	a2 := gx("10.0.0.1:2", 0)
+	if !g.enter(a2) {
+		t.Fatal("a second request of an admitted client was held")
+	}
+	c1, d1 := gx("10.0.0.3:1", 3), gx("10.0.0.4:1", 2)
+	hold(c1, 3)
+	hold(d1, 4)
+	d2 := gx("10.0.0.4:2", 2)
+	hold(d2, 5)
+	if n, _ := g.next(); n != nil {
+		t.Fatal("let a node in while the gate is full")
+	}
+
+	// a's transfers end: a lingers, keeping its place for 2 s.
+	g.leave(a1, t0.Add(6*time.Second))
+	g.leave(a2, t0.Add(6*time.Second))
+	g.expire(t0.Add(7 * time.Second))
+	if n, _ := g.next(); n != nil {
+		t.Fatal("a lingering node's place was given away")
+	}
+	a3 := gx("10.0.0.1:3", 0)
+	if !g.enter(a3) {
+		t.Fatal("a lingering node's next request was held")
+	}
+	g.leave(a3, t0.Add(7*time.Second)) // done again, for good
+	g.expire(t0.Add(10 * time.Second))
+	n, xs := g.next()
+	if n == nil || n.addr != netip.MustParseAddr("10.0.0.4") {
+		t.Fatalf("let in %v, want 10.0.0.4 (first seen before 10.0.0.3)", n)
+	}
+	if len(xs) != 2 || xs[0] != d1 || xs[1] != d2 {
+		t.Errorf("released %d requests, want d's two in the order they came", len(xs))
+	}
+	if len(g.held) != 1 || g.held[0] != c1 || c1.heldI != 0 {
+		t.Errorf("held after the release: %d, want c only", len(g.held))
+	}
+	if n, _ := g.next(); n != nil {
+		t.Fatal("let a third node in")
+	}
+	// A node that is demoted (it never answered) makes room.
+	g.demote(b1.node)
+	if n, xs := g.next(); n == nil || len(xs) != 1 || xs[0] != c1 {
+		t.Fatalf("after a demotion: let in %v with %d requests, want 10.0.0.3", n, len(xs))
 	}
 }

@@ -96,16 +96,16 @@
 //   - Probes: a client ERROR before any data block was acknowledged (the
 //     Raspberry Pi's "Early terminate" after the OACK, EDK2's "User aborted
 //     the transfer") ends the transfer with outcome "probe", not an error.
-//   - Bounds and admission (docs/tftp.md has the reasoning): at most
-//     MaxTransfers open transfers and MaxPerClient per client address; past
-//     either, requests get ERROR 0 "server busy" and a rate-limited warning
-//     is logged. A retransmitted RRQ (same client port, same file) is
-//     dropped: the transfer it started answers. A transfer of a file larger
-//     than SmallFile needs one of MaxActive send slots once its client has
-//     acknowledged the OACK (or DATA 1); without a free slot it waits,
-//     sending nothing, and waiters are served in the order their clients
-//     were first seen, except that one queued for QueueAging goes first.
-//     Probes, misses and small files never wait.
+//   - Bounds and admission (docs/tftp.md has the rules and the reasoning):
+//     at most MaxTransfers open transfers and MaxPerClient per client
+//     address; past either, requests get ERROR 0 "server busy" and a
+//     rate-limited warning is logged. A retransmitted RRQ (same client port,
+//     same file) is dropped: the transfer it started answers. At most
+//     MaxNodes clients are served at once; another client's requests, misses
+//     included, are held unanswered until one of them is done (clients are
+//     let in in the order they first asked) or for MaxHold at most, after
+//     which each is served anyway. A client that answers none of its
+//     packets by the first retransmission loses its place.
 //   - The timeout option is honoured up to MaxTimeoutOption (10 s); a
 //     larger one is left out of the OACK. A client not heard from for
 //     IdleTimeout (20 s) is dropped whatever its timeout, and no transfer

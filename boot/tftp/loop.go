@@ -32,18 +32,18 @@ type loop struct {
 
 	xfers  map[int32]*xfer // by socket
 	timers timerHeap
-	slots  slotQueue
+	gate   *gate
 	pkt    []byte // one DATA packet, shared: sends are synchronous
 	rbuf   []byte
 	// done is called on the loop for each transfer that ended, after its
 	// socket was closed and its slot given back.
 	done func(x *xfer, now time.Time)
-	// queued is called when a transfer starts (+1) or stops (-1) waiting
-	// for a slot; wait is how long it waited when it stops.
+	// queued is called when the gate holds a request (+1) or lets it go
+	// (-1); wait is how long it was held when it goes.
 	queued func(delta int, wait time.Duration)
 }
 
-func newLoop(maxBlksize int, slots slotQueue) (*loop, error) {
+func newLoop(maxBlksize int, g *gate) (*loop, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("tftp: create epoll set: %w", err)
@@ -61,7 +61,7 @@ func newLoop(maxBlksize int, slots slotQueue) (*loop, error) {
 	return &loop{
 		epfd: epfd, evfd: evfd,
 		xfers:  make(map[int32]*xfer),
-		slots:  slots,
+		gate:   g,
 		pkt:    make([]byte, 4+maxBlksize),
 		rbuf:   make([]byte, 1024),
 		done:   func(*xfer, time.Time) {},
@@ -103,8 +103,15 @@ func (l *loop) run() error {
 	events := make([]unix.EpollEvent, 256)
 	for {
 		msec := -1
+		var next time.Time
 		if len(l.timers) > 0 {
-			d := time.Until(l.timers[0].at)
+			next = l.timers[0].at
+		}
+		if !l.gate.lingerAt.IsZero() {
+			next = earliest(next, l.gate.lingerAt)
+		}
+		if !next.IsZero() {
+			d := time.Until(next)
 			msec = int((max(d, 0) + time.Millisecond - 1) / time.Millisecond)
 		}
 		n, err := unix.EpollWait(l.epfd, events, msec)
@@ -152,7 +159,15 @@ func (l *loop) adopt(now time.Time) bool {
 			continue
 		}
 		l.xfers[int32(x.fd)] = x
-		l.handle(x, x.begin(now, l.pkt), now)
+		x.start = now
+		if l.gate.enter(x) {
+			l.handle(x, x.begin(now, l.pkt), now)
+			continue
+		}
+		x.hold(now, l.gate.hold)
+		l.gate.holdX(x)
+		l.queued(1, 0)
+		l.schedule(x)
 	}
 	return stopped
 }
@@ -163,7 +178,12 @@ func (l *loop) readable(x *xfer, now time.Time) {
 	n, err := unix.Read(x.fd, l.rbuf)
 	switch {
 	case err == nil:
-		l.handle(x, x.packet(l.rbuf[:n], now, l.pkt), now)
+		was := x.answered
+		st := x.packet(l.rbuf[:n], now, l.pkt)
+		if x.answered && !was {
+			x.node.answered++
+		}
+		l.handle(x, st, now)
 	case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
 	case errors.Is(err, unix.ECONNREFUSED):
 		l.handle(x, x.fail(errClientGone), now)
@@ -178,16 +198,20 @@ func (l *loop) handle(x *xfer, st step, now time.Time) {
 	case stepDone:
 		l.finish(x, now)
 		return
-	case stepNeedSlot:
-		if l.slots.take() {
-			l.handle(x, x.resume(now, l.pkt), now)
-			return
-		}
-		x.queue(now)
-		l.slots.push(x)
-		l.queued(1, 0)
+	case stepPass:
+		// Held as long as the gate may hold one request: served now, its
+		// node still not admitted.
+		l.release(x, now)
+		l.handle(x, x.begin(now, l.pkt), now)
+		return
 	}
 	l.schedule(x)
+}
+
+// release takes a held request out of the gate's line.
+func (l *loop) release(x *xfer, now time.Time) {
+	l.gate.unhold(x)
+	l.queued(-1, now.Sub(x.heldAt))
 }
 
 // schedule puts x's next timer event in the heap. An entry later than
@@ -202,6 +226,10 @@ func (l *loop) schedule(x *xfer) {
 
 // fire runs the timers that are due.
 func (l *loop) fire(now time.Time) {
+	if !l.gate.lingerAt.IsZero() && !now.Before(l.gate.lingerAt) {
+		l.gate.expire(now)
+		l.grant(now)
+	}
 	for len(l.timers) > 0 && !l.timers[0].at.After(now) {
 		e := heap.Pop(&l.timers).(timerEntry)
 		x := e.x
@@ -213,48 +241,55 @@ func (l *loop) fire(now time.Time) {
 			l.schedule(x) // the client made progress since: wait on
 			continue
 		}
-		l.handle(x, x.tick(now, l.pkt), now)
+		st := x.tick(now, l.pkt)
+		if n := x.node; st == stepWait && x.tries > 0 && !x.answered && n.admitted && n.answered == 0 {
+			// Admitted, yet nothing of it answered within a retransmit
+			// timeout: a silent client does not keep its place.
+			l.gate.demote(n)
+			l.grant(now)
+		}
+		l.handle(x, st, now)
 	}
 }
 
-// finish closes x's socket, frees its slot for the next waiter and reports.
+// finish closes x's socket, takes it out of the gate and reports; a node
+// that leaves makes room for the next one.
 func (l *loop) finish(x *xfer, now time.Time) {
+	held := x.state == stHeld
 	x.state = stDone
 	if x.fd >= 0 {
 		delete(l.xfers, int32(x.fd))
 		unix.Close(x.fd) // also leaves the epoll set
 		x.fd = -1
 	}
-	if x.queueI >= 0 {
-		l.slots.remove(x)
-		l.queued(-1, now.Sub(x.queuedAt))
+	if held {
+		l.release(x, now)
 	}
+	l.gate.leave(x, now)
 	if x.src != nil {
 		x.src.release()
 	}
 	l.done(x, now)
-	if x.hasSlot {
-		x.hasSlot = false
-		l.slots.active--
-		l.grant(now)
-	}
 }
 
-// grant resumes waiters while slots are free.
+// grant admits waiting nodes while the gate has room and starts their held
+// requests.
 func (l *loop) grant(now time.Time) {
 	for {
-		y := l.slots.next(now)
-		if y == nil {
+		n, xs := l.gate.next()
+		if n == nil {
 			return
 		}
-		l.queued(-1, now.Sub(y.queuedAt))
-		l.handle(y, y.resume(now, l.pkt), now)
+		for _, x := range xs {
+			l.queued(-1, now.Sub(x.heldAt))
+			l.handle(x, x.begin(now, l.pkt), now)
+		}
 	}
 }
 
 // shutdown tells every client the server is going away and ends its transfer.
 func (l *loop) shutdown(now time.Time) {
-	l.slots.max = 0 // no more grants
+	l.gate.max = 0 // no more admissions
 	for _, x := range l.xfers {
 		x.abort(errUndefined, "server shutting down")
 		x.fail(errShutdown)

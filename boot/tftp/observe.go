@@ -36,7 +36,7 @@ type Metrics struct {
 	Transfers *prometheus.CounterVec   // racklet_tftp_transfers_total{outcome}
 	BytesSent prometheus.Counter       // racklet_tftp_bytes_sent_total
 	Active    prometheus.Gauge         // racklet_tftp_active_transfers
-	Queued    prometheus.Gauge         // racklet_tftp_queued_transfers
+	Queued    prometheus.Gauge         // racklet_tftp_queued_transfers (held requests)
 	Refused   *prometheus.CounterVec   // racklet_tftp_refused_total{reason}
 	QueueWait prometheus.Histogram     // racklet_tftp_queue_wait_seconds
 	Duration  *prometheus.HistogramVec // racklet_tftp_transfer_duration_seconds{outcome}
@@ -58,11 +58,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		Active: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "racklet_tftp_active_transfers",
-			Help: "TFTP transfers in progress and not queued: opening, in the option handshake, or sending.",
+			Help: "TFTP transfers in progress and not held: opening, in the option handshake, or sending.",
 		}),
 		Queued: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "racklet_tftp_queued_transfers",
-			Help: "TFTP transfers whose client is ready, waiting for one of the server's send slots.",
+			Help: "TFTP requests held unanswered while the server serves MaxNodes other clients first.",
 		}),
 		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "racklet_tftp_refused_total",
@@ -70,7 +70,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"reason"}),
 		QueueWait: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "racklet_tftp_queue_wait_seconds",
-			Help:    "Time TFTP transfers waited for a send slot.",
+			Help:    "Time TFTP requests were held before they were served.",
 			Buckets: []float64{.01, .1, .5, 1, 2, 5, 10, 15, 20, 30},
 		}),
 		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{

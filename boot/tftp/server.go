@@ -24,12 +24,16 @@ const (
 	DefaultMaxWindow    = 64
 	DefaultMaxTransfers = 1024
 	DefaultMaxPerClient = 8
-	DefaultMaxActive    = 32
-	DefaultSmallFile    = 64 << 10
-	DefaultQueueAging   = 10 * time.Second
+	DefaultMaxNodes     = 16
+	DefaultMaxHold      = 10 * time.Second
 	DefaultIdleTimeout  = 20 * time.Second
 	DefaultMaxDuration  = 5 * time.Minute
 )
+
+// nodeLinger is how long an admitted client keeps its place after its last
+// transfer ended: a Pi asks for its next file within milliseconds, and the
+// gap between two files must not hand its place to another node.
+const nodeLinger = 2 * time.Second
 
 // MaxTimeoutOption is the largest timeout option (RFC 2349) a client may
 // set, in seconds; a larger one is left out of the OACK, so the client
@@ -81,18 +85,18 @@ type Server struct {
 	// MaxPerClient caps open transfers from one client address, so one
 	// host cannot take every slot. Default DefaultMaxPerClient (8).
 	MaxPerClient int
-	// MaxActive caps transfers sending files larger than SmallFile at
-	// once; the others wait in a queue (docs/tftp.md has the order), so a
-	// saturated link finishes some transfers in time instead of slowing
-	// every one past the Raspberry Pi's 30 s per-file limit. Default
-	// DefaultMaxActive (32).
-	MaxActive int
-	// SmallFile is the largest file sent without a send slot. Default
-	// DefaultSmallFile (64 KiB).
-	SmallFile int
-	// QueueAging is how long a queued transfer waits before it goes ahead
-	// of every transfer queued after it. Default DefaultQueueAging (10 s).
-	QueueAging time.Duration
+	// MaxNodes caps the clients (addresses) served at once. A request from
+	// another client is held, unanswered, until one of them is done, and
+	// clients are let in in the order they first asked (docs/tftp.md), so
+	// a saturated link boots some nodes in time instead of slowing every
+	// one past the Raspberry Pi's 30 s per-file limit. Default
+	// DefaultMaxNodes (16).
+	MaxNodes int
+	// MaxHold is the longest a request is held before it is served anyway
+	// (without letting its client in): each file of a waiting node still
+	// arrives within the firmware's per-file limit. Default DefaultMaxHold
+	// (10 s).
+	MaxHold time.Duration
 }
 
 // ListenAndServe listens on the UDP address addr (e.g. ":69") and serves
@@ -114,10 +118,8 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 		return errors.New("tftp server has no file resolver")
 	}
 	maxBlk := max(orDefault(s.MaxBlksize, DefaultMaxBlksize), minBlksize)
-	lp, err := newLoop(min(maxBlk, maxBlksize), slotQueue{
-		max:   orDefault(s.MaxActive, DefaultMaxActive),
-		aging: orDefault(s.QueueAging, DefaultQueueAging),
-	})
+	lp, err := newLoop(min(maxBlk, maxBlksize),
+		newGate(orDefault(s.MaxNodes, DefaultMaxNodes), orDefault(s.MaxHold, DefaultMaxHold), nodeLinger))
 	if err != nil {
 		conn.Close()
 		return err

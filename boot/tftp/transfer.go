@@ -44,13 +44,11 @@ func (d *dispatcher) prepare(ctx context.Context, req request, info packetInfo, 
 		default:
 			code, msg, res.Outcome = errUndefined, "server error opening file", OutcomeError
 		}
-		// Free the admission first: a client may send its next request
-		// from the same port as soon as it reads the answer.
-		d.lim.release(peer, req.Name, time.Now())
-		_ = w.write(appendError(nil, code, msg))
-		_ = closeFd(fd)
 		res.Err = err
-		end()
+		// The answer goes through the loop like a transfer: while the
+		// gate holds the client's requests, it holds its misses too.
+		d.start(ctx, &xfer{w: w, fd: fd, peer: peer, firstSeen: firstSeen, heldI: -1,
+			reply: appendError(nil, code, msg), res: res})
 		return
 	}
 	res.Node = f.Node
@@ -88,26 +86,34 @@ func (d *dispatcher) prepare(ctx context.Context, req request, info packetInfo, 
 		retries:   orDefault(d.s.Retries, DefaultRetries),
 		idle:      orDefault(d.s.IdleTimeout, DefaultIdleTimeout),
 		maxLife:   orDefault(d.s.MaxDuration, DefaultMaxDuration),
-		needSlot:  f.Size < 0 || f.Size > int64(orDefault(d.s.SmallFile, DefaultSmallFile)),
 		firstSeen: firstSeen,
-		queueI:    -1,
+		heldI:     -1,
 	}
 	if len(ack) > 0 {
 		x.oack = appendOACK(nil, ack)
 	}
 	x.res = res
 	x.res.Blksize, x.res.Windowsize = neg.Blksize, neg.Windowsize
+	d.start(ctx, x)
+}
+
+// start hands x to the loop; when the loop is stopping, x ends here.
+func (d *dispatcher) start(ctx context.Context, x *xfer) {
 	if d.s.Metrics != nil {
 		d.s.Metrics.Active.Inc()
 	}
-	if !d.loop.add(x) {
-		_ = w.write(appendError(nil, errUndefined, "server shutting down"))
-		x.fail(errShutdown)
-		x.fd = -1
-		_ = closeFd(fd)
-		src.release()
-		d.ended(ctx, x, time.Now())
+	if d.loop.add(x) {
+		return
 	}
+	_ = x.w.write(appendError(nil, errUndefined, "server shutting down"))
+	x.reply = nil
+	x.fail(errShutdown)
+	_ = closeFd(x.fd)
+	x.fd = -1
+	if x.src != nil {
+		x.src.release()
+	}
+	d.ended(ctx, x, time.Now())
 }
 
 // ended reports a transfer the loop finished (or never started): it closes
@@ -121,6 +127,10 @@ func (d *dispatcher) ended(ctx context.Context, x *xfer, now time.Time) {
 		m.Active.Dec()
 	}
 	res := x.result(now)
+	if x.reply != nil {
+		res = x.res // a miss or refusal, preset in prepare
+		res.Duration = now.Sub(x.start)
+	}
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()

@@ -24,9 +24,10 @@ var (
 type xstate uint8
 
 const (
-	stOACK    xstate = iota // OACK sent, waiting for ACK 0
+	stNew     xstate = iota // prepared, not yet in the loop
+	stHeld                  // request held by the gate, nothing sent yet
+	stOACK                  // OACK sent, waiting for ACK 0
 	stSending               // sending windows of DATA
-	stQueued                // the client is live; waiting for a send slot
 	stDone
 )
 
@@ -34,9 +35,9 @@ const (
 type step uint8
 
 const (
-	stepWait     step = iota // nothing: wait for a packet or the timer
-	stepNeedSlot             // the transfer may go on only with a send slot
-	stepDone                 // finished; x.err says how
+	stepWait step = iota // nothing: wait for a packet or the timer
+	stepPass             // held long enough: start it without admission
+	stepDone             // finished; x.err says how
 )
 
 // packetWriter sends one datagram to the transfer's client.
@@ -49,20 +50,20 @@ type packetWriter interface {
 // windowsize 1 is RFC 1350 lock-step). It does no I/O but through w and
 // src, and never blocks, so one goroutine runs every transfer.
 type xfer struct {
-	w        packetWriter
-	src      blockSource
-	file     *resolve.File
-	peer     netip.AddrPort
-	blksize  int
-	window   int
-	timeout  time.Duration // first retransmit timeout; doubles per retry up to 4x
-	retries  int
-	idle     time.Duration // longest wait for the client before giving up
-	maxLife  time.Duration // longest transfer
-	oack     []byte        // nil when the request carried no options we answer
-	needSlot bool          // a big file: sending needs one of the MaxActive slots
-	res      result
-	fd       int
+	w       packetWriter
+	src     blockSource
+	file    *resolve.File
+	peer    netip.AddrPort
+	blksize int
+	window  int
+	timeout time.Duration // first retransmit timeout; doubles per retry up to 4x
+	retries int
+	idle    time.Duration // longest wait for the client before giving up
+	maxLife time.Duration // longest transfer
+	oack    []byte        // nil when the request carried no options we answer
+	reply   []byte        // an ERROR to send instead of the file (a miss, a refusal)
+	res     result        // Outcome and Err preset when reply is set
+	fd      int
 
 	state     xstate
 	start     time.Time
@@ -72,10 +73,13 @@ type xfer struct {
 	lastLen   int
 	tries     int
 	resend    time.Time // when the OACK or window is resent
-	heard     time.Time // last progress (an ACK moving on) or, queued, any packet
-	hasSlot   bool
-	queuedAt  time.Time
-	firstSeen time.Time // the client's first request: queue priority
+	heard     time.Time // last progress: the start or an ACK moving on
+	answered  bool      // the client acknowledged something
+	firstSeen time.Time // the client's first request: the gate's order
+	node      *node     // the gate's entry for the client
+	heldAt    time.Time // when the gate held the request
+	holdUntil time.Time // when a held request is served anyway
+	heldI     int       // index among the gate's held requests, -1 when not held
 	acked     int64     // file bytes acknowledged
 	ackedData bool      // the client acknowledged at least one DATA block
 	sent      int64     // file bytes sent, resends included
@@ -84,12 +88,25 @@ type xfer struct {
 
 	due    time.Time // next timer event
 	heapAt time.Time // the time of x's entry in the loop's timer heap; zero: none
-	queueI int       // index in the slot queue, -1 when not queued
 }
 
-// begin sends the first packet: the OACK, or the first window.
+// hold records that the gate holds x until now+d at the latest.
+func (x *xfer) hold(now time.Time, d time.Duration) {
+	x.state, x.heldAt, x.holdUntil = stHeld, now, now.Add(d)
+}
+
+// begin sends the first packet: the OACK, the first window, or the ERROR
+// that answers a miss.
 func (x *xfer) begin(now time.Time, pkt []byte) step {
-	x.start, x.heard, x.base, x.last, x.queueI = now, now, 1, -1, -1
+	if x.start.IsZero() {
+		x.start = now
+	}
+	x.heard, x.base, x.last = now, 1, -1
+	if x.reply != nil {
+		_ = x.w.write(x.reply)
+		x.state = stDone
+		return stepDone
+	}
 	if x.oack != nil {
 		x.state = stOACK
 		return x.sendOACK(now)
@@ -157,17 +174,11 @@ func (x *xfer) packet(b []byte, now time.Time, pkt []byte) step {
 		return stepWait // not for a sender: ignore, as before
 	}
 	switch x.state {
-	case stQueued:
-		x.heard = now // still there, waiting for its next block
-		return stepWait
 	case stOACK:
 		if blk != 0 {
 			return stepWait
 		}
-		x.state, x.tries, x.heard = stSending, 0, now
-		if x.needSlot && !x.hasSlot {
-			return stepNeedSlot
-		}
+		x.state, x.tries, x.heard, x.answered = stSending, 0, now, true
 		return x.sendWindow(now, pkt)
 	case stSending:
 		a, ok := ackIndex(x.base-1, x.maxSent, blk)
@@ -176,7 +187,7 @@ func (x *xfer) packet(b []byte, now time.Time, pkt []byte) step {
 			// Apprentice); the timeout resends instead.
 			return stepWait
 		}
-		x.tries, x.heard, x.ackedData = 0, now, true
+		x.tries, x.heard, x.ackedData, x.answered = 0, now, true, true
 		x.acked = a * int64(x.blksize)
 		if a == x.last {
 			x.acked = (x.last-1)*int64(x.blksize) + int64(x.lastLen)
@@ -184,9 +195,6 @@ func (x *xfer) packet(b []byte, now time.Time, pkt []byte) step {
 			return stepDone
 		}
 		x.base = a + 1 // RFC 7440 section 4: go on from the block after the ACK
-		if x.needSlot && !x.hasSlot {
-			return stepNeedSlot
-		}
 		return x.sendWindow(now, pkt)
 	}
 	return stepWait
@@ -200,22 +208,15 @@ func ackIndex(prev, end int64, blk uint16) (int64, bool) {
 	return a, a > prev && a <= end
 }
 
-// queue records that x waits for a send slot from now.
-func (x *xfer) queue(now time.Time) {
-	x.state, x.queuedAt, x.heard = stQueued, now, now
-}
-
-// resume goes on once the loop gave x a send slot, after packet returned
-// stepNeedSlot (at once, or later from the queue).
-func (x *xfer) resume(now time.Time, pkt []byte) step {
-	x.hasSlot = true
-	x.state, x.tries, x.heard = stSending, 0, now
-	return x.sendWindow(now, pkt)
-}
-
 // tick handles the timer: resends, gives up on a silent client, or ends a
 // transfer past its lifetime.
 func (x *xfer) tick(now time.Time, pkt []byte) step {
+	if x.state == stHeld {
+		if now.Before(x.holdUntil) {
+			return stepWait
+		}
+		return stepPass
+	}
 	if x.maxLife > 0 && !now.Before(x.start.Add(x.maxLife)) {
 		x.abort(errUndefined, "transfer took too long")
 		return x.fail(fmt.Errorf("%w (%s)", errTooLong, x.maxLife))
@@ -224,7 +225,7 @@ func (x *xfer) tick(now time.Time, pkt []byte) step {
 		x.abort(errUndefined, "timed out waiting for ACK")
 		return x.fail(fmt.Errorf("%w: nothing heard for %s", errClientTimeout, x.idle))
 	}
-	if x.state == stQueued || now.Before(x.resend) {
+	if now.Before(x.resend) {
 		return stepWait
 	}
 	if x.tries++; x.tries > x.retries {
@@ -247,10 +248,10 @@ func (x *xfer) tick(now time.Time, pkt []byte) step {
 
 // wake is when x next needs the timer.
 func (x *xfer) wake() time.Time {
-	var t time.Time
-	if x.state != stQueued {
-		t = x.resend
+	if x.state == stHeld {
+		return x.holdUntil
 	}
+	t := x.resend
 	if x.idle > 0 {
 		t = earliest(t, x.heard.Add(x.idle))
 	}

@@ -41,7 +41,7 @@ func newTestXfer(size, window int, oack bool) (*xfer, *sentLog) {
 	x := &xfer{
 		w: w, src: &readAtSource{r: bytes.NewReader(pattern(size)), size: int64(size)},
 		blksize: 512, window: window, timeout: time.Second, retries: 3,
-		idle: 20 * time.Second, maxLife: time.Minute, queueI: -1,
+		idle: 20 * time.Second, maxLife: time.Minute, heldI: -1,
 	}
 	if oack {
 		x.oack = appendOACK(nil, []option{{"tsize", fmt.Sprint(size)}})
@@ -63,7 +63,6 @@ func TestXferSteps(t *testing.T) {
 	tests := map[string]struct {
 		size, window int
 		oack         bool
-		needSlot     bool
 		events       []ev
 		wantErr      error
 		wantBytes    int64
@@ -111,25 +110,10 @@ func TestXferSteps(t *testing.T) {
 			},
 			wantBytes: 1024,
 		},
-		"big file asks for a slot after the handshake": {
-			size: 2000, window: 1, oack: true, needSlot: true,
-			events: []ev{
-				{0, -2, []string{"OACK"}, stepWait},
-				{1, 0, nil, stepNeedSlot},
-			},
-		},
-		"without options the first block goes out before the slot": {
-			size: 2000, window: 1, needSlot: true,
-			events: []ev{
-				{0, -2, []string{"DATA 1 (512)"}, stepWait},
-				{1, 1, nil, stepNeedSlot},
-			},
-		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			x, w := newTestXfer(tc.size, tc.window, tc.oack)
-			x.needSlot = tc.needSlot
 			var st step
 			for i, e := range tc.events {
 				now := t0.Add(e.at)
@@ -184,19 +168,20 @@ func TestXferBounds(t *testing.T) {
 		t.Errorf("sent %v, want OACK, one resend at 10 s, ERROR", got)
 	}
 
-	q, _ := newTestXfer(5000, 1, true)
-	q.needSlot = true
-	q.begin(t0, pkt)
-	if st := q.packet(ackPkt(0), t0, pkt); st != stepNeedSlot {
-		t.Fatalf("step %d, want stepNeedSlot", st)
+	h, hw := newTestXfer(5000, 1, true)
+	h.start = t0
+	h.hold(t0, 5*time.Second)
+	if st := h.tick(t0.Add(time.Second), pkt); st != stepWait || len(hw.take()) != 0 {
+		t.Fatalf("held request: step %d before its hold ended", st)
 	}
-	q.queue(t0)
-	q.packet(ackPkt(0), t0.Add(15*time.Second), pkt) // the client asks again
-	if st := q.tick(t0.Add(30*time.Second), pkt); st != stepWait {
-		t.Errorf("queued client heard 15 s ago dropped at 30 s")
+	if got := h.wake(); !got.Equal(t0.Add(5 * time.Second)) {
+		t.Errorf("held request wakes at %v, want its hold's end", got.Sub(t0))
 	}
-	if st := q.tick(t0.Add(35*time.Second), pkt); st != stepDone || !errors.Is(q.err, errClientTimeout) {
-		t.Errorf("queued client silent for 20 s: step %d err %v", st, q.err)
+	if st := h.tick(t0.Add(5*time.Second), pkt); st != stepPass {
+		t.Fatalf("held request at its hold's end: step %d, want stepPass", st)
+	}
+	if st := h.begin(t0.Add(5*time.Second), pkt); st != stepWait || h.start != t0 {
+		t.Fatalf("passed request: step %d, start %v (want the request's arrival)", st, h.start.Sub(t0))
 	}
 
 	l, _ := newTestXfer(1<<20, 1, false)
