@@ -119,12 +119,15 @@ func (l *limiter) open() int {
 //     another node is served at once, admitting the node, while there is
 //     room and nobody waits; else it is held, unanswered (the client
 //     retransmits its RRQ; rule 2 of docs/tftp.md drops the copies).
-//   - When a node leaves (no open transfer for linger), the waiting node
-//     whose client was first seen earliest is admitted and all its held
-//     requests are served.
-//   - A request held for hold is served anyway, without admitting its node:
-//     small files and misses cost nothing, and a held node moves on one
-//     request at a time, each within the firmware's per-file budget.
+//   - A request is held at most as long as its file can still arrive within
+//     the client's per-file budget at the rate admitted nodes get now (see
+//     holdFor), and never longer than maxHold; then it is served anyway,
+//     without admitting its node. Small files and misses can wait long, a
+//     kernel briefly, and a waiting node moves on one request at a time.
+//   - When a node leaves (no open transfer for linger), the node whose held
+//     request is closest to the end of its hold is admitted and all its
+//     held requests are served (earliest deadline first; the first-seen
+//     client first on a tie).
 //   - Admission needs a live client: an admitted node none of whose
 //     transfers has been acknowledged by its first retransmission loses its
 //     place, so clients that never answer cannot hold the gate.
@@ -132,13 +135,22 @@ func (l *limiter) open() int {
 // Only the loop uses it.
 type gate struct {
 	max      int
-	hold     time.Duration
+	maxHold  time.Duration
+	budget   time.Duration // the client's time for a whole file
 	linger   time.Duration
+	rate     float64 // bytes per second an admitted transfer gets, smoothed
 	admitted int
 	nodes    map[netip.Addr]*node
 	held     []*xfer
 	lingerAt time.Time // earliest end of a lingering admission; zero: none
 }
+
+// initialRate is the transfer rate assumed before any big transfer was
+// measured: a lock-step transfer under a storm, conservatively.
+const initialRate = 1e6
+
+// rateMinBytes is the smallest transfer that updates the measured rate.
+const rateMinBytes = 1 << 20
 
 // node is the gate's view of one client address.
 type node struct {
@@ -150,8 +162,25 @@ type node struct {
 	idleSince time.Time // when open fell to 0 (admitted nodes linger)
 }
 
-func newGate(max int, hold, linger time.Duration) *gate {
-	return &gate{max: max, hold: hold, linger: linger, nodes: make(map[netip.Addr]*node)}
+func newGate(max int, maxHold, budget, linger time.Duration) *gate {
+	return &gate{max: max, maxHold: maxHold, budget: budget, linger: linger, rate: initialRate, nodes: make(map[netip.Addr]*node)}
+}
+
+// holdFor is how long a request for size bytes may be held: three quarters
+// of the client's budget for the file less the time the file takes at the
+// measured rate, between 0 and maxHold.
+func (g *gate) holdFor(size int64) time.Duration {
+	d := g.budget*3/4 - time.Duration(float64(max(size, 0))/g.rate*float64(time.Second))
+	return min(max(d, 0), g.maxHold)
+}
+
+// measured folds a finished transfer's rate into the estimate.
+func (g *gate) measured(bytes int64, took time.Duration) {
+	if bytes < rateMinBytes || took <= 0 {
+		return
+	}
+	r := float64(bytes) / took.Seconds()
+	g.rate = 0.8*g.rate + 0.2*r
 }
 
 // enter registers x with its node and reports whether x may start now;
@@ -258,7 +287,7 @@ func (g *gate) next() (*node, []*xfer) {
 	}
 	best := g.held[0]
 	for _, x := range g.held[1:] {
-		if x.node.first.Before(best.node.first) || (x.node.first.Equal(best.node.first) && x.heldAt.Before(best.heldAt)) {
+		if c := x.holdUntil.Compare(best.holdUntil); c < 0 || (c == 0 && x.node.first.Before(best.node.first)) {
 			best = x
 		}
 	}

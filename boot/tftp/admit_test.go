@@ -69,16 +69,16 @@ func gx(a string, first time.Duration) *xfer {
 }
 
 // TestGate plays a storm through the gate: two places, clients let in by
-// first-seen order as others leave and linger out.
+// the deadline of their held requests as others leave and linger out.
 func TestGate(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	g := newGate(2, 10*time.Second, 2*time.Second)
-	hold := func(x *xfer, at time.Duration) {
+	g := newGate(2, 10*time.Second, 30*time.Second, 2*time.Second)
+	hold := func(x *xfer, at, d time.Duration) {
 		t.Helper()
 		if g.enter(x) {
 			t.Fatalf("%s let in with the gate full", x.peer)
 		}
-		x.hold(t0.Add(at), g.hold)
+		x.hold(t0.Add(at), d)
 		g.holdX(x)
 	}
 	a1, b1 := gx("10.0.0.1:1", 0), gx("10.0.0.2:1", 1)
@@ -89,11 +89,11 @@ func TestGate(t *testing.T) {
 	if !g.enter(a2) {
 		t.Fatal("a second request of an admitted client was held")
 	}
-	c1, d1 := gx("10.0.0.3:1", 3), gx("10.0.0.4:1", 2)
-	hold(c1, 3)
-	hold(d1, 4)
-	d2 := gx("10.0.0.4:2", 2)
-	hold(d2, 5)
+	c1, d1 := gx("10.0.0.3:1", 3), gx("10.0.0.4:1", 4)
+	hold(c1, 3*time.Second, 10*time.Second) // a small file: held until 13 s
+	hold(d1, 4*time.Second, 5*time.Second)  // a kernel: held until 9 s
+	d2 := gx("10.0.0.4:2", 4)
+	hold(d2, 5*time.Second, 10*time.Second)
 	if n, _ := g.next(); n != nil {
 		t.Fatal("let a node in while the gate is full")
 	}
@@ -113,7 +113,7 @@ func TestGate(t *testing.T) {
 	g.expire(t0.Add(10 * time.Second))
 	n, xs := g.next()
 	if n == nil || n.addr != netip.MustParseAddr("10.0.0.4") {
-		t.Fatalf("let in %v, want 10.0.0.4 (first seen before 10.0.0.3)", n)
+		t.Fatalf("let in %v, want 10.0.0.4 (its kernel must start first)", n)
 	}
 	if len(xs) != 2 || xs[0] != d1 || xs[1] != d2 {
 		t.Errorf("released %d requests, want d's two in the order they came", len(xs))
@@ -128,5 +128,31 @@ func TestGate(t *testing.T) {
 	g.demote(b1.node)
 	if n, xs := g.next(); n == nil || len(xs) != 1 || xs[0] != c1 {
 		t.Fatalf("after a demotion: let in %v with %d requests, want 10.0.0.3", n, len(xs))
+	}
+}
+
+func TestGateHoldFor(t *testing.T) {
+	g := newGate(2, 10*time.Second, 30*time.Second, 2*time.Second)
+	for _, tc := range []struct {
+		size int64
+		want time.Duration
+	}{
+		{0, 10 * time.Second},       // a miss: maxHold
+		{-1, 10 * time.Second},      // size unknown: as small
+		{20 << 20, 1_528_240_000},   // a 20 MiB kernel at 1 MB/s: 22.5 s - 20.97 s
+		{100 << 20, 0},              // no time to spare
+		{5 << 20, 10 * time.Second}, // 22.5 - 5.2 s, capped
+	} {
+		if got := g.holdFor(tc.size); got.Round(time.Millisecond) != tc.want.Round(time.Millisecond) {
+			t.Errorf("holdFor(%d) = %v, want %v", tc.size, got, tc.want)
+		}
+	}
+	g.measured(10<<20, 2*time.Second)
+	if want := 0.8e6 + 0.2*float64(10<<20)/2; g.rate != want {
+		t.Errorf("rate after one transfer = %v, want %v", g.rate, want)
+	}
+	g.measured(100, time.Millisecond) // too small to count
+	if want := 0.8e6 + 0.2*float64(10<<20)/2; g.rate != want {
+		t.Errorf("a small transfer moved the rate to %v", g.rate)
 	}
 }

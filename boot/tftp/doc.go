@@ -102,10 +102,11 @@
 //     rate-limited warning is logged. A retransmitted RRQ (same client port,
 //     same file) is dropped: the transfer it started answers. At most
 //     MaxNodes clients are served at once; another client's requests, misses
-//     included, are held unanswered until one of them is done (clients are
-//     let in in the order they first asked) or for MaxHold at most, after
-//     which each is served anyway. A client that answers none of its
-//     packets by the first retransmission loses its place.
+//     included, are held unanswered until one of them is done, or as long as
+//     the file can still arrive within FileBudget at the measured rate (at
+//     most MaxHold), after which each is served anyway. The held request
+//     closest to its limit lets its client in first. A client that answers
+//     none of its packets by the first retransmission loses its place.
 //   - The timeout option is honoured up to MaxTimeoutOption (10 s); a
 //     larger one is left out of the OACK. A client not heard from for
 //     IdleTimeout (20 s) is dropped whatever its timeout, and no transfer

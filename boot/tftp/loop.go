@@ -164,7 +164,12 @@ func (l *loop) adopt(now time.Time) bool {
 			l.handle(x, x.begin(now, l.pkt), now)
 			continue
 		}
-		x.hold(now, l.gate.hold)
+		d := l.gate.holdFor(x.size)
+		if d <= 0 {
+			l.handle(x, x.begin(now, l.pkt), now) // no time to spare for this file
+			continue
+		}
+		x.hold(now, d)
 		l.gate.holdX(x)
 		l.queued(1, 0)
 		l.schedule(x)
@@ -264,6 +269,9 @@ func (l *loop) finish(x *xfer, now time.Time) {
 	}
 	if held {
 		l.release(x, now)
+	}
+	if x.err == nil && x.node != nil && x.node.admitted {
+		l.gate.measured(x.acked, now.Sub(x.begun))
 	}
 	l.gate.leave(x, now)
 	if x.src != nil {

@@ -25,7 +25,8 @@ const (
 	DefaultMaxTransfers = 1024
 	DefaultMaxPerClient = 8
 	DefaultMaxNodes     = 16
-	DefaultMaxHold      = 10 * time.Second
+	DefaultMaxHold      = 20 * time.Second
+	DefaultFileBudget   = 30 * time.Second
 	DefaultIdleTimeout  = 20 * time.Second
 	DefaultMaxDuration  = 5 * time.Minute
 )
@@ -93,10 +94,14 @@ type Server struct {
 	// DefaultMaxNodes (16).
 	MaxNodes int
 	// MaxHold is the longest a request is held before it is served anyway
-	// (without letting its client in): each file of a waiting node still
-	// arrives within the firmware's per-file limit. Default DefaultMaxHold
-	// (10 s).
+	// (without letting its client in). A request is held less when its
+	// file would not arrive within FileBudget otherwise, at the rate
+	// transfers get now. Default DefaultMaxHold (20 s).
 	MaxHold time.Duration
+	// FileBudget is the time a client allows for a whole file, from its
+	// request to the last block: the Raspberry Pi firmware's
+	// TFTP_FILE_TIMEOUT. Default DefaultFileBudget (30 s).
+	FileBudget time.Duration
 }
 
 // ListenAndServe listens on the UDP address addr (e.g. ":69") and serves
@@ -119,7 +124,8 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	}
 	maxBlk := max(orDefault(s.MaxBlksize, DefaultMaxBlksize), minBlksize)
 	lp, err := newLoop(min(maxBlk, maxBlksize),
-		newGate(orDefault(s.MaxNodes, DefaultMaxNodes), orDefault(s.MaxHold, DefaultMaxHold), nodeLinger))
+		newGate(orDefault(s.MaxNodes, DefaultMaxNodes), orDefault(s.MaxHold, DefaultMaxHold),
+			orDefault(s.FileBudget, DefaultFileBudget), nodeLinger))
 	if err != nil {
 		conn.Close()
 		return err

@@ -86,6 +86,7 @@ func (d *dispatcher) prepare(ctx context.Context, req request, info packetInfo, 
 		retries:   orDefault(d.s.Retries, DefaultRetries),
 		idle:      orDefault(d.s.IdleTimeout, DefaultIdleTimeout),
 		maxLife:   orDefault(d.s.MaxDuration, DefaultMaxDuration),
+		size:      f.Size,
 		firstSeen: firstSeen,
 		heldI:     -1,
 	}

@@ -62,14 +62,16 @@ type xfer struct {
 	maxLife time.Duration // longest transfer
 	oack    []byte        // nil when the request carried no options we answer
 	reply   []byte        // an ERROR to send instead of the file (a miss, a refusal)
+	size    int64         // the file's size, -1 unknown; 0 for a reply
 	res     result        // Outcome and Err preset when reply is set
 	fd      int
 
 	state     xstate
-	start     time.Time
-	base      int64 // first block not yet acknowledged
-	maxSent   int64 // highest block sent
-	last      int64 // the last block, -1 until it was read
+	start     time.Time // the request reached the loop
+	begun     time.Time // the first packet went out
+	base      int64     // first block not yet acknowledged
+	maxSent   int64     // highest block sent
+	last      int64     // the last block, -1 until it was read
 	lastLen   int
 	tries     int
 	resend    time.Time // when the OACK or window is resent
@@ -101,7 +103,9 @@ func (x *xfer) begin(now time.Time, pkt []byte) step {
 	if x.start.IsZero() {
 		x.start = now
 	}
-	x.heard, x.base, x.last = now, 1, -1
+	// The idle clock runs from the request's arrival: time held counts,
+	// so a client that never answers is gone IdleTimeout after it asked.
+	x.heard, x.begun, x.base, x.last = x.start, now, 1, -1
 	if x.reply != nil {
 		_ = x.w.write(x.reply)
 		x.state = stDone
