@@ -126,11 +126,12 @@ func (l *limiter) open() int {
 //     kernel briefly, and a waiting node moves on one request at a time.
 //   - When a node leaves (no open transfer for linger), the node whose held
 //     request is closest to the end of its hold is admitted and all its
-//     held requests are served (earliest deadline first; the first-seen
-//     client first on a tie).
+//     held requests are served (earliest deadline first; nodes of the rack
+//     config before unknown clients; the first-seen client first on a tie).
 //   - Admission needs a live client: an admitted node none of whose
-//     transfers has been acknowledged by its first retransmission loses its
-//     place, so clients that never answer cannot hold the gate.
+//     transfers has been acknowledged within answerWithin of its first
+//     packet loses its place, so clients that never answer cannot hold the
+//     gate.
 //
 // Only the loop uses it.
 type gate struct {
@@ -279,6 +280,19 @@ func (g *gate) expire(now time.Time) {
 	g.lingerAt = next
 }
 
+// before reports whether held request a goes ahead of b: a node of the
+// rack config before an unknown client, then the earlier end of hold, then
+// the client first seen.
+func (g *gate) before(a, b *xfer) bool {
+	if ka, kb := a.res.Node != "", b.res.Node != ""; ka != kb {
+		return ka
+	}
+	if c := a.holdUntil.Compare(b.holdUntil); c != 0 {
+		return c < 0
+	}
+	return a.node.first.Before(b.node.first)
+}
+
 // next returns the node to admit now, with its held requests taken out of
 // the line, or nil when the gate is full or nobody waits.
 func (g *gate) next() (*node, []*xfer) {
@@ -287,7 +301,7 @@ func (g *gate) next() (*node, []*xfer) {
 	}
 	best := g.held[0]
 	for _, x := range g.held[1:] {
-		if c := x.holdUntil.Compare(best.holdUntil); c < 0 || (c == 0 && x.node.first.Before(best.node.first)) {
+		if g.before(x, best) {
 			best = x
 		}
 	}

@@ -109,7 +109,7 @@
 //     none of its packets by the first retransmission loses its place.
 //   - The timeout option is honoured up to MaxTimeoutOption (10 s); a
 //     larger one is left out of the OACK. A client not heard from for
-//     IdleTimeout (20 s) is dropped whatever its timeout, and no transfer
+//     IdleTimeout (19 s) is dropped whatever its timeout, and no transfer
 //     lives longer than MaxDuration (5 min).
 //
 // Each transfer ends with one log line, one event to Events (when the

@@ -247,9 +247,9 @@ func (l *loop) fire(now time.Time) {
 			continue
 		}
 		st := x.tick(now, l.pkt)
-		if n := x.node; st == stepWait && x.tries > 0 && !x.answered && n.admitted && n.answered == 0 {
-			// Admitted, yet nothing of it answered within a retransmit
-			// timeout: a silent client does not keep its place.
+		if n := x.node; st == stepWait && x.unanswered(now) && n.admitted && n.answered == 0 {
+			// Admitted, yet nothing of it answered in time: a silent
+			// client does not keep its place.
 			l.gate.demote(n)
 			l.grant(now)
 		}

@@ -11,7 +11,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/racklet/racklet-boot/boot/resolve"
 )
@@ -27,7 +30,7 @@ const (
 	DefaultMaxNodes     = 16
 	DefaultMaxHold      = 20 * time.Second
 	DefaultFileBudget   = 30 * time.Second
-	DefaultIdleTimeout  = 20 * time.Second
+	DefaultIdleTimeout  = 19 * time.Second
 	DefaultMaxDuration  = 5 * time.Minute
 )
 
@@ -64,9 +67,11 @@ type Server struct {
 	// timeout before the transfer is given up. Default DefaultRetries (5):
 	// a silent client is dropped after about 19 s with the default timeout.
 	Retries int
-	// IdleTimeout ends a transfer whose client has not moved it on (or,
-	// queued, not been heard from) for this long, whatever the timeout
-	// option and retries say. Default DefaultIdleTimeout (20 s).
+	// IdleTimeout ends a transfer whose client has not moved it on for
+	// this long, whatever the timeout option and retries say; time held
+	// by the gate counts. Default DefaultIdleTimeout
+	// (19 s: issue 14 asks that a silent client hold a slot at most 20 s,
+	// and timers fire a few milliseconds late on a loaded machine).
 	IdleTimeout time.Duration
 	// MaxDuration ends any transfer this long after its request, so a
 	// client acknowledging just before each timeout cannot hold a transfer
@@ -130,6 +135,7 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 		conn.Close()
 		return err
 	}
+	growReadBuffer(conn)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	d := &dispatcher{
@@ -294,6 +300,30 @@ func (d *dispatcher) mtu(i int) int {
 	}
 	d.mtus.Store(i, ifc.MTU)
 	return ifc.MTU
+}
+
+// requestBuffer is the receive buffer asked for the request socket: a
+// storm's (or a flood's) requests arrive in bursts that the default
+// (about 200 KiB, a few hundred requests) drops while the server is busy.
+const requestBuffer = 4 << 20
+
+// growReadBuffer raises the request socket's receive buffer: past the
+// system's rmem_max where the process may (SO_RCVBUFFORCE, CAP_NET_ADMIN),
+// else up to it.
+func growReadBuffer(conn net.PacketConn) {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Control(func(fd uintptr) {
+		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, requestBuffer) != nil {
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, requestBuffer)
+		}
+	})
 }
 
 func orDefault[T int | time.Duration](v, def T) T {

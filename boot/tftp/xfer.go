@@ -250,12 +250,26 @@ func (x *xfer) tick(now time.Time, pkt []byte) step {
 	return x.sendWindow(now, pkt)
 }
 
+// answerWithin is how soon a client must acknowledge its first packet to
+// keep its node's place in the gate: a live client answers within a round
+// trip; a loaded one within a few hundred milliseconds.
+const answerWithin = 500 * time.Millisecond
+
+// unanswered reports whether x's client has let answerWithin pass since
+// the first packet without acknowledging anything.
+func (x *xfer) unanswered(now time.Time) bool {
+	return !x.answered && (x.state == stOACK || x.state == stSending) && !now.Before(x.begun.Add(answerWithin))
+}
+
 // wake is when x next needs the timer.
 func (x *xfer) wake() time.Time {
 	if x.state == stHeld {
 		return x.holdUntil
 	}
 	t := x.resend
+	if !x.answered && x.node != nil && x.node.admitted && x.node.answered == 0 {
+		t = earliest(t, x.begun.Add(answerWithin)) // the gate's liveness check
+	}
 	if x.idle > 0 {
 		t = earliest(t, x.heard.Add(x.idle))
 	}
