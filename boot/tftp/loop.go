@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -180,7 +181,7 @@ func (l *loop) adopt(now time.Time) bool {
 // readable reads one datagram of x's socket (epoll is level-triggered: a
 // second one wakes the loop again).
 func (l *loop) readable(x *xfer, now time.Time) {
-	n, err := unix.Read(x.fd, l.rbuf)
+	n, err := recv(x.fd, l.rbuf)
 	switch {
 	case err == nil:
 		was := x.answered
@@ -331,21 +332,53 @@ func (h *timerHeap) Pop() any {
 
 func closeFd(fd int) error { return unix.Close(fd) }
 
-// fdWriter writes datagrams to a connected UDP socket.
+// fdWriter sends datagrams on a connected UDP socket with send(2) and
+// sendmsg(2), which skip the file layer write(2) goes through.
 type fdWriter int
 
 func (w fdWriter) write(b []byte) error {
+	return w.writev(b, nil)
+}
+
+// writev sends hdr and data as one datagram: a block goes out straight from
+// the file's mapping, with no copy in user space; a file truncated under it
+// makes the kernel's copy fail with EFAULT instead of a SIGBUS here.
+func (w fdWriter) writev(hdr, data []byte) error {
+	var iov [2]unix.Iovec
+	iov[0].Base = &hdr[0]
+	iov[0].SetLen(len(hdr))
+	msg := unix.Msghdr{Iov: &iov[0]}
+	msg.SetIovlen(1)
+	if len(data) > 0 {
+		iov[1].Base = &data[0]
+		iov[1].SetLen(len(data))
+		msg.SetIovlen(2)
+	}
 	for {
-		_, err := unix.Write(int(w), b)
-		switch {
-		case err == nil:
+		_, _, errno := unix.Syscall(unix.SYS_SENDMSG, uintptr(w), uintptr(unsafe.Pointer(&msg)), unix.MSG_DONTWAIT)
+		switch errno {
+		case 0:
 			return nil
-		case errors.Is(err, unix.EINTR):
+		case unix.EINTR:
 			continue
-		case errors.Is(err, unix.ECONNREFUSED):
+		case unix.ECONNREFUSED:
 			return errClientGone
 		}
-		return err
+		return errno
+	}
+}
+
+// recv reads one datagram from a connected UDP socket with recv(2).
+func recv(fd int, b []byte) (int, error) {
+	for {
+		n, _, errno := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), unix.MSG_DONTWAIT, 0, 0)
+		if errno == unix.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return 0, errno
+		}
+		return int(n), nil
 	}
 }
 

@@ -57,10 +57,17 @@ func sectionFile(s *io.SectionReader) (fileSection, bool) {
 	return fileSection{f, off, n}, ok
 }
 
+// slicer is a blockSource whose blocks can be sent in place, without a
+// copy into the packet buffer.
+type slicer interface {
+	slice(idx int64, blksize int) []byte
+}
+
 // mapSource serves blocks out of a shared read-only mapping: no system call
-// per block, one copy into the packet. A file truncated under the mapping
-// raises SIGBUS on access; the copy runs with panic-on-fault and turns it
-// into an error for this transfer.
+// per block and no copy (slice hands the kernel the mapping itself). A file
+// truncated under the mapping raises SIGBUS when touched in user space;
+// block's copy runs with panic-on-fault and turns it into an error, and the
+// kernel's own copy from slice fails with EFAULT.
 type mapSource struct {
 	maps      *mapCache
 	m         *mapping
@@ -82,6 +89,15 @@ func (s *mapSource) block(idx int64, p []byte) (n int, err error) {
 	n = copy(p, s.m.data[s.off+at:s.off+end])
 	debug.SetPanicOnFault(old)
 	return n, nil
+}
+
+// slice returns block idx as a slice of the mapping (empty past the end).
+func (s *mapSource) slice(idx int64, blksize int) []byte {
+	at := (idx - 1) * int64(blksize)
+	if at >= s.size {
+		return nil
+	}
+	return s.m.data[s.off+at : s.off+min(at+int64(blksize), s.size)]
 }
 
 func (s *mapSource) release() {

@@ -2,12 +2,16 @@ package tftp
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // readBlocks reads a whole file through src at blksize.
@@ -131,5 +135,42 @@ func TestMapTruncated(t *testing.T) {
 	}
 	if _, err := src.block(500, p); err == nil || !strings.Contains(err.Error(), "changed while") {
 		t.Fatalf("block of a truncated file: err %v, want a read error", err)
+	}
+}
+
+// TestMapTruncatedSend: a block sent in place from the mapping of a file
+// truncated under it fails with EFAULT from the kernel's copy.
+func TestMapTruncatedSend(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k")
+	if err := os.WriteFile(path, pattern(1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	src := newBlockSource(newMapCache(), f, 1<<20).(*mapSource)
+	defer src.release()
+	sink, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	fd, err := dialUDP(nil, sink.LocalAddr().(*net.UDPAddr).AddrPort())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeFd(fd)
+	w := fdWriter(fd)
+	hdr := []byte{0, opDATA, 0, 1}
+	if err := w.writev(hdr, src.slice(1, 1468)); err != nil {
+		t.Fatalf("send from the mapping: %v", err)
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.writev(hdr, src.slice(500, 1468)); !errors.Is(err, unix.EFAULT) {
+		t.Fatalf("send from a truncated mapping: %v, want EFAULT", err)
 	}
 }

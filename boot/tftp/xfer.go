@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/racklet/racklet-boot/boot/resolve"
 )
 
@@ -40,9 +42,11 @@ const (
 	stepDone             // finished; x.err says how
 )
 
-// packetWriter sends one datagram to the transfer's client.
+// packetWriter sends one datagram to the transfer's client: b, or hdr and
+// data joined.
 type packetWriter interface {
 	write(b []byte) error
+	writev(hdr, data []byte) error
 }
 
 // xfer is the send side of one transfer as a state machine driven by the
@@ -135,9 +139,15 @@ func (x *xfer) sendWindow(now time.Time, pkt []byte) step {
 	}
 	p := pkt[:4+x.blksize]
 	binary.BigEndian.PutUint16(p, opDATA)
+	sl, mapped := x.src.(slicer)
 	for idx := x.base; idx <= end; idx++ {
-		n, err := x.src.block(idx, p[4:])
-		if err != nil {
+		var n int
+		var err error
+		var data []byte
+		if mapped {
+			data = sl.slice(idx, x.blksize)
+			n = len(data)
+		} else if n, err = x.src.block(idx, p[4:]); err != nil {
 			x.abort(errUndefined, "server error reading file")
 			return x.fail(err)
 		}
@@ -145,7 +155,16 @@ func (x *xfer) sendWindow(now time.Time, pkt []byte) step {
 			x.last, x.lastLen, end = idx, n, idx
 		}
 		binary.BigEndian.PutUint16(p[2:], uint16(idx))
-		if err := x.w.write(p[:4+n]); err != nil {
+		if mapped {
+			err = x.w.writev(p[:4], data)
+		} else {
+			err = x.w.write(p[:4+n])
+		}
+		if errors.Is(err, unix.EFAULT) {
+			x.abort(errUndefined, "server error reading file")
+			return x.fail(fmt.Errorf("send block %d: the file changed while it was being sent: %w", idx, err))
+		}
+		if err != nil {
 			if errors.Is(err, errClientGone) {
 				return x.fail(err)
 			}

@@ -15,6 +15,10 @@ import (
 // summary per packet ("OACK", "DATA 3 (512)", "ERROR 0").
 type sentLog struct{ pkts []string }
 
+func (s *sentLog) writev(hdr, data []byte) error {
+	return s.write(append(append([]byte(nil), hdr...), data...))
+}
+
 func (s *sentLog) write(b []byte) error {
 	switch binary.BigEndian.Uint16(b) {
 	case opOACK:
