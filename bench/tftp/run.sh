@@ -51,9 +51,11 @@ done
 ns=rkttftpb$$
 work=$(mktemp -d /tmp/rkt-tftpbench.XXXXXX)
 pids=()
+cgroups=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	for c in "${cgroups[@]}"; do rmdir "$c" 2>/dev/null || true; done
 	ip netns del "$ns" 2>/dev/null || true
 	rm -rf "$work"
 }
@@ -99,7 +101,7 @@ ip netns exec "$ns" in.tftpd -L -s "$root" -a 127.0.0.1:${port[tftpd-hpa]} 2>"$w
 pids+=($!) spid[tftpd-hpa]=$!
 servers_win=(racklet)
 if [ -x "$ATFTPD" ]; then
-	in_ns "$ATFTPD" --daemon --no-fork --user root --group root --logfile /dev/null \
+	ip netns exec "$ns" "$ATFTPD" --daemon --no-fork --user root --group root --logfile /dev/null \
 		--port ${port[atftpd]} --bind-address 127.0.0.1 "$root" 2>"$work/atftpd.log" &
 	pids+=($!)
 	servers_win+=(atftpd)
@@ -109,7 +111,7 @@ fi
 # Delaying relays in front of the windowed servers, on port + 100.
 for srv in "${servers_win[@]}"; do
 	port[$srv+delay]=$((port[$srv] + 100))
-	in_ns "$work/racklet-tftp" -addr 127.0.0.1:${port[$srv+delay]} -proxy 127.0.0.1:${port[$srv]} -delay "$DELAY" &
+	ip netns exec "$ns" "$work/racklet-tftp" -addr 127.0.0.1:${port[$srv+delay]} -proxy 127.0.0.1:${port[$srv]} -delay "$DELAY" &
 	pids+=($!)
 done
 sleep 1
@@ -118,9 +120,30 @@ has() { [[ " $PARTS " == *" $1 "* ]]; }
 
 now() { date +%s%N; }
 
-# cpu_ticks SERVER: its user + system time and that of its reaped children.
-cpu_ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/${spid[$1]}/stat"; }
-hz=$(getconf CLK_TCK)
+# Each server in a cgroup of its own (cgroup v1 cpuacct or v2), when the
+# machine has them: cpu_ns SERVER reads its CPU time, children included.
+declare -A cg
+cgbase=""
+if [ -w /sys/fs/cgroup/cpuacct ]; then
+	cgbase=/sys/fs/cgroup/cpuacct
+elif [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+	cgbase=/sys/fs/cgroup
+fi
+for srv in racklet dnsmasq tftpd-hpa; do
+	[ -n "$cgbase" ] || break
+	d=$cgbase/rkt-tftpbench-$$-$srv
+	mkdir "$d" 2>/dev/null && echo "${spid[$srv]}" >"$d/cgroup.procs" 2>/dev/null && cg[$srv]=$d && cgroups+=("$d") || true
+done
+cpu_ns() {
+	local d=${cg[$1]:-}
+	if [ -n "$d" ] && [ -f "$d/cpuacct.usage" ]; then
+		cat "$d/cpuacct.usage"
+	elif [ -n "$d" ] && [ -f "$d/cpu.stat" ]; then
+		awk '$1 == "usage_usec" {print $2 * 1000}' "$d/cpu.stat"
+	else # user + system ticks of the process and its reaped children
+		awk -v hz="$(getconf CLK_TCK)" '{printf "%d\n", ($14 + $15 + $16 + $17) * 1e9 / hz}' "/proc/${spid[$1]}/stat"
+	fi
+}
 
 # fetch CLIENT SERVER BLKSIZE WINDOW OUT [FILE]: one transfer, prints seconds.
 fetch() {
@@ -157,10 +180,10 @@ for ((r = 0; r < ROUNDS; r++)); do
 	if has servers; then
 		for blk in $BLKSIZES; do
 			for srv in $(rotate "$r" racklet dnsmasq tftpd-hpa); do
-				c0=$(cpu_ticks "$srv")
+				c0=$(cpu_ns "$srv")
 				secs=$(fetch curl "$srv" "$blk" 1 /dev/null)
-				sleep 0.2 # tftpd-hpa's child exits and is reaped after the last ACK
-				echo "cpu $srv $blk $(($(cpu_ticks "$srv") - c0))" >>"$results"
+				sleep 0.2 # tftpd-hpa's child exits after the last ACK
+				echo "cpu $srv $blk $(($(cpu_ns "$srv") - c0))" >>"$results"
 				echo "curl $srv $blk 1 $secs" >>"$results"
 			done
 		done
@@ -212,13 +235,15 @@ if has servers; then
 		printf '%-8s %9s MB/s %7s MB/s %7s MB/s %16s %16s\n' "$blk" "$(mbps "$a")" "$(mbps "$b")" "$(mbps "$c")" \
 			"$(ratio "$a" "$b")" "$(ratio "$a" "$c")"
 	done
-	echo "# server CPU (user+system, children included) per GB sent, all rounds; ratio < 1: racklet is cheaper"
+	how="/proc stat: tftpd-hpa's children missing"
+	[ -n "$cgbase" ] && how="cgroups under $cgbase"
+	echo "# server CPU (children included; $how) per GB sent, all rounds; ratio < 1: racklet is cheaper"
 	printf '%-8s %12s %12s %12s %16s %16s\n' blksize racklet dnsmasq tftpd-hpa racklet/dnsmasq racklet/tftpd-hpa
 	for blk in $BLKSIZES; do
 		declare -A cpg=()
 		for srv in racklet dnsmasq tftpd-hpa; do
 			t=$(grep "^cpu $srv $blk " "$results" | awk '{s += $4} END {print s + 0}')
-			cpg[$srv]=$(echo "scale=2; $t / $hz / ($bytes * $ROUNDS / 1000000000)" | bc)
+			cpg[$srv]=$(echo "scale=2; $t / ($bytes * $ROUNDS)" | bc) # ns per byte = s per GB
 		done
 		printf '%-8s %10s s %10s s %10s s %16s %16s\n' "$blk" "${cpg[racklet]}" "${cpg[dnsmasq]}" "${cpg[tftpd-hpa]}" \
 			"$(ratio "${cpg[dnsmasq]}" "${cpg[racklet]}")" "$(ratio "${cpg[tftpd-hpa]}" "${cpg[racklet]}")"
