@@ -355,6 +355,8 @@ func (w fdWriter) writev(hdr, data []byte) error {
 		msg.SetIovlen(2)
 	}
 	for {
+		// Not raw: the kernel's copy from a mapping may fault a cold page
+		// in from disk, and the scheduler must know this thread waits.
 		_, _, errno := unix.Syscall(unix.SYS_SENDMSG, uintptr(w), uintptr(unsafe.Pointer(&msg)), unix.MSG_DONTWAIT)
 		switch errno {
 		case 0:
@@ -368,10 +370,12 @@ func (w fdWriter) writev(hdr, data []byte) error {
 	}
 }
 
-// recv reads one datagram from a connected UDP socket with recv(2).
+// recv reads one datagram from a connected UDP socket with recv(2). The
+// call is raw (the scheduler is not told): non-blocking, into memory of our
+// own, it never waits, and it saves entersyscall/exitsyscall per packet.
 func recv(fd int, b []byte) (int, error) {
 	for {
-		n, _, errno := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), unix.MSG_DONTWAIT, 0, 0)
+		n, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), unix.MSG_DONTWAIT, 0, 0)
 		if errno == unix.EINTR {
 			continue
 		}
