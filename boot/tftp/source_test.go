@@ -112,20 +112,31 @@ func TestMapShared(t *testing.T) {
 	}
 }
 
-// TestMapTruncated: a file cut short under a running transfer makes that
-// transfer fail with an error instead of crashing the server (SIGBUS).
-func TestMapTruncated(t *testing.T) {
+// mappedFile writes a file of size bytes and returns its path and a mapped
+// source over it, released at cleanup.
+func mappedFile(t *testing.T, size int) (string, *mapSource) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "k")
-	if err := os.WriteFile(path, pattern(1<<20), 0o644); err != nil {
+	if err := os.WriteFile(path, pattern(size), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	src := newBlockSource(newMapCache(), f, 1<<20)
-	defer src.release()
+	t.Cleanup(func() { f.Close() })
+	src, ok := newBlockSource(newMapCache(), f, int64(size)).(*mapSource)
+	if !ok {
+		t.Fatal("a regular file was not mapped")
+	}
+	t.Cleanup(src.release)
+	return path, src
+}
+
+// TestMapTruncated: a file cut short under a running transfer makes that
+// transfer fail with an error instead of crashing the server (SIGBUS).
+func TestMapTruncated(t *testing.T) {
+	path, src := mappedFile(t, 1<<20)
 	p := make([]byte, 1468)
 	if _, err := src.block(1, p); err != nil {
 		t.Fatal(err)
@@ -141,17 +152,7 @@ func TestMapTruncated(t *testing.T) {
 // TestMapTruncatedSend: a block sent in place from the mapping of a file
 // truncated under it fails with EFAULT from the kernel's copy.
 func TestMapTruncatedSend(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "k")
-	if err := os.WriteFile(path, pattern(1<<20), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	src := newBlockSource(newMapCache(), f, 1<<20).(*mapSource)
-	defer src.release()
+	path, src := mappedFile(t, 1<<20)
 	sink, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
