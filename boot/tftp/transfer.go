@@ -100,6 +100,7 @@ func (d *dispatcher) prepare(ctx context.Context, req request, info packetInfo, 
 
 // start hands x to the loop; when the loop is stopping, x ends here.
 func (d *dispatcher) start(ctx context.Context, x *xfer) {
+	x.start = time.Now() // the loop sets it again when it takes x
 	if d.s.Metrics != nil {
 		d.s.Metrics.Active.Inc()
 	}
