@@ -76,17 +76,37 @@ func runDHCPProbe(args []string, w io.Writer) error {
 	return json.NewEncoder(w).Encode(&res)
 }
 
-// addProbe fills the round's DHCP probe figures from a dhcpprobe result.
-func (r *Round) addProbe(path string) error {
+// readProbe reads a dhcpprobe result.
+func readProbe(path string) (probeResult, error) {
+	var pr probeResult
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("read dhcp probe: %w", err)
+		return pr, fmt.Errorf("read dhcp probe: %w", err)
 	}
-	var pr probeResult
 	if err := json.Unmarshal(b, &pr); err != nil {
-		return fmt.Errorf("dhcp probe %s: %w", path, err)
+		return pr, fmt.Errorf("dhcp probe %s: %w", path, err)
+	}
+	return pr, nil
+}
+
+// addProbe fills the round's DHCP probe figures from a dhcpprobe result
+// taken during the storm.
+func (r *Round) addProbe(path string) error {
+	pr, err := readProbe(path)
+	if err != nil {
+		return err
 	}
 	r.ProbeN, r.ProbeLost = len(pr.Samples), pr.Lost
 	r.ProbeP50, r.ProbeP99 = percentile(pr.Samples, 50), percentile(pr.Samples, 99)
+	return nil
+}
+
+// addIdleProbe fills the DHCP p99 of the same server just before the storm.
+func (r *Round) addIdleProbe(path string) error {
+	pr, err := readProbe(path)
+	if err != nil {
+		return err
+	}
+	r.IdleProbeP99 = percentile(pr.Samples, 99)
 	return nil
 }

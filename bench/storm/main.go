@@ -84,6 +84,7 @@ func runSummarize(args []string, w io.Writer) error {
 	fs.Float64Var(&r.ServerCPUSec, "server-cpu-s", 0, "server user+system CPU seconds during the storm")
 	fs.Float64Var(&r.ClientCPUSec, "client-cpu-s", 0, "simulator user+system CPU seconds")
 	probe := fs.String("dhcp-probe", "", "result of storm dhcpprobe run during the storm")
+	idleProbe := fs.String("dhcp-idle-probe", "", "result of storm dhcpprobe run just before the storm")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -102,6 +103,11 @@ func runSummarize(args []string, w io.Writer) error {
 	r.summarize(results, time.Duration(*wall))
 	if *probe != "" {
 		if err := r.addProbe(*probe); err != nil {
+			return err
+		}
+	}
+	if *idleProbe != "" {
+		if err := r.addIdleProbe(*idleProbe); err != nil {
 			return err
 		}
 	}

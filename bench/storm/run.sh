@@ -266,6 +266,10 @@ storm_once() { # storm_once SERVER N ROUND
 	*) start_dnsmasq "$OUT/$tag.log" ;;
 	esac
 	sleep 1
+	# The same DHCP probe for 10 s before the storm: what the machine's own
+	# load costs DHCP, to read the storm's figure against.
+	ip netns exec "$RACK" timeout -s TERM 10 "$storm" dhcpprobe -parent eth0 -nodes "$n" -seed "$SEED" \
+		-out "$OUT/$tag.idle.json" 2>"$OUT/$tag.idle.err" || true
 	local idle cpu0 cpu1 peak t0 t1 rc=0
 	idle=$(rss "$srvpid" VmRSS)
 	cpu0=$(cpu_ticks "$srvpid")
@@ -290,6 +294,7 @@ storm_once() { # storm_once SERVER N ROUND
 	stop_server
 	probe_arg=""
 	[ -s "$OUT/$tag.probe.json" ] && probe_arg="-dhcp-probe $OUT/$tag.probe.json"
+	[ -s "$OUT/$tag.idle.json" ] && probe_arg="$probe_arg -dhcp-idle-probe $OUT/$tag.idle.json"
 	if [ ! -s "$OUT/$tag.json" ]; then
 		echo "run.sh: $tag: the simulator wrote no results (exit $rc):" >&2
 		tail -20 "$OUT/$tag.sim.err" >&2

@@ -54,6 +54,7 @@ type medianRow struct {
 	clientCPU    float64
 	probeP99     time.Duration // DHCP DISCOVER→OFFER during the storm
 	probeLost    int
+	idleP99      time.Duration // the same just before the storm
 }
 
 func medians(server string, nodes int, rs []Round) medianRow {
@@ -71,6 +72,7 @@ func medians(server string, nodes int, rs []Round) medianRow {
 		clientCPU: median(rs, func(r Round) float64 { return r.ClientCPUSec }),
 		probeP99:  median(rs, func(r Round) time.Duration { return r.ProbeP99 }),
 		probeLost: median(rs, func(r Round) int { return r.ProbeLost }),
+		idleP99:   median(rs, func(r Round) time.Duration { return r.IdleProbeP99 }),
 	}
 }
 
@@ -79,7 +81,7 @@ func medians(server string, nodes int, rs []Round) medianRow {
 // served the files from a signed OCI image.
 func writeTable(w io.Writer, rounds []Round) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "server\trounds\tfinished\ttimeouts\tp50\tp99\tmax\tMB/s\tpeak RSS MiB\tidle RSS MiB\tserver CPU s\tclient CPU s\tDHCP p99 (lost)\t")
+	fmt.Fprintln(tw, "server\trounds\tfinished\ttimeouts\tp50\tp99\tmax\tMB/s\tpeak RSS MiB\tidle RSS MiB\tserver CPU s\tclient CPU s\tDHCP p99 (lost)\tidle DHCP p99\t")
 	var nodeCounts []int
 	for _, r := range rounds {
 		if !slices.Contains(nodeCounts, r.Nodes) {
@@ -103,8 +105,8 @@ func writeTable(w io.Writer, rounds []Round) error {
 			}
 			m := medians(s, n, rs)
 			rows[s] = m
-			fmt.Fprintf(tw, "%s\t%d\t%d/%d\t%d\t%s\t%s\t%s\t%.1f\t%.1f\t%.1f\t%.2f\t%.2f\t%s\t\n", s, m.count, m.finished, n, m.timeouts,
-				secs(m.p50), secs(m.p99), secs(m.mx), m.mbps, float64(m.peak)/1024, float64(m.idle)/1024, m.cpu, m.clientCPU, probe(m))
+			fmt.Fprintf(tw, "%s\t%d\t%d/%d\t%d\t%s\t%s\t%s\t%.1f\t%.1f\t%.1f\t%.2f\t%.2f\t%s\t%s\t\n", s, m.count, m.finished, n, m.timeouts,
+				secs(m.p50), secs(m.p99), secs(m.mx), m.mbps, float64(m.peak)/1024, float64(m.idle)/1024, m.cpu, m.clientCPU, probe(m), ms(m.idleP99))
 		}
 		rb, okR := rows[serverRacklet]
 		dm, okD := rows[serverDnsmasq]
@@ -140,7 +142,15 @@ func probe(m medianRow) string {
 	if m.probeP99 == 0 && m.probeLost == 0 {
 		return "-"
 	}
-	return fmt.Sprintf("%.1fms (%d)", float64(m.probeP99)/1e6, m.probeLost)
+	return fmt.Sprintf("%s (%d)", ms(m.probeP99), m.probeLost)
+}
+
+// ms renders a latency in milliseconds; "-" for none.
+func ms(d time.Duration) string {
+	if d == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fms", float64(d)/1e6)
 }
 
 func ratio(a, b float64) string {
