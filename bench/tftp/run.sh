@@ -242,7 +242,7 @@ if has servers; then
 	for blk in $BLKSIZES; do
 		declare -A cpg=()
 		for srv in racklet dnsmasq tftpd-hpa; do
-			t=$(grep "^cpu $srv $blk " "$results" | awk '{s += $4} END {printf "%d", s}')
+			t=$(grep "^cpu $srv $blk " "$results" | awk '{s += $4} END {printf "%.0f", s}')
 			cpg[$srv]=$(echo "scale=2; $t / ($bytes * $ROUNDS)" | bc) # ns per byte = s per GB
 		done
 		printf '%-8s %10s s %10s s %10s s %16s %16s\n' "$blk" "${cpg[racklet]}" "${cpg[dnsmasq]}" "${cpg[tftpd-hpa]}" \
