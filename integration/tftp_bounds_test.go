@@ -71,7 +71,7 @@ nodes:
 
 	// The flood: 1,000 sockets inside the attacker's namespace, 4 per
 	// address, each sending one RRQ and never answering; the sockets stay
-	// open (a closed one would answer with port unreachable).
+	// open, as a flooder's would.
 	type flooder struct {
 		c    *net.UDPConn
 		wait string

@@ -196,6 +196,14 @@ wait_tftp_port() { # bounded: 15 s
 	done
 	return 1
 }
+# forget_neighbours empties the server's and the rack's neighbour (ARP)
+# caches before a storm: addresses move between Pis from one server to the
+# next, and a stale entry sends a reply to another Pi's macvlan, whose kernel
+# (the same rack namespace) answers with ICMP port unreachable.
+forget_neighbours() {
+	ip -n "$SRV" neigh flush all 2>/dev/null || true
+	ip -n "$RACK" neigh flush all 2>/dev/null || true
+}
 start_racklet() { # start_racklet LOG [CONFIG]
 	rm -rf "$work/data"
 	ip netns exec "$SRV" "$rb" serve --config "${2:-$cfg}" --log-format json --log-level "$LOG_LEVEL" >"$1" 2>&1 &
@@ -257,6 +265,7 @@ rm "$tftproot/rks-link-in" "$tftproot/rks-link-out"
 # --- the storms.
 storm_once() { # storm_once SERVER N ROUND
 	local server=$1 n=$2 round=$3 tag=$1-n$2-r$3
+	forget_neighbours
 	case $server in
 	racklet-boot) start_racklet "$OUT/$tag.log" ;;
 	racklet-image) # nodes boot after the server verified and cached its images, as in a real rack

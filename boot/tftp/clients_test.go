@@ -157,9 +157,9 @@ func TestHalfOpenFlood(t *testing.T) {
 	oacks, busy := 0, 0
 	buf := make([]byte, 70000)
 	for i := range 1000 {
-		// Each socket stays open until the test ends: a closed one would
-		// answer the server's retransmission with ICMP port unreachable,
-		// which ends that transfer early.
+		// Each socket stays open until the test ends, as a real flooder's
+		// would (a closed one answers with ICMP port unreachable, which the
+		// server treats as a lost packet).
 		flood, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)})
 		if err != nil {
 			testutil.Unavailable(t, fmt.Sprintf("cannot bind 127.0.0.2: %v", err))

@@ -192,7 +192,10 @@ func (l *loop) readable(x *xfer, now time.Time) {
 		l.handle(x, st, now)
 	case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
 	case errors.Is(err, unix.ECONNREFUSED):
-		l.handle(x, x.fail(errClientGone), now)
+		// An ICMP port unreachable for something we sent: a packet lost,
+		// not a verdict (a stale neighbour entry sends it to the wrong
+		// host); a client that is really gone is dropped by the idle
+		// timeout.
 	default:
 		l.handle(x, x.fail(fmt.Errorf("receive: %w", err)), now)
 	}
@@ -363,8 +366,6 @@ func (w fdWriter) writev(hdr, data []byte) error {
 			return nil
 		case unix.EINTR:
 			continue
-		case unix.ECONNREFUSED:
-			return errClientGone
 		}
 		return errno
 	}

@@ -20,7 +20,7 @@ const (
 	OutcomeRefused  = "refused"   // request or resolver refused it (ERROR 2, 4, 8)
 	OutcomeBusy     = "busy"      // MaxTransfers or MaxPerClient reached
 	OutcomeTimeout  = "timeout"   // client stopped acknowledging, or the transfer ran past MaxDuration
-	OutcomeAborted  = "aborted"   // client sent an ERROR mid-transfer, or its port closed
+	OutcomeAborted  = "aborted"   // client sent an ERROR mid-transfer
 	OutcomeError    = "error"     // server-side failure (resolver, read, socket)
 )
 

@@ -151,7 +151,7 @@ func (x *xfer) result(now time.Time) result {
 		res.Outcome = OutcomeOK
 	case errors.As(err, &cerr) && !x.ackedData:
 		res.Outcome, res.Err = OutcomeProbe, cerr
-	case errors.As(err, &cerr), errors.Is(err, errClientGone):
+	case errors.As(err, &cerr):
 		res.Outcome, res.Err = OutcomeAborted, err
 	case errors.Is(err, errClientTimeout), errors.Is(err, errTooLong):
 		res.Outcome, res.Err = OutcomeTimeout, err

@@ -18,8 +18,6 @@ var (
 	errClientTimeout = errors.New("client stopped acknowledging")
 	// errTooLong: the transfer reached Server.MaxDuration.
 	errTooLong = errors.New("transfer exceeded the server's maximum duration")
-	// errClientGone: the client's port is closed (ICMP port unreachable).
-	errClientGone = errors.New("client port unreachable")
 )
 
 // xstate is where a transfer stands.
@@ -124,9 +122,7 @@ func (x *xfer) begin(now time.Time, pkt []byte) step {
 }
 
 func (x *xfer) sendOACK(now time.Time) step {
-	if err := x.w.write(x.oack); err != nil {
-		return x.fail(fmt.Errorf("send OACK: %w", err))
-	}
+	_ = x.w.write(x.oack) // a failed send is a lost packet: the timeout resends
 	x.resend = now.Add(x.wait())
 	return stepWait
 }
@@ -165,11 +161,9 @@ func (x *xfer) sendWindow(now time.Time, pkt []byte) step {
 			return x.fail(fmt.Errorf("send block %d: the file changed while it was being sent: %w", idx, err))
 		}
 		if err != nil {
-			if errors.Is(err, errClientGone) {
-				return x.fail(err)
-			}
-			// A full socket buffer: the rest of the window goes out
-			// on the timeout, like a lost window.
+			// A full socket buffer or an ICMP error for an earlier
+			// packet: the rest of the window goes out on the timeout,
+			// like a lost window.
 			break
 		}
 		x.sent += int64(n)
