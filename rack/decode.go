@@ -172,12 +172,13 @@ func (d *decoder) decodeConfig(root *yaml.Node, c *Config) {
 func (d *decoder) server(s *Server) func(*yaml.Node, string) {
 	return func(n *yaml.Node, path string) {
 		d.mapping(n, path, fields{
-			"interface": d.str(&s.Interface),
-			"address":   d.addr(&s.Address),
-			"dataDir":   d.str(&s.DataDir),
-			"httpPort":  d.port(&s.HTTPPort),
-			"tftpPort":  d.port(&s.TFTPPort),
-			"bmcPort":   d.port(&s.BMCPort),
+			"interface":            d.str(&s.Interface),
+			"address":              d.addr(&s.Address),
+			"dataDir":              d.str(&s.DataDir),
+			"httpPort":             d.port(&s.HTTPPort),
+			"tftpPort":             d.port(&s.TFTPPort),
+			"bmcPort":              d.port(&s.BMCPort),
+			"routerAdvertisements": d.optBool(&s.RouterAdvertisements),
 		})
 	}
 }

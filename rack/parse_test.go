@@ -167,3 +167,24 @@ func mustMAC(s string) net.HardwareAddr {
 	}
 	return m
 }
+
+// TestRouterAdvertisements: on unless the config turns them off.
+func TestRouterAdvertisements(t *testing.T) {
+	file := bootDir(t)
+	for _, tc := range []struct {
+		line string
+		want bool
+	}{{"", true}, {"  routerAdvertisements: true", true}, {"  routerAdvertisements: false", false}} {
+		lines := []string{"apiVersion: racklet.io/v1alpha1", "kind: Rack", "server:", "  address: 10.0.0.2"}
+		if tc.line != "" {
+			lines = append(lines, tc.line)
+		}
+		cfg, err := Parse([]byte(y(append(lines, "dhcp: {mode: proxy}")...)), file)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.line, err)
+		}
+		if got := cfg.Server.AdvertiseRouter(); got != tc.want {
+			t.Errorf("%q: AdvertiseRouter() = %v, want %v", tc.line, got, tc.want)
+		}
+	}
+}

@@ -100,6 +100,8 @@ func TestValidationRules(t *testing.T) {
 		{"dns not a list", withHeader("  mode: proxy", "  dns: {a: 1}"), []want{{7, "dhcp.dns", "must be a list"}}},
 		{"domain invalid", withHeader("  mode: proxy", "  domain: -bad-.example"), []want{{7, "dhcp.domain", "not a DNS domain"}}},
 		{"bool invalid", withHeader("  mode: proxy", "boot: {allowEEPROMUpdate: maybe}"), []want{{7, "boot.allowEEPROMUpdate", "not true or false"}}},
+		{"routerAdvertisements not a bool", y("apiVersion: racklet.io/v1alpha1", "kind: Rack", "server:", "  address: 10.0.0.2",
+			"  routerAdvertisements: off", "dhcp: {mode: proxy}"), []want{{5, "server.routerAdvertisements", "not true or false"}}},
 		{"unknownMachines unknown", withHeader("  mode: proxy", "unknownMachines: boot"), []want{{7, "unknownMachines", "not one of ignore"}}},
 		{"unknownMachines default without default", withHeader("  mode: proxy", "unknownMachines: default"),
 			[]want{{7, "unknownMachines", "top-level default"}}},

@@ -8,7 +8,7 @@
 set -euo pipefail
 pkgs=(
   iproute2 busybox-static udhcpc isc-dhcp-client dnsmasq-base kea-admin tshark
-  curl atftp tftp-hpa tftpd-hpa nginx-light
+  curl atftp tftp-hpa tftpd-hpa nginx-light ndisc6
   qemu-system-x86 ipxe-qemu qemu-system-arm qemu-efi-aarch64 cpio zstd kmod
   squashfs-tools cryptsetup-bin dmsetup dosfstools mtools fdisk
   mount e2fsprogs

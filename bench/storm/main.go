@@ -18,6 +18,9 @@
 //	storm http-summarize … / storm http-table ROUNDS.jsonl
 //	    the same for http.sh, the HTTP-boot storm: per-node boot.img time
 //	    percentiles against the 15 s target, racklet-boot/nginx ratios.
+//	storm dhcpprobe -parent IF -nodes N -seed S [-interval D] [-out FILE]
+//	    plays Pi number N+1 of the same rack, sending a DISCOVER every
+//	    interval until SIGTERM and timing each OFFER (summarize -dhcp-probe).
 package main
 
 import (
@@ -37,7 +40,7 @@ func main() {
 }
 
 // errUsage is returned for a missing or unknown subcommand.
-var errUsage = errors.New("usage: storm serials|summarize|table|http-summarize|http-table [flags] [file]")
+var errUsage = errors.New("usage: storm serials|summarize|table|dhcpprobe|http-summarize|http-table [flags] [file]")
 
 func run(args []string, w io.Writer) error {
 	if len(args) == 0 {
@@ -54,6 +57,8 @@ func run(args []string, w io.Writer) error {
 		return runHTTPSummarize(args[1:], w)
 	case "http-table":
 		return runHTTPTable(args[1:], w)
+	case "dhcpprobe":
+		return runDHCPProbe(args[1:], w)
 	}
 	return fmt.Errorf("unknown subcommand %q: %w", args[0], errUsage)
 }
@@ -85,6 +90,8 @@ func runSummarize(args []string, w io.Writer) error {
 	fs.Int64Var(&r.PeakRSSKiB, "peak-rss-kib", 0, "server VmHWM after the storm, KiB")
 	fs.Float64Var(&r.ServerCPUSec, "server-cpu-s", 0, "server user+system CPU seconds during the storm")
 	fs.Float64Var(&r.ClientCPUSec, "client-cpu-s", 0, "simulator user+system CPU seconds")
+	probe := fs.String("dhcp-probe", "", "result of storm dhcpprobe run during the storm")
+	idleProbe := fs.String("dhcp-idle-probe", "", "result of storm dhcpprobe run just before the storm")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -101,6 +108,16 @@ func runSummarize(args []string, w io.Writer) error {
 		return fmt.Errorf("%s: %w", fs.Arg(0), err)
 	}
 	r.summarize(results, time.Duration(*wall))
+	if *probe != "" {
+		if err := r.addProbe(*probe); err != nil {
+			return err
+		}
+	}
+	if *idleProbe != "" {
+		if err := r.addIdleProbe(*idleProbe); err != nil {
+			return err
+		}
+	}
 	return writeRound(w, &r)
 }
 

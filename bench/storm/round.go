@@ -45,6 +45,15 @@ type Round struct {
 	// ClientCPUSec is the simulator's user+system CPU seconds: server and
 	// clients share the machine's cores.
 	ClientCPUSec float64 `json:"client_cpu_s"`
+	// DHCP probe during the storm (storm dhcpprobe): DISCOVER→OFFER
+	// percentiles over ProbeN answered probes, ProbeLost unanswered.
+	ProbeN    int           `json:"dhcp_probe_n,omitempty"`
+	ProbeLost int           `json:"dhcp_probe_lost,omitempty"`
+	ProbeP50  time.Duration `json:"dhcp_probe_p50_ns,omitempty"`
+	ProbeP99  time.Duration `json:"dhcp_probe_p99_ns,omitempty"`
+	// IdleProbeP99 is the same probe's p99 for 10 s before the storm, on
+	// the same server and machine: what the machine's load alone costs.
+	IdleProbeP99 time.Duration `json:"dhcp_idle_probe_p99_ns,omitempty"`
 }
 
 // decodeResults reads the simulator's `-o json` output.

@@ -93,6 +93,8 @@ func TestTableRatios(t *testing.T) {
 		{Server: serverDnsmasq, Round: 1, Nodes: 10, Finished: 10, P50: 4 * time.Second, P99: 8 * time.Second, Max: 8 * time.Second, MBps: 15, PeakRSSKiB: 4096},
 		{Server: serverRacklet, Round: 2, Nodes: 10, Finished: 9, P50: 3 * time.Second, P99: 5 * time.Second, Max: 6 * time.Second, MBps: 20, PeakRSSKiB: 30720},
 		{Server: serverDnsmasq, Round: 2, Nodes: 10, Finished: 10, P50: 6 * time.Second, P99: 9 * time.Second, Max: 9 * time.Second, MBps: 10, PeakRSSKiB: 4096},
+		{Server: serverTFTPD, Round: 1, Nodes: 10, Finished: 10, P50: 4 * time.Second, P99: 10 * time.Second, Max: 10 * time.Second, MBps: 16,
+			ProbeP99: 12 * time.Millisecond, ProbeLost: 1, IdleProbeP99: 3 * time.Millisecond},
 	}
 	var b bytes.Buffer
 	if err := writeTable(&b, rounds); err != nil {
@@ -105,10 +107,12 @@ func TestTableRatios(t *testing.T) {
 	}
 	// Medians of two are the lower value.
 	want := []string{
-		"server rounds finished timeouts p50 p99 max MB/s peak RSS MiB idle RSS MiB server CPU s client CPU s",
-		"racklet-boot 2 9/10 0 2.00s 4.00s 4.00s 20.0 20.0 0.0 0.00 0.00",
-		"dnsmasq 2 10/10 0 4.00s 8.00s 8.00s 10.0 4.0 0.0 0.00 0.00",
+		"server rounds finished timeouts p50 p99 max MB/s peak RSS MiB idle RSS MiB server CPU s client CPU s DHCP p99 (lost) idle DHCP p99",
+		"racklet-boot 2 9/10 0 2.00s 4.00s 4.00s 20.0 20.0 0.0 0.00 0.00 - -",
+		"dnsmasq 2 10/10 0 4.00s 8.00s 8.00s 10.0 4.0 0.0 0.00 0.00 - -",
+		"tftpd-hpa 1 10/10 0 4.00s 10.00s 10.00s 16.0 0.0 0.0 0.00 0.00 12.0ms (1) 3.0ms",
 		"ratio racklet/dnsmasq (10 nodes) 0.50 0.50 0.50 2.00 5.00 -",
+		"ratio racklet/tftpd-hpa (10 nodes) 0.50 0.40 0.40 1.25 -",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("table (-want +got):\n%s", diff)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Boot storm: N simulated Raspberry Pis (racklet-boot simulate, mixed Pi 4 and
 # Pi 5, each on its own macvlan) power on at once against racklet-boot serve
-# (full DHCP + TFTP) and against dnsmasq (DHCP + TFTP, the reference), on a
-# private LAN of network namespaces: a switch (bridge), the server, the rack.
+# (full DHCP + TFTP), against dnsmasq (DHCP + TFTP, the reference) and against
+# tftpd-hpa (TFTP, with dnsmasq for DHCP only), on a private LAN of network
+# namespaces: a switch (bridge), the server, the rack.
 #
 # Each node boots a ~30 MiB tree (kernel, initramfs, start4.elf on Pi 4,
 # small files); one tree per model, shared by that model's nodes: racklet-boot
@@ -14,15 +15,20 @@
 # per-file timeout, aggregate TFTP MB/s (payload bytes of all Pis / wall time
 # of the simulate command), the server's idle VmRSS (after start), peak VmHWM
 # (after the storm; a fresh server process per storm), its CPU seconds and the
-# simulator's CPU seconds (server and clients share the same cores).
+# simulator's CPU seconds (server and clients share the same cores). While
+# the Pis boot, one more Pi of the same rack (listed in the config, not
+# booted) sends a DHCPDISCOVER every 200 ms from its own macvlan and times
+# the OFFER (storm dhcpprobe): DHCP p99 (and lost probes) during the storm.
 # Rounds alternate the server order; the table shows medians and the ratios
 # racklet-boot/dnsmasq from this one run.
 #
 #   sudo bench/storm/run.sh                      # 100 nodes, 2 rounds
 #   NODES="10 50 100" ROUNDS=3 bench/storm/run.sh
 #   KERNEL_MIB=20 INITRD_MIB=8 START_MIB=2 SEED=1 KEEP=1 bench/storm/run.sh
+#   SERVERS="racklet-boot dnsmasq" PROFILE=1 bench/storm/run.sh   # perf profile of racklet-boot
 #
-# Needs: root, ip (iproute2), dnsmasq, curl, go. Output files (per-round
+# Needs: root, ip (iproute2), dnsmasq, in.tftpd (tftpd-hpa), curl, go, and
+# perf (linux-perf) for PROFILE=1. Output files (per-round
 # simulator JSON, server logs, rounds.jsonl) stay in $OUT when KEEP=1.
 set -euo pipefail
 
@@ -36,10 +42,12 @@ STORM_TIMEOUT=${STORM_TIMEOUT:-600} # seconds, one simulate run
 LOG_LEVEL=${LOG_LEVEL:-info}        # racklet-boot serve's log level
 KEEP=${KEEP:-0}
 IMAGE=${IMAGE:-1} # also storm racklet-boot serving the same files from a signed OCI image
+SERVERS=${SERVERS:-"racklet-boot dnsmasq tftpd-hpa"}
+PROFILE=${PROFILE:-0} # 1: perf record racklet-boot during its storms, top symbols printed
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-for t in ip dnsmasq curl go timeout; do
+for t in ip dnsmasq in.tftpd curl go timeout; do
 	command -v "$t" >/dev/null || { echo "run.sh: $t is not installed" >&2; exit 1; }
 done
 [ "$(id -u)" = 0 ] || { echo "run.sh: needs root (network namespaces, macvlans)" >&2; exit 1; }
@@ -50,12 +58,12 @@ work=$(mktemp -d /tmp/rks-storm.XXXXXX)
 chmod 755 "$work" # dnsmasq reads its TFTP root as nobody
 OUT=${OUT:-$work/out}
 mkdir -p "$OUT"
-srvpid=""
+srvpid="" dhcppid="" probepid="" perfpid=""
 cleanup() {
-	if [ -n "$srvpid" ]; then
-		kill "$srvpid" 2>/dev/null || true
-		wait "$srvpid" 2>/dev/null || true
-	fi
+	for p in $probepid $perfpid $srvpid $dhcppid; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
 	ip netns del "$RACK" 2>/dev/null || true
 	ip netns del "$SRV" 2>/dev/null || true
 	ip netns del "$SW" 2>/dev/null || true
@@ -117,7 +125,8 @@ chmod -R a+rX "$boot"
 log "boot trees: rpi4 $(du -sm "$boot/rpi4" | cut -f1) MiB, rpi5 $(du -sm "$boot/rpi5" | cut -f1) MiB"
 
 # --- the rack: racklet-boot's config and dnsmasq's per-serial directories.
-"$storm" serials -nodes "$maxn" -seed "$SEED" >"$work/serials"
+# One Pi more than the largest storm: the DHCP probe (listed, never booted).
+"$storm" serials -nodes $((maxn + 1)) -seed "$SEED" >"$work/serials"
 tftproot=$work/tftp
 mkdir -p "$tftproot"
 cfg=$work/rack.yaml
@@ -170,15 +179,16 @@ fi
 
 # --- process helpers.
 rss() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; } # KiB
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+cpu_ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat"; } # children too: tftpd-hpa forks per transfer
 hz=$(getconf CLK_TCK)
 stop_server() {
-	[ -n "$srvpid" ] || return 0
-	kill -TERM "$srvpid" 2>/dev/null || true
-	for _ in $(seq 50); do kill -0 "$srvpid" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$srvpid" 2>/dev/null || true
-	wait "$srvpid" 2>/dev/null || true
-	srvpid=""
+	for p in $srvpid $dhcppid; do
+		kill -TERM "$p" 2>/dev/null || true
+		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	srvpid="" dhcppid=""
 }
 wait_tftp_port() { # bounded: 15 s
 	for _ in $(seq 150); do
@@ -186,6 +196,14 @@ wait_tftp_port() { # bounded: 15 s
 		sleep 0.1
 	done
 	return 1
+}
+# forget_neighbours empties the server's and the rack's neighbour (ARP)
+# caches before a storm: addresses move between Pis from one server to the
+# next, and a stale entry sends a reply to another Pi's macvlan, whose kernel
+# (the same rack namespace) answers with ICMP port unreachable.
+forget_neighbours() {
+	ip -n "$SRV" neigh flush all 2>/dev/null || true
+	ip -n "$RACK" neigh flush all 2>/dev/null || true
 }
 start_racklet() { # start_racklet LOG [CONFIG]
 	rm -rf "$work/data"
@@ -210,6 +228,28 @@ start_dnsmasq() { # start_dnsmasq LOG
 	wait_tftp_port || { echo "run.sh: dnsmasq did not listen on 69 within 15 s:" >&2; tail -20 "$1" >&2; exit 1; }
 }
 
+start_tftpd_hpa() { # start_tftpd_hpa LOG: dnsmasq for DHCP only, tftpd-hpa for TFTP
+	rm -f "$work/dnsmasq.leases"
+	ip netns exec "$SRV" dnsmasq --keep-in-foreground --conf-file=/dev/null --pid-file= --port=0 \
+		--bind-interfaces --interface=eth0 --no-ping \
+		--dhcp-range=10.42.0.100,10.42.0.250,255.255.255.0,1h --dhcp-option=3,10.42.0.1 \
+		--dhcp-leasefile="$work/dnsmasq.leases" '--pxe-service=0,"Raspberry Pi Boot"' \
+		--dhcp-option=66,10.42.0.2 --log-facility="$1.dhcp" >>"$1" 2>&1 &
+	dhcppid=$!
+	ip netns exec "$SRV" in.tftpd -L -s "$tftproot" -a 10.42.0.2:69 >>"$1" 2>&1 &
+	srvpid=$!
+	wait_tftp_port || { echo "run.sh: in.tftpd did not listen on 69 within 15 s:" >&2; tail -20 "$1" >&2; exit 1; }
+}
+start_probe() { # start_probe N TAG: the DHCP probe in the rack namespace
+	ip netns exec "$RACK" "$storm" dhcpprobe -parent eth0 -nodes "$1" -seed "$SEED" -out "$OUT/$2.probe.json" 2>"$OUT/$2.probe.err" &
+	probepid=$!
+}
+stop_probe() {
+	kill -TERM "$probepid" 2>/dev/null || true
+	wait "$probepid" 2>/dev/null || true
+	probepid=""
+}
+
 # --- dnsmasq and symlinks: does its TFTP follow a link inside the root, and
 # one that leaves it? (We use hard links either way; this records the rule.)
 first=$(head -1 "$work/serials" | cut -d' ' -f1)
@@ -226,38 +266,59 @@ rm "$tftproot/rks-link-in" "$tftproot/rks-link-out"
 # --- the storms.
 storm_once() { # storm_once SERVER N ROUND
 	local server=$1 n=$2 round=$3 tag=$1-n$2-r$3
+	forget_neighbours
 	case $server in
 	racklet-boot) start_racklet "$OUT/$tag.log" ;;
 	racklet-image) # nodes boot after the server verified and cached its images, as in a real rack
 		start_racklet "$OUT/$tag.log" "$cfg_img"
 		for _ in $(seq 600); do grep -q 'assigned images verified and cached' "$OUT/$tag.log" && break; sleep 0.1; done ;;
+	tftpd-hpa) start_tftpd_hpa "$OUT/$tag.log" ;;
 	*) start_dnsmasq "$OUT/$tag.log" ;;
 	esac
 	sleep 1
+	# The same DHCP probe for 10 s before the storm: what the machine's own
+	# load costs DHCP, to read the storm's figure against.
+	ip netns exec "$RACK" timeout -s TERM 10 "$storm" dhcpprobe -parent eth0 -nodes "$n" -seed "$SEED" \
+		-out "$OUT/$tag.idle.json" 2>"$OUT/$tag.idle.err" || true
 	local idle cpu0 cpu1 peak t0 t1 rc=0
 	idle=$(rss "$srvpid" VmRSS)
 	cpu0=$(cpu_ticks "$srvpid")
+	if [ "$PROFILE" = 1 ] && [ "$server" = racklet-boot ]; then
+		perf record -F 499 -g -p "$srvpid" -o "$OUT/$tag.perf" >/dev/null 2>&1 &
+		perfpid=$!
+	fi
+	start_probe "$n" "$tag"
 	t0=$(date +%s%N)
 	# bash's time keyword reports the simulator's user and system CPU seconds.
 	{ time timeout "$STORM_TIMEOUT" ip netns exec "$RACK" "$rb" simulate --interface eth0 --nodes "$n" --kind mixed \
 		--seed "$SEED" -o json --log-level warn >"$OUT/$tag.json" 2>"$OUT/$tag.sim.err" || rc=$?; } 2>"$OUT/$tag.time"
 	t1=$(date +%s%N)
+	stop_probe
+	if [ -n "$perfpid" ]; then
+		kill -INT "$perfpid" 2>/dev/null || true
+		wait "$perfpid" 2>/dev/null || true
+		perfpid=""
+	fi
 	peak=$(rss "$srvpid" VmHWM)
 	cpu1=$(cpu_ticks "$srvpid")
 	stop_server
+	probe_arg=""
+	[ -s "$OUT/$tag.probe.json" ] && probe_arg="-dhcp-probe $OUT/$tag.probe.json"
+	[ -s "$OUT/$tag.idle.json" ] && probe_arg="$probe_arg -dhcp-idle-probe $OUT/$tag.idle.json"
 	if [ ! -s "$OUT/$tag.json" ]; then
 		echo "run.sh: $tag: the simulator wrote no results (exit $rc):" >&2
 		tail -20 "$OUT/$tag.sim.err" >&2
 		return 1
 	fi
 	"$storm" summarize -server "$server" -round "$round" -wall-ns $((t1 - t0)) -idle-rss-kib "$idle" \
-		-peak-rss-kib "$peak" -client-cpu-s "$(awk '{printf "%.2f", $1 + $2}' "$OUT/$tag.time")" -server-cpu-s "$(awk -v a="$cpu0" -v b="$cpu1" -v h="$hz" 'BEGIN{printf "%.2f", (b-a)/h}')" \
+		-peak-rss-kib "$peak" ${probe_arg:-} -client-cpu-s "$(awk '{printf "%.2f", $1 + $2}' "$OUT/$tag.time")" -server-cpu-s "$(awk -v a="$cpu0" -v b="$cpu1" -v h="$hz" 'BEGIN{printf "%.2f", (b-a)/h}')" \
 		"$OUT/$tag.json" | tee -a "$OUT/rounds.jsonl" >&2
 }
 
 for n in $NODES; do
 	for round in $(seq "$ROUNDS"); do
-		if [ $((round % 2)) = 1 ]; then order="racklet-boot dnsmasq"; else order="dnsmasq racklet-boot"; fi
+		# Rotate the servers' order from round to round.
+		order=$(echo $SERVERS | awk -v r="$round" '{for (i = 0; i < NF; i++) printf "%s ", $(((r - 1 + i) % NF) + 1)}')
 		if [ "$IMAGE" = 1 ]; then
 			if [ $((round % 2)) = 1 ]; then order="racklet-image $order"; else order="$order racklet-image"; fi
 		fi
@@ -271,5 +332,13 @@ done
 echo
 echo "Boot storm: mixed Pi 4/Pi 5, ${KERNEL_MIB} MiB kernel + ${INITRD_MIB} MiB initramfs (+ ${START_MIB} MiB start4.elf on Pi 4), seed $SEED; each column is the median of $ROUNDS rounds (lower middle for an even count)"
 "$storm" table "$OUT/rounds.jsonl"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [ "$PROFILE" = 1 ]; then
+	for f in "$OUT"/racklet-boot-*.perf; do
+		[ -s "$f" ] || continue
+		echo "# perf profile of racklet-boot serve, $(basename "$f" .perf): top symbols (self)"
+		perf report -i "$f" --stdio --no-children -g none --sort dso,symbol 2>/dev/null | grep -v '^#' | grep '%' | head -25 || true
+	done
+fi
 [ "$KEEP" = 1 ] && echo "per-round JSON and logs: $OUT"
 exit 0

@@ -15,6 +15,7 @@ const (
 	serverRacklet = "racklet-boot"
 	serverDnsmasq = "dnsmasq"
 	serverImage   = "racklet-image" // racklet-boot serving the files from a signed OCI image
+	serverTFTPD   = "tftpd-hpa"     // dnsmasq for DHCP, tftpd-hpa for TFTP
 )
 
 // mixedRack returns the Pis `racklet-boot simulate --kind mixed` boots:
@@ -51,6 +52,9 @@ type medianRow struct {
 	peak, idle   int64
 	cpu          float64
 	clientCPU    float64
+	probeP99     time.Duration // DHCP DISCOVER→OFFER during the storm
+	probeLost    int
+	idleP99      time.Duration // the same just before the storm
 }
 
 func medians(server string, nodes int, rs []Round) medianRow {
@@ -66,6 +70,9 @@ func medians(server string, nodes int, rs []Round) medianRow {
 		idle:      median(rs, func(r Round) int64 { return r.IdleRSSKiB }),
 		cpu:       median(rs, func(r Round) float64 { return r.ServerCPUSec }),
 		clientCPU: median(rs, func(r Round) float64 { return r.ClientCPUSec }),
+		probeP99:  median(rs, func(r Round) time.Duration { return r.ProbeP99 }),
+		probeLost: median(rs, func(r Round) int { return r.ProbeLost }),
+		idleP99:   median(rs, func(r Round) time.Duration { return r.IdleProbeP99 }),
 	}
 }
 
@@ -74,7 +81,7 @@ func medians(server string, nodes int, rs []Round) medianRow {
 // served the files from a signed OCI image.
 func writeTable(w io.Writer, rounds []Round) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "server\trounds\tfinished\ttimeouts\tp50\tp99\tmax\tMB/s\tpeak RSS MiB\tidle RSS MiB\tserver CPU s\tclient CPU s\t")
+	fmt.Fprintln(tw, "server\trounds\tfinished\ttimeouts\tp50\tp99\tmax\tMB/s\tpeak RSS MiB\tidle RSS MiB\tserver CPU s\tclient CPU s\tDHCP p99 (lost)\tidle DHCP p99\t")
 	var nodeCounts []int
 	for _, r := range rounds {
 		if !slices.Contains(nodeCounts, r.Nodes) {
@@ -98,8 +105,8 @@ func writeTable(w io.Writer, rounds []Round) error {
 			}
 			m := medians(s, n, rs)
 			rows[s] = m
-			fmt.Fprintf(tw, "%s\t%d\t%d/%d\t%d\t%s\t%s\t%s\t%.1f\t%.1f\t%.1f\t%.2f\t%.2f\t\n", s, m.count, m.finished, n, m.timeouts,
-				secs(m.p50), secs(m.p99), secs(m.mx), m.mbps, float64(m.peak)/1024, float64(m.idle)/1024, m.cpu, m.clientCPU)
+			fmt.Fprintf(tw, "%s\t%d\t%d/%d\t%d\t%s\t%s\t%s\t%.1f\t%.1f\t%.1f\t%.2f\t%.2f\t%s\t%s\t\n", s, m.count, m.finished, n, m.timeouts,
+				secs(m.p50), secs(m.p99), secs(m.mx), m.mbps, float64(m.peak)/1024, float64(m.idle)/1024, m.cpu, m.clientCPU, probe(m), ms(m.idleP99))
 		}
 		rb, okR := rows[serverRacklet]
 		dm, okD := rows[serverDnsmasq]
@@ -107,6 +114,11 @@ func writeTable(w io.Writer, rounds []Round) error {
 			fmt.Fprintf(tw, "ratio racklet/dnsmasq (%d nodes)\t\t\t\t%s\t%s\t%s\t%s\t%s\t\t%s\t\n", n,
 				ratio(float64(rb.p50), float64(dm.p50)), ratio(float64(rb.p99), float64(dm.p99)), ratio(float64(rb.mx), float64(dm.mx)),
 				ratio(rb.mbps, dm.mbps), ratio(float64(rb.peak), float64(dm.peak)), ratio(rb.cpu, dm.cpu))
+		}
+		if th, okT := rows[serverTFTPD]; okR && okT {
+			fmt.Fprintf(tw, "ratio racklet/tftpd-hpa (%d nodes)\t\t\t\t%s\t%s\t%s\t%s\t\t\t%s\t\t\n", n,
+				ratio(float64(rb.p50), float64(th.p50)), ratio(float64(rb.p99), float64(th.p99)), ratio(float64(rb.mx), float64(th.mx)),
+				ratio(rb.mbps, th.mbps), ratio(rb.cpu, th.cpu))
 		}
 		if im, okI := rows[serverImage]; okR && okI {
 			fmt.Fprintf(tw, "ratio image/dir (%d nodes)\t\t\t\t%s\t%s\t%s\t%s\t%s\t\t%s\t\n", n,
@@ -123,6 +135,22 @@ func secs(d time.Duration) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.2fs", d.Seconds())
+}
+
+// probe renders the DHCP probe's p99 and lost count; "-" without a probe.
+func probe(m medianRow) string {
+	if m.probeP99 == 0 && m.probeLost == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%s (%d)", ms(m.probeP99), m.probeLost)
+}
+
+// ms renders a latency in milliseconds; "-" for none.
+func ms(d time.Duration) string {
+	if d == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fms", float64(d)/1e6)
 }
 
 func ratio(a, b float64) string {

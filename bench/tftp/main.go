@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -20,6 +21,13 @@ import (
 )
 
 func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
 	addr := flag.String("addr", "127.0.0.1:6969", "UDP address to listen on")
 	dir := flag.String("root", ".", "directory to serve")
 	maxWindow := flag.Int("max-window", 0, "windowsize cap (0: the server default)")
@@ -27,22 +35,25 @@ func main() {
 	verbose := flag.Bool("v", false, "log every transfer")
 	proxy := flag.String("proxy", "", "instead of serving, relay from -addr to this TFTP server with -delay each way")
 	delay := flag.Duration("delay", 200*time.Microsecond, "one-way delay added by -proxy")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the server to this file when it stops")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if *proxy != "" {
-		if err := runProxy(ctx, *addr, *proxy, *delay); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		return
+		return runProxy(ctx, *addr, *proxy, *delay)
 	}
 
 	root, err := os.OpenRoot(*dir)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return err
+	}
+	if *cpuProfile != "" {
+		stopProfile, err := startProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
 	}
 	level := slog.LevelWarn
 	if *verbose {
@@ -54,10 +65,20 @@ func main() {
 		MaxWindow: *maxWindow,
 		Timeout:   *timeout,
 	}
-	if err := s.ListenAndServe(ctx, *addr); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	return s.ListenAndServe(ctx, *addr)
+}
+
+// startProfile starts a CPU profile written to path; stop writes it.
+func startProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
 	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // dirOpener opens files inside one directory.

@@ -13,6 +13,7 @@
 #   SIZE_MIB=16 ROUNDS=5 bench/tftp/run.sh
 #   RACKLET_TFTP=/path/to/binary bench/tftp/run.sh   # skip `go build`
 #   PARTS="delay" bench/tftp/run.sh                  # only some parts
+#   PROFILE=/tmp/tftp.pprof bench/tftp/run.sh        # CPU profile of racklet's server, top lines printed
 #
 # Parts: "servers" (curl, lock-step, three servers at each blksize),
 # "window" (atftp windowsize 1/16/32/64 straight over loopback) and "delay"
@@ -23,7 +24,11 @@
 # prints the round trip it measured).
 #
 # Servers alternate order each round; figures are medians in MB/s
-# (10^6 bytes/s), and ratios compare servers within this one run.
+# (10^6 bytes/s), and ratios compare servers within this one run. The
+# "servers" part also reads each server's CPU time (user + system, its
+# reaped children included: tftpd-hpa forks one per transfer) around every
+# transfer and prints CPU seconds per GB sent, with racklet/dnsmasq and
+# racklet/tftpd-hpa ratios. The machine's load average is printed first.
 set -euo pipefail
 
 SIZE_MIB=${SIZE_MIB:-64}
@@ -34,6 +39,7 @@ PARTS=${PARTS:-"servers window delay"}
 DELAY=${DELAY:-200us}
 DELAY_MIB=${DELAY_MIB:-8}
 ATFTPD=${ATFTPD:-$(command -v atftpd || echo /tmp/atftpd/root/usr/sbin/atftpd)}
+PROFILE=${PROFILE:-}
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -43,11 +49,13 @@ done
 [ "$(id -u)" = 0 ] || { echo "run.sh: needs root for the network namespace" >&2; exit 1; }
 
 ns=rkttftpb$$
-work=$(mktemp -d)
+work=$(mktemp -d /tmp/rkt-tftpbench.XXXXXX)
 pids=()
+cgroups=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	for c in "${cgroups[@]}"; do rmdir "$c" 2>/dev/null || true; done
 	ip netns del "$ns" 2>/dev/null || true
 	rm -rf "$work"
 }
@@ -80,17 +88,20 @@ fi
 
 # Servers, each on its own port inside the namespace.
 declare -A port=([racklet]=6971 [dnsmasq]=69 [tftpd-hpa]=6970 [atftpd]=6972)
-in_ns "$work/racklet-tftp" -addr 127.0.0.1:${port[racklet]} -root "$root" 2>"$work/racklet.log" &
-pids+=($!)
-in_ns dnsmasq --no-daemon --conf-file=/dev/null --port=0 --pid-file= --user=root \
+declare -A spid # server process ids, for CPU time
+# Servers start with `ip netns exec` itself, not the in_ns function: a
+# backgrounded function is a subshell, and $! must be the server's pid.
+ip netns exec "$ns" "$work/racklet-tftp" -addr 127.0.0.1:${port[racklet]} -root "$root" ${PROFILE:+-cpuprofile "$PROFILE"} 2>"$work/racklet.log" &
+pids+=($!) spid[racklet]=$!
+ip netns exec "$ns" dnsmasq --no-daemon --conf-file=/dev/null --port=0 --pid-file= --user=root \
 	--bind-interfaces --interface=lo --listen-address=127.0.0.1 \
 	--enable-tftp --tftp-root="$root" --tftp-max=1000 --quiet-tftp 2>"$work/dnsmasq.log" &
-pids+=($!)
-in_ns in.tftpd -L -s "$root" -a 127.0.0.1:${port[tftpd-hpa]} 2>"$work/tftpd.log" &
-pids+=($!)
+pids+=($!) spid[dnsmasq]=$!
+ip netns exec "$ns" in.tftpd -L -s "$root" -a 127.0.0.1:${port[tftpd-hpa]} 2>"$work/tftpd.log" &
+pids+=($!) spid[tftpd-hpa]=$!
 servers_win=(racklet)
 if [ -x "$ATFTPD" ]; then
-	in_ns "$ATFTPD" --daemon --no-fork --user root --group root --logfile /dev/null \
+	ip netns exec "$ns" "$ATFTPD" --daemon --no-fork --user root --group root --logfile /dev/null \
 		--port ${port[atftpd]} --bind-address 127.0.0.1 "$root" 2>"$work/atftpd.log" &
 	pids+=($!)
 	servers_win+=(atftpd)
@@ -100,7 +111,7 @@ fi
 # Delaying relays in front of the windowed servers, on port + 100.
 for srv in "${servers_win[@]}"; do
 	port[$srv+delay]=$((port[$srv] + 100))
-	in_ns "$work/racklet-tftp" -addr 127.0.0.1:${port[$srv+delay]} -proxy 127.0.0.1:${port[$srv]} -delay "$DELAY" &
+	ip netns exec "$ns" "$work/racklet-tftp" -addr 127.0.0.1:${port[$srv+delay]} -proxy 127.0.0.1:${port[$srv]} -delay "$DELAY" &
 	pids+=($!)
 done
 sleep 1
@@ -108,6 +119,31 @@ sleep 1
 has() { [[ " $PARTS " == *" $1 "* ]]; }
 
 now() { date +%s%N; }
+
+# Each server in a cgroup of its own (cgroup v1 cpuacct or v2), when the
+# machine has them: cpu_ns SERVER reads its CPU time, children included.
+declare -A cg
+cgbase=""
+if [ -w /sys/fs/cgroup/cpuacct ]; then
+	cgbase=/sys/fs/cgroup/cpuacct
+elif [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+	cgbase=/sys/fs/cgroup
+fi
+for srv in racklet dnsmasq tftpd-hpa; do
+	[ -n "$cgbase" ] || break
+	d=$cgbase/rkt-tftpbench-$$-$srv
+	mkdir "$d" 2>/dev/null && echo "${spid[$srv]}" >"$d/cgroup.procs" 2>/dev/null && cg[$srv]=$d && cgroups+=("$d") || true
+done
+cpu_ns() {
+	local d=${cg[$1]:-}
+	if [ -n "$d" ] && [ -f "$d/cpuacct.usage" ]; then
+		cat "$d/cpuacct.usage"
+	elif [ -n "$d" ] && [ -f "$d/cpu.stat" ]; then
+		awk '$1 == "usage_usec" {print $2 * 1000}' "$d/cpu.stat"
+	else # user + system ticks of the process and its reaped children
+		awk -v hz="$(getconf CLK_TCK)" '{printf "%d\n", ($14 + $15 + $16 + $17) * 1e9 / hz}' "/proc/${spid[$1]}/stat"
+	fi
+}
 
 # fetch CLIENT SERVER BLKSIZE WINDOW OUT [FILE]: one transfer, prints seconds.
 fetch() {
@@ -134,6 +170,7 @@ rm -f "$work/check"
 
 results=$work/results
 : >"$results"
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 rotate() { # rotate ROUND WORDS...: the words starting at ROUND mod N
 	local r=$1; shift
 	local a=("$@") n=$# i
@@ -143,7 +180,11 @@ for ((r = 0; r < ROUNDS; r++)); do
 	if has servers; then
 		for blk in $BLKSIZES; do
 			for srv in $(rotate "$r" racklet dnsmasq tftpd-hpa); do
-				echo "curl $srv $blk 1 $(fetch curl "$srv" "$blk" 1 /dev/null)" >>"$results"
+				c0=$(cpu_ns "$srv")
+				secs=$(fetch curl "$srv" "$blk" 1 /dev/null)
+				sleep 0.2 # tftpd-hpa's child exits after the last ACK
+				echo "cpu $srv $blk $(($(cpu_ns "$srv") - c0))" >>"$results"
+				echo "curl $srv $blk 1 $secs" >>"$results"
 			done
 		done
 	fi
@@ -185,7 +226,7 @@ windowed() { # windowed KIND LABEL BYTES
 	fi
 }
 
-echo "# $SIZE_MIB MiB, $ROUNDS rounds, servers alternating, medians; MB/s = 10^6 bytes/s"
+echo "# $SIZE_MIB MiB, $ROUNDS rounds, servers alternating, medians; MB/s = 10^6 bytes/s; load average before: $load0, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 if has servers; then
 	echo "# lock-step over loopback, curl $(curl -V | head -1 | cut -d' ' -f2)"
 	printf '%-8s %12s %12s %12s %16s %16s\n' blksize racklet dnsmasq tftpd-hpa racklet/dnsmasq racklet/tftpd-hpa
@@ -194,10 +235,30 @@ if has servers; then
 		printf '%-8s %9s MB/s %7s MB/s %7s MB/s %16s %16s\n' "$blk" "$(mbps "$a")" "$(mbps "$b")" "$(mbps "$c")" \
 			"$(ratio "$a" "$b")" "$(ratio "$a" "$c")"
 	done
+	how="/proc stat: tftpd-hpa's children missing"
+	[ -n "$cgbase" ] && how="cgroups under $cgbase"
+	echo "# server CPU (children included; $how) per GB sent, all rounds; ratio < 1: racklet is cheaper"
+	printf '%-8s %12s %12s %12s %16s %16s\n' blksize racklet dnsmasq tftpd-hpa racklet/dnsmasq racklet/tftpd-hpa
+	for blk in $BLKSIZES; do
+		declare -A cpg=()
+		for srv in racklet dnsmasq tftpd-hpa; do
+			t=$(grep "^cpu $srv $blk " "$results" | awk '{s += $4} END {printf "%.0f", s}')
+			cpg[$srv]=$(echo "scale=2; $t / ($bytes * $ROUNDS)" | bc) # ns per byte = s per GB
+		done
+		printf '%-8s %10s s %10s s %10s s %16s %16s\n' "$blk" "${cpg[racklet]}" "${cpg[dnsmasq]}" "${cpg[tftpd-hpa]}" \
+			"$(ratio "${cpg[dnsmasq]}" "${cpg[racklet]}")" "$(ratio "${cpg[tftpd-hpa]}" "${cpg[racklet]}")"
+	done
 fi
 has window && windowed atftp "# windowed (RFC 7440) over loopback, $(atftp --version 2>&1 | head -1), blksize 1468" "$bytes"
 if has delay; then
 	small=$((DELAY_MIB << 20))
 	rtt=$(echo "scale=2; $(median "delay racklet 1468 1") * 1000 * 1468 / $small" | bc)
 	windowed delay "# windowed through the relay ($DELAY each way requested, measured lock-step round trip ${rtt} ms), $DELAY_MIB MiB, blksize 1468" "$small"
+fi
+
+if [ -n "$PROFILE" ]; then # stop racklet's server so it writes the profile
+	kill -TERM "${spid[racklet]}"
+	wait "${spid[racklet]}" 2>/dev/null || true
+	echo "# CPU profile of racklet's server: $PROFILE (go tool pprof -top $work/racklet-tftp $PROFILE)"
+	go tool pprof -top -nodecount=25 "$PROFILE" 2>/dev/null | sed -n '1,32p'
 fi

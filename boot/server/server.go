@@ -24,6 +24,7 @@ import (
 	"github.com/racklet/racklet-boot/boot/dhcp"
 	httpboot "github.com/racklet/racklet-boot/boot/http"
 	"github.com/racklet/racklet-boot/boot/nodeapi"
+	"github.com/racklet/racklet-boot/boot/ra"
 	"github.com/racklet/racklet-boot/boot/resolve"
 	"github.com/racklet/racklet-boot/boot/tftp"
 	"github.com/racklet/racklet-boot/bootparams"
@@ -172,7 +173,7 @@ func (s *Server) build(cfg *rack.Config, reg *prometheus.Registry) error {
 		Clients: s.clients,
 		Images:  ImageSource(s.booter),
 	})
-	s.tftp = &tftp.Server{Files: s.resolver, Log: s.component("tftp"), Events: s.events, Metrics: tftp.NewMetrics(reg), Dial: s.dialUDP}
+	s.tftp = &tftp.Server{Files: s.resolver, Log: s.component("tftp"), Events: s.events, Metrics: tftp.NewMetrics(reg), Network: s.network}
 
 	enr, sec, err := verifier.OpenDataDir(filepath.Join(s.dataDir, AttestDir))
 	if err != nil {
@@ -222,18 +223,6 @@ func (s *Server) network(fn func() error) error {
 	return s.opts.Network(fn)
 }
 
-// dialUDP opens a TFTP transfer socket in the server's network.
-func (s *Server) dialUDP(laddr, raddr *net.UDPAddr) (c *net.UDPConn, err error) {
-	if laddr != nil && laddr.IP == nil {
-		laddr = nil
-	}
-	err = s.network(func() error {
-		c, err = net.DialUDP("udp", laddr, raddr)
-		return err
-	})
-	return c, err
-}
-
 // arpIn reads an ARP table where the server's network is.
 type arpIn struct {
 	network func(func() error) error
@@ -264,6 +253,7 @@ func (s *Server) Handler() http.Handler { return s.http.Handler() }
 // listeners are the sockets of one Run, opened before any is served.
 type listeners struct {
 	dhcp []net.PacketConn
+	ra   *ra.Conn // nil: router advertisements off, or unavailable
 	tftp net.PacketConn
 	http net.Listener
 	bmc  net.Listener
@@ -275,6 +265,9 @@ func (l *listeners) close() {
 	}
 	if l.tftp != nil {
 		l.tftp.Close()
+	}
+	if l.ra != nil {
+		l.ra.Close()
 	}
 	if l.http != nil {
 		l.http.Close()
@@ -305,6 +298,13 @@ func (s *Server) listen(ctx context.Context, cfg *rack.Config) (*listeners, stri
 				return nil, "", "", err
 			}
 			l.dhcp = append(l.dhcp, c)
+		}
+	}
+	if cfg.DHCP.Mode != rack.DHCPOff && cfg.Server.AdvertiseRouter() {
+		// An optimisation for iPXE (it waits ~13 s for IPv6 otherwise): a
+		// failure is a warning, not a stop.
+		if l.ra, err = s.routerAdvertiser(cfg).Listen(); err != nil {
+			s.log.Warn("not answering IPv6 router solicitations; iPXE clients wait ~13 s for IPv6", "err", err)
 		}
 	}
 	if l.tftp, err = lc.ListenPacket(ctx, "udp", tftpAddr); err != nil {
@@ -361,6 +361,9 @@ func (s *Server) Run(ctx context.Context) error {
 		g.Go(func() error { return s.dhcp.Serve(ctx, c) })
 	}
 	g.Go(func() error { return s.tftp.Serve(ctx, l.tftp) })
+	if l.ra != nil {
+		g.Go(func() error { return s.routerAdvertiser(cfg).Serve(ctx, l.ra) })
+	}
 	g.Go(func() error { return s.http.Serve(ctx, l.http) })
 	g.Go(func() error { return s.bmc.Serve(ctx, l.bmc) })
 	g.Go(func() error { s.prefetchLoop(ctx); return nil })
@@ -391,6 +394,11 @@ func (s *Server) Addrs() Addrs {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	return s.addrs
+}
+
+// routerAdvertiser answers router solicitations on the boot interface.
+func (s *Server) routerAdvertiser(cfg *rack.Config) *ra.Responder {
+	return &ra.Responder{Interface: cfg.Server.Interface, Log: s.component("ra")}
 }
 
 // Ready is closed once Run has opened every socket and applied the config:
@@ -474,6 +482,8 @@ func restartNeeded(old, next *rack.Config) string {
 		return "server.dataDir"
 	case (old.DHCP.Mode == rack.DHCPOff) != (next.DHCP.Mode == rack.DHCPOff):
 		return "dhcp.mode on/off"
+	case old.Server.AdvertiseRouter() != next.Server.AdvertiseRouter():
+		return "server.routerAdvertisements"
 	}
 	return ""
 }

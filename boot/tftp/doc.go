@@ -24,13 +24,41 @@
 //
 // A layer over the library would have had to re-parse every request to
 // recover those facts and still could not change what goes on the wire, so
-// this package parses requests and negotiates options itself (request.go)
-// and runs one small sender per transfer (transfer.go, sender.go) on its own
-// UDP socket connected to the client, the way tftp-hpa forks a child. One
-// code path serves lock-step (windowsize 1) and windowed transfers. Blocks
-// are read straight from the file's io.ReadSeeker, so a transfer holds one
-// block of memory whatever its window: a lost window is re-read, not kept.
-// Shutdown reaches a transfer by closing its socket (context.AfterFunc).
+// this package parses requests and negotiates options itself (request.go).
+//
+// # The send path
+//
+// Lock-step TFTP costs a round trip per block, so a server's cost is per
+// packet, and a boot storm is a few hundred thousand packets. A profile of
+// the first design (a goroutine per transfer blocking on its socket, a
+// read(2) per block) spent a third of its time in the Go scheduler's
+// netpoller waking those goroutines, a quarter in the ACK read, a quarter
+// in the DATA write and a tenth reading the file. Now:
+//
+//   - One loop (loop.go) runs every transfer on one goroutine, as dnsmasq
+//     does: each transfer keeps its own UDP socket connected to its client
+//     (the transfer ID), all in one level-triggered epoll set. An ACK is one
+//     epoll_wait, one read(2) and the next block's one write(2): no
+//     goroutine hand-off, no deadline timer per block (timers live in one
+//     heap that sets epoll_wait's timeout) and no allocation.
+//   - Blocks are copied out of a read-only mapping of the file, shared by
+//     every transfer of that file version (source.go): a hundred Pis
+//     fetching one kernel read the same page-cache pages, with no system
+//     call per block. A boot file inside a FAT image is a section of the
+//     image's mapping. Other contents use pread(2) (io.ReaderAt) or seek
+//     and read. A file truncated under a running transfer fails that
+//     transfer (the copy runs with panic-on-fault), never the server.
+//   - Resolving the name, opening the file and making the socket happen off
+//     the loop, in a goroutine per request; the prepared transfer reaches
+//     the loop through an inbox and an eventfd. Logs and events are written
+//     off the loop too.
+//   - Per-transfer state is a plain state machine (xfer.go) that does no
+//     I/O of its own, so its windows, retries and bounds are tested with a
+//     fake clock.
+//
+// sendmmsg(2) and UDP GSO do not fit lock-step TFTP: each transfer has its
+// own socket and one packet in flight, so there is nothing to batch; the
+// loop's cost per block is already one read and one write.
 //
 // # Behaviour
 //
@@ -47,7 +75,7 @@
 //     when the receiving interface is known, its MTU minus 32 (IPv4 + UDP +
 //     TFTP headers), so blocks are never IP-fragmented. tsize 0 on a read is
 //     answered with the size for octet transfers; negative or garbage values
-//     are ignored. timeout 1..255 s replaces the retransmit timeout for that
+//     are ignored. timeout 1..10 s replaces the retransmit timeout for that
 //     transfer. windowsize 1..65535 is lowered to MaxWindow; netascii
 //     transfers stay lock-step (translated bytes cannot be re-read by seek).
 //   - Windowed sending (RFC 7440 section 4): send up to windowsize blocks,
@@ -68,10 +96,21 @@
 //   - Probes: a client ERROR before any data block was acknowledged (the
 //     Raspberry Pi's "Early terminate" after the OACK, EDK2's "User aborted
 //     the transfer") ends the transfer with outcome "probe", not an error.
-//   - Bounds: at most MaxTransfers transfers at once and MaxPerClient per
-//     client address; past either, requests get ERROR 0 "server busy" and a
-//     rate-limited warning is logged. A silent client is dropped after
-//     Retries timeouts.
+//   - Bounds and admission (docs/tftp.md has the rules and the reasoning):
+//     at most MaxTransfers open transfers and MaxPerClient per client
+//     address; past either, requests get ERROR 0 "server busy" and a
+//     rate-limited warning is logged. A retransmitted RRQ (same client port,
+//     same file) is dropped: the transfer it started answers. At most
+//     MaxNodes clients are served at once; another client's requests, misses
+//     included, are held unanswered until one of them is done, or as long as
+//     the file can still arrive within FileBudget at the measured rate (at
+//     most MaxHold), after which each is served anyway. The held request
+//     closest to its limit lets its client in first. A client that answers
+//     none of its packets by the first retransmission loses its place.
+//   - The timeout option is honoured up to MaxTimeoutOption (10 s); a
+//     larger one is left out of the OACK. A client not heard from for
+//     IdleTimeout (19 s) is dropped whatever its timeout, and no transfer
+//     lives longer than MaxDuration (5 min).
 //
 // Each transfer ends with one log line, one event to Events (when the
 // resolver named a node) and Metrics updates.

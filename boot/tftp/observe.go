@@ -18,8 +18,8 @@ const (
 	OutcomeProbe    = "probe"     // client ended it before any data was acknowledged (size probe)
 	OutcomeNotFound = "not_found" // resolver found nothing (ERROR 1)
 	OutcomeRefused  = "refused"   // request or resolver refused it (ERROR 2, 4, 8)
-	OutcomeBusy     = "busy"      // concurrency cap reached
-	OutcomeTimeout  = "timeout"   // client stopped acknowledging
+	OutcomeBusy     = "busy"      // MaxTransfers or MaxPerClient reached
+	OutcomeTimeout  = "timeout"   // client stopped acknowledging, or the transfer ran past MaxDuration
 	OutcomeAborted  = "aborted"   // client sent an ERROR mid-transfer
 	OutcomeError    = "error"     // server-side failure (resolver, read, socket)
 )
@@ -36,6 +36,9 @@ type Metrics struct {
 	Transfers *prometheus.CounterVec   // racklet_tftp_transfers_total{outcome}
 	BytesSent prometheus.Counter       // racklet_tftp_bytes_sent_total
 	Active    prometheus.Gauge         // racklet_tftp_active_transfers
+	Queued    prometheus.Gauge         // racklet_tftp_queued_transfers (held requests)
+	Refused   *prometheus.CounterVec   // racklet_tftp_refused_total{reason}
+	QueueWait prometheus.Histogram     // racklet_tftp_queue_wait_seconds
 	Duration  *prometheus.HistogramVec // racklet_tftp_transfer_duration_seconds{outcome}
 }
 
@@ -55,7 +58,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		Active: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "racklet_tftp_active_transfers",
-			Help: "TFTP transfers in progress.",
+			Help: "TFTP transfers in progress and not held: opening, in the option handshake, or sending.",
+		}),
+		Queued: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "racklet_tftp_queued_transfers",
+			Help: "TFTP requests held unanswered while the server serves MaxNodes other clients first.",
+		}),
+		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "racklet_tftp_refused_total",
+			Help: "TFTP read requests refused with \"server busy\", by the limit reached (server_full, client_full).",
+		}, []string{"reason"}),
+		QueueWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "racklet_tftp_queue_wait_seconds",
+			Help:    "Time TFTP requests were held before they were served.",
+			Buckets: []float64{.01, .1, .5, 1, 2, 5, 10, 15, 20, 30},
 		}),
 		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "racklet_tftp_transfer_duration_seconds",
@@ -69,6 +85,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.Transfers = register(reg, m.Transfers)
 	m.BytesSent = register(reg, m.BytesSent)
 	m.Active = register(reg, m.Active)
+	m.Queued = register(reg, m.Queued)
+	m.Refused = register(reg, m.Refused)
+	m.QueueWait = register(reg, m.QueueWait)
 	m.Duration = register(reg, m.Duration)
 	return m
 }

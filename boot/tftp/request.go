@@ -160,7 +160,10 @@ func negotiate(r request, lim limits) negotiated {
 			n.WantTsize = true
 			n.Ack = append(n.Ack, option{o.Name, ""})
 		case "timeout":
-			if v < 1 || v > 255 {
+			// RFC 2349 allows 1..255 s, but an OACK must echo the
+			// client's value: past the cap the option is left out and
+			// the client keeps its default.
+			if v < 1 || v > MaxTimeoutOption {
 				continue
 			}
 			n.Timeout = int(v)

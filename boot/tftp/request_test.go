@@ -122,6 +122,14 @@ func TestNegotiate(t *testing.T) {
 			opts: []string{"tsize", "-5"},
 			want: negotiated{Blksize: 512, Windowsize: 1},
 		},
+		"timeout past the cap (issue 14: 255 pinned a slot for 81 min)": {
+			opts: []string{"timeout", "255"},
+			want: negotiated{Blksize: 512, Windowsize: 1},
+		},
+		"timeout at the cap": {
+			opts: []string{"timeout", "10"},
+			want: negotiated{Blksize: 512, Windowsize: 1, Timeout: 10, Ack: []option{{"timeout", "10"}}},
+		},
 		"timeout range": {
 			opts: []string{"timeout", "256"},
 			want: negotiated{Blksize: 512, Windowsize: 1},

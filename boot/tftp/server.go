@@ -8,9 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/racklet/racklet-boot/boot/resolve"
 )
@@ -22,8 +26,23 @@ const (
 	DefaultMaxBlksize   = maxBlksize
 	DefaultMaxWindow    = 64
 	DefaultMaxTransfers = 1024
-	DefaultMaxPerClient = 128
+	DefaultMaxPerClient = 8
+	DefaultMaxNodes     = 16
+	DefaultMaxHold      = 20 * time.Second
+	DefaultFileBudget   = 30 * time.Second
+	DefaultIdleTimeout  = 19 * time.Second
+	DefaultMaxDuration  = 5 * time.Minute
 )
+
+// nodeLinger is how long an admitted client keeps its place after its last
+// transfer ended: a Pi asks for its next file within milliseconds, and the
+// gap between two files must not hand its place to another node.
+const nodeLinger = 2 * time.Second
+
+// MaxTimeoutOption is the largest timeout option (RFC 2349) a client may
+// set, in seconds; a larger one is left out of the OACK, so the client
+// keeps its default and the server uses Timeout.
+const MaxTimeoutOption = 10
 
 // Server is a read-only TFTP server. Its fields are read when Serve starts
 // and must not change afterwards. The zero value of every field but Files
@@ -38,18 +57,30 @@ type Server struct {
 	Events EventSink
 	// Metrics are updated per transfer; nil records nothing.
 	Metrics *Metrics
-	// Dial opens a transfer's socket (as net.DialUDP("udp", laddr, raddr));
-	// nil is net.DialUDP. A server in a network namespace opens them there.
-	Dial func(laddr, raddr *net.UDPAddr) (*net.UDPConn, error)
+	// Network runs fn where the server's network is: each transfer's socket
+	// is opened inside it (a server in a network namespace opens them
+	// there). nil runs fn in the calling thread's own namespace.
+	Network func(fn func() error) error
 
 	// Timeout is the retransmit timeout for a block or window: the first
 	// wait for an ACK; each retry doubles it, up to 4x. A client's timeout
-	// option replaces it for that transfer. Default DefaultTimeout (1 s).
+	// option (1 to MaxTimeoutOption s) replaces it for that transfer.
+	// Default DefaultTimeout (1 s).
 	Timeout time.Duration
 	// Retries is how many times a block, window or OACK is resent after a
 	// timeout before the transfer is given up. Default DefaultRetries (5):
 	// a silent client is dropped after about 19 s with the default timeout.
 	Retries int
+	// IdleTimeout ends a transfer whose client has not moved it on for
+	// this long, whatever the timeout option and retries say; time held
+	// by the gate counts. Default DefaultIdleTimeout
+	// (19 s: issue 14 asks that a silent client hold a slot at most 20 s,
+	// and timers fire a few milliseconds late on a loaded machine).
+	IdleTimeout time.Duration
+	// MaxDuration ends any transfer this long after its request, so a
+	// client acknowledging just before each timeout cannot hold a transfer
+	// for hours. Default DefaultMaxDuration (5 min).
+	MaxDuration time.Duration
 	// MaxBlksize caps the negotiated block size. Default DefaultMaxBlksize
 	// (65464). When the receiving interface is known the cap is further
 	// lowered to its MTU minus 32, so DATA packets are never fragmented.
@@ -57,12 +88,29 @@ type Server struct {
 	// MaxWindow caps the negotiated windowsize (RFC 7440). Default
 	// DefaultMaxWindow (64). 1 disables windowed transfers.
 	MaxWindow int
-	// MaxTransfers caps concurrent transfers (each holds one block buffer,
-	// one socket and one open file). Default DefaultMaxTransfers (1024).
+	// MaxTransfers caps open transfers: in the handshake, queued or
+	// sending (each holds a socket and an open file). Past it requests get
+	// ERROR 0 "server busy". Default DefaultMaxTransfers (1024).
 	MaxTransfers int
-	// MaxPerClient caps concurrent transfers from one client address, so
-	// one host cannot take every slot. Default DefaultMaxPerClient (128).
+	// MaxPerClient caps open transfers from one client address, so one
+	// host cannot take every slot. Default DefaultMaxPerClient (8).
 	MaxPerClient int
+	// MaxNodes caps the clients (addresses) served at once. A request from
+	// another client is held, unanswered, until one of them is done, and
+	// clients are let in in the order they first asked (docs/tftp.md), so
+	// a saturated link boots some nodes in time instead of slowing every
+	// one past the Raspberry Pi's 30 s per-file limit. Default
+	// DefaultMaxNodes (16).
+	MaxNodes int
+	// MaxHold is the longest a request is held before it is served anyway
+	// (without letting its client in). A request is held less when its
+	// file would not arrive within FileBudget otherwise, at the rate
+	// transfers get now. Default DefaultMaxHold (20 s).
+	MaxHold time.Duration
+	// FileBudget is the time a client allows for a whole file, from its
+	// request to the last block: the Raspberry Pi firmware's
+	// TFTP_FILE_TIMEOUT. Default DefaultFileBudget (30 s).
+	FileBudget time.Duration
 }
 
 // ListenAndServe listens on the UDP address addr (e.g. ":69") and serves
@@ -83,23 +131,48 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	if s.Files == nil {
 		return errors.New("tftp server has no file resolver")
 	}
+	maxBlk := max(orDefault(s.MaxBlksize, DefaultMaxBlksize), minBlksize)
+	lp, err := newLoop(min(maxBlk, maxBlksize),
+		newGate(orDefault(s.MaxNodes, DefaultMaxNodes), orDefault(s.MaxHold, DefaultMaxHold),
+			orDefault(s.FileBudget, DefaultFileBudget), nodeLinger))
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	growReadBuffer(conn)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	d := &dispatcher{
+		s:    s,
+		conn: conn,
+		wg:   &wg,
+		lim:  newLimiter(orDefault(s.MaxTransfers, DefaultMaxTransfers), orDefault(s.MaxPerClient, DefaultMaxPerClient)),
+		src:  newPacketReader(conn),
+		loop: lp,
+		maps: newMapCache(),
+	}
+	lp.done = func(x *xfer, now time.Time) { d.ended(ctx, x, now) }
+	if m := s.Metrics; m != nil {
+		lp.queued = func(delta int, wait time.Duration) {
+			m.Queued.Add(float64(delta))
+			m.Active.Add(float64(-delta))
+			if delta < 0 {
+				m.QueueWait.Observe(wait.Seconds())
+			}
+		}
+	}
+	loopErr := make(chan error, 1)
+	go func() { loopErr <- lp.run() }()
 	defer func() {
 		cancel()
 		conn.Close()
+		lp.stop()
+		<-loopErr
 		wg.Wait()
 	}()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 
-	d := &dispatcher{
-		s:     s,
-		conn:  conn,
-		wg:    &wg,
-		slots: newLimiter(orDefault(s.MaxTransfers, DefaultMaxTransfers), orDefault(s.MaxPerClient, DefaultMaxPerClient)),
-		src:   newPacketReader(conn),
-	}
 	buf := make([]byte, 4096)
 	for {
 		n, info, err := d.src.read(buf)
@@ -122,8 +195,10 @@ type dispatcher struct {
 	s       *Server
 	conn    net.PacketConn
 	wg      *sync.WaitGroup
-	slots   *limiter
+	lim     *limiter
 	src     packetReader
+	loop    *loop
+	maps    *mapCache
 	mtus    sync.Map     // interface index -> MTU
 	busyLog atomic.Int64 // unix nanos of the last "busy" warning
 	busyN   atomic.Int64 // requests refused as busy since that warning
@@ -161,12 +236,23 @@ func (d *dispatcher) handle(ctx context.Context, b []byte, info packetInfo) {
 		d.s.finish(ctx, res)
 		return
 	}
-	client, _ := netip.AddrFromSlice(info.peer.IP)
-	client = client.Unmap()
-	if !d.slots.acquire(client) {
+	peer := info.peer.AddrPort()
+	peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
+	firstSeen, why := d.lim.acquire(peer, req.Name, time.Now())
+	switch why {
+	case admitOK:
+	case admitDuplicate:
+		// A retransmitted request: the transfer it started answers it
+		// with its own retransmission.
+		return
+	default:
 		d.reply(info.peer, errUndefined, "server busy, retry later")
-		d.warnBusy(ctx)
+		d.warnBusy(ctx, why)
 		res.Outcome = OutcomeBusy
+		res.Err = errors.New(strings.ReplaceAll(why, "_", " "))
+		if m := d.s.Metrics; m != nil {
+			m.Refused.WithLabelValues(why).Inc()
+		}
 		d.s.finish(ctx, res)
 		return
 	}
@@ -181,8 +267,7 @@ func (d *dispatcher) handle(ctx context.Context, b []byte, info packetInfo) {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		defer d.slots.release(client)
-		d.s.transfer(ctx, req, info, client, lim)
+		d.prepare(ctx, req, info, peer, firstSeen, lim)
 	}()
 }
 
@@ -192,7 +277,7 @@ func (d *dispatcher) reply(peer *net.UDPAddr, code uint16, msg string) {
 }
 
 // warnBusy logs at most one warning per second about refused requests.
-func (d *dispatcher) warnBusy(ctx context.Context) {
+func (d *dispatcher) warnBusy(ctx context.Context, why string) {
 	n := d.busyN.Add(1)
 	now := time.Now().UnixNano()
 	last := d.busyLog.Load()
@@ -201,8 +286,8 @@ func (d *dispatcher) warnBusy(ctx context.Context) {
 	}
 	d.busyN.Add(-n)
 	d.s.logger().WarnContext(ctx, "tftp transfer limit reached, refusing requests",
-		"refused", n, "active", d.slots.active(),
-		"max_transfers", d.slots.maxTotal, "max_per_client", d.slots.maxPer)
+		"refused", n, "reason", why, "open", d.lim.open(),
+		"max_transfers", d.lim.maxTotal, "max_per_client", d.lim.maxPer)
 }
 
 // mtu returns the MTU of the interface with index i, 0 when unknown.
@@ -221,48 +306,33 @@ func (d *dispatcher) mtu(i int) int {
 	return ifc.MTU
 }
 
+// requestBuffer is the receive buffer asked for the request socket: a
+// storm's (or a flood's) requests arrive in bursts that the default
+// (about 200 KiB, a few hundred requests) drops while the server is busy.
+const requestBuffer = 4 << 20
+
+// growReadBuffer raises the request socket's receive buffer: past the
+// system's rmem_max where the process may (SO_RCVBUFFORCE, CAP_NET_ADMIN),
+// else up to it.
+func growReadBuffer(conn net.PacketConn) {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Control(func(fd uintptr) {
+		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, requestBuffer) != nil {
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, requestBuffer)
+		}
+	})
+}
+
 func orDefault[T int | time.Duration](v, def T) T {
 	if v <= 0 {
 		return def
 	}
 	return v
-}
-
-// limiter counts transfers, in total and per client address.
-type limiter struct {
-	mu       sync.Mutex
-	total    int
-	per      map[netip.Addr]int
-	maxTotal int
-	maxPer   int
-}
-
-func newLimiter(maxTotal, maxPer int) *limiter {
-	return &limiter{per: make(map[netip.Addr]int), maxTotal: maxTotal, maxPer: maxPer}
-}
-
-func (l *limiter) acquire(a netip.Addr) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.total >= l.maxTotal || l.per[a] >= l.maxPer {
-		return false
-	}
-	l.total++
-	l.per[a]++
-	return true
-}
-
-func (l *limiter) release(a netip.Addr) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.total--
-	if l.per[a]--; l.per[a] <= 0 {
-		delete(l.per, a)
-	}
-}
-
-func (l *limiter) active() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.total
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -16,41 +14,26 @@ import (
 	"github.com/racklet/racklet-boot/boot/resolve"
 )
 
-// transfer serves one read request on its own socket, connected to the
-// client, and reports the result.
-func (s *Server) transfer(ctx context.Context, req request, info packetInfo, client netip.Addr, lim limits) {
+// prepare readies one admitted read request off the loop: its own socket
+// connected to the client, the file from the resolver, the negotiated
+// options; then hands it to the loop. Refusals from the resolver are
+// answered here, from the transfer's socket.
+func (d *dispatcher) prepare(ctx context.Context, req request, info packetInfo, peer netip.AddrPort, firstSeen time.Time, lim limits) {
 	start := time.Now()
-	res := result{Client: client.String(), File: req.Name}
-	if m := s.Metrics; m != nil {
-		m.Active.Inc()
-		defer m.Active.Dec()
-	}
-	defer func() {
+	res := result{Client: peer.Addr().String(), File: req.Name}
+	end := func() {
 		res.Duration = time.Since(start)
-		s.finish(ctx, res)
-	}()
-
-	dial := s.Dial
-	if dial == nil {
-		dial = func(laddr, raddr *net.UDPAddr) (*net.UDPConn, error) { return net.DialUDP("udp", laddr, raddr) }
+		d.s.finish(ctx, res)
 	}
-	conn, err := dial(&net.UDPAddr{IP: info.local}, info.peer)
-	if err != nil && info.local != nil {
-		conn, err = dial(nil, info.peer)
-	}
+	fd, err := d.s.dial(info.local, peer)
 	if err != nil {
-		res.Outcome, res.Err = OutcomeError, fmt.Errorf("open transfer socket: %w", err)
+		d.lim.release(peer, req.Name, time.Now())
+		res.Outcome, res.Err = OutcomeError, err
+		end()
 		return
 	}
-	defer conn.Close()
-	// On shutdown, tell the client and unblock the sender.
-	stop := context.AfterFunc(ctx, func() {
-		_, _ = conn.Write(appendError(nil, errUndefined, "server shutting down"))
-		conn.Close()
-	})
-	defer stop()
-
-	f, err := s.Files.Open(ctx, resolve.Request{Client: client, Name: req.Name, Via: "tftp"})
+	w := fdWriter(fd)
+	f, err := d.s.Files.Open(ctx, resolve.Request{Client: peer.Addr(), Name: req.Name, Via: "tftp"})
 	if err != nil {
 		code, msg := errNotFound, "file not found"
 		res.Outcome = OutcomeNotFound
@@ -61,11 +44,13 @@ func (s *Server) transfer(ctx context.Context, req request, info packetInfo, cli
 		default:
 			code, msg, res.Outcome = errUndefined, "server error opening file", OutcomeError
 		}
-		_, _ = conn.Write(appendError(nil, code, msg))
 		res.Err = err
+		// The answer goes through the loop like a transfer: while the
+		// gate holds the client's requests, it holds its misses too.
+		d.start(ctx, &xfer{w: w, fd: fd, peer: peer, firstSeen: firstSeen, heldI: -1,
+			reply: appendError(nil, code, msg), res: res})
 		return
 	}
-	defer f.Close()
 	res.Node = f.Node
 
 	neg := negotiate(req, lim)
@@ -79,103 +64,101 @@ func (s *Server) transfer(ctx context.Context, req request, info packetInfo, cli
 		}
 		ack = append(ack, o)
 	}
-	neg.Ack = ack
-	timeout := orDefault(s.Timeout, DefaultTimeout)
+	timeout := orDefault(d.s.Timeout, DefaultTimeout)
 	if neg.Timeout > 0 {
 		timeout = time.Duration(neg.Timeout) * time.Second
 	}
-	var src blockSource = &seekSource{r: f.Content}
+	var src blockSource
 	if req.Mode == "netascii" {
 		src = &streamSource{r: netascii.ToReader(f.Content)}
+	} else {
+		src = newBlockSource(d.maps, f.Content, f.Size)
 	}
-	snd := &sender{
-		conn:    conn,
-		src:     src,
-		blksize: neg.Blksize,
-		window:  neg.Windowsize,
-		timeout: timeout,
-		retries: orDefault(s.Retries, DefaultRetries),
+	x := &xfer{
+		w:         w,
+		fd:        fd,
+		src:       src,
+		file:      f,
+		peer:      peer,
+		blksize:   neg.Blksize,
+		window:    neg.Windowsize,
+		timeout:   timeout,
+		retries:   orDefault(d.s.Retries, DefaultRetries),
+		idle:      orDefault(d.s.IdleTimeout, DefaultIdleTimeout),
+		maxLife:   orDefault(d.s.MaxDuration, DefaultMaxDuration),
+		size:      f.Size,
+		firstSeen: firstSeen,
+		heldI:     -1,
 	}
-	res.Blksize, res.Windowsize = neg.Blksize, neg.Windowsize
-	err = snd.run(neg.Ack)
-	res.Bytes, res.Sent, res.Timeouts = snd.acked, snd.sent, snd.timeouts
+	if len(ack) > 0 {
+		x.oack = appendOACK(nil, ack)
+	}
+	x.res = res
+	x.res.Blksize, x.res.Windowsize = neg.Blksize, neg.Windowsize
+	d.start(ctx, x)
+}
+
+// start hands x to the loop; when the loop is stopping, x ends here.
+func (d *dispatcher) start(ctx context.Context, x *xfer) {
+	x.start = time.Now() // the loop sets it again when it takes x
+	if d.s.Metrics != nil {
+		d.s.Metrics.Active.Inc()
+	}
+	if d.loop.add(x) {
+		return
+	}
+	_ = x.w.write(appendError(nil, errUndefined, "server shutting down"))
+	x.reply = nil
+	x.fail(errShutdown)
+	_ = closeFd(x.fd)
+	x.fd = -1
+	if x.src != nil {
+		x.src.release()
+	}
+	d.ended(ctx, x, time.Now())
+}
+
+// ended reports a transfer the loop finished (or never started): it closes
+// the file, frees the admission and logs the result off the loop.
+func (d *dispatcher) ended(ctx context.Context, x *xfer, now time.Time) {
+	if x.file != nil {
+		x.file.Close()
+	}
+	d.lim.release(x.peer, x.res.File, now)
+	if m := d.s.Metrics; m != nil {
+		m.Active.Dec()
+	}
+	res := x.result(now)
+	if x.reply != nil {
+		res = x.res // a miss or refusal, preset in prepare
+		res.Duration = now.Sub(x.start)
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.s.finish(ctx, res)
+	}()
+}
+
+// result describes how x ended.
+func (x *xfer) result(now time.Time) result {
+	res := x.res
+	res.Duration = now.Sub(x.start)
+	res.Bytes, res.Sent, res.Timeouts = x.acked, x.sent, x.timeouts
 	var cerr *clientError
-	switch {
+	switch err := x.err; {
 	case err == nil:
 		res.Outcome = OutcomeOK
-	case errors.As(err, &cerr) && !snd.ackedData:
-		res.Outcome = OutcomeProbe
-		res.Err = cerr
+	case errors.As(err, &cerr) && !x.ackedData:
+		res.Outcome, res.Err = OutcomeProbe, cerr
 	case errors.As(err, &cerr):
 		res.Outcome, res.Err = OutcomeAborted, err
-	case errors.Is(err, errClientTimeout):
+	case errors.Is(err, errClientTimeout), errors.Is(err, errTooLong):
 		res.Outcome, res.Err = OutcomeTimeout, err
-	case ctx.Err() != nil:
-		res.Outcome, res.Err = OutcomeError, fmt.Errorf("server shutting down: %w", ctx.Err())
-	default:
+	case errors.Is(err, errShutdown):
 		res.Outcome, res.Err = OutcomeError, err
-	}
-}
-
-// blockSource yields the file's blocks by absolute index (1-based). A block
-// shorter than p is the last one.
-type blockSource interface {
-	block(idx int64, p []byte) (int, error)
-}
-
-// seekSource reads blocks from a seekable file, seeking only when the
-// sender goes back to resend.
-type seekSource struct {
-	r   io.ReadSeeker
-	pos int64
-}
-
-func (s *seekSource) block(idx int64, p []byte) (int, error) {
-	off := (idx - 1) * int64(len(p))
-	if off != s.pos {
-		if _, err := s.r.Seek(off, io.SeekStart); err != nil {
-			return 0, fmt.Errorf("seek to block %d: %w", idx, err)
-		}
-		s.pos = off
-	}
-	n, err := io.ReadFull(s.r, p)
-	s.pos += int64(n)
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		err = nil
-	}
-	if err != nil {
-		return n, fmt.Errorf("read block %d: %w", idx, err)
-	}
-	return n, nil
-}
-
-// streamSource reads blocks from a reader that cannot seek, such as the
-// netascii translation. It serves the current block again or the next one,
-// which is all a lock-step (windowsize 1) sender asks for.
-type streamSource struct {
-	r   io.Reader
-	cur int64
-	buf []byte
-	n   int
-}
-
-func (s *streamSource) block(idx int64, p []byte) (int, error) {
-	if s.buf == nil {
-		s.buf = make([]byte, len(p))
-	}
-	switch idx {
-	case s.cur:
-	case s.cur + 1:
-		n, err := io.ReadFull(s.r, s.buf)
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			err = nil
-		}
-		if err != nil {
-			return 0, fmt.Errorf("read block %d: %w", idx, err)
-		}
-		s.cur, s.n = idx, n
 	default:
-		return 0, fmt.Errorf("netascii transfer cannot go back to block %d from %d", idx, s.cur)
+		res.Outcome, res.Err = OutcomeError, fmt.Errorf("send: %w", err)
 	}
-	return copy(p, s.buf[:s.n]), nil
+	return res
 }
