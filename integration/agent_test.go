@@ -59,7 +59,7 @@ func TestAgentBootsVerifiedRoot(t *testing.T) {
 	const vmMAC = "52:54:00:81:00:01"
 	p := bootparams.Params{RootHash: root.RootHashHex(), Salt: hex.EncodeToString(root.Salt), DataBlocks: root.DataBlocks,
 		Root: squash, Verity: ver, Kernel: "vmlinuz", OnFailure: bootparams.FailHalt}
-	cmdline := "console=ttyS0 loglevel=3 retain_initrd panic=-1 racklet.debug " + p.String()
+	cmdline := "console=ttyS0 no_timer_check loglevel=3 retain_initrd panic=-1 racklet.debug " + p.String()
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -68,7 +68,7 @@ leaseTime: 10m`, fmt.Sprintf(`nodes:
     mac: %s
     hatKey: %s
     power: on
-    boot: {dir: %s, kernel: vmlinuz, initrd: [initrd.gz], cmdline: "console=ttyS0"}
+    boot: {dir: %s, kernel: vmlinuz, initrd: [initrd.gz], cmdline: "console=ttyS0 no_timer_check"}
 `, vmMAC, key, boot)))
 	waitListening(t, srvNS, srv.proc, 10*time.Second, "udp:67", "tcp:7070")
 	api := "http://10.81.0.1"

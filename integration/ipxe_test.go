@@ -41,7 +41,7 @@ leaseTime: 10m`, fmt.Sprintf(`nodes:
   - name: pc-01
     kind: bios
     mac: %s
-    boot: {dir: %s, kernel: vmlinuz, initrd: [initrd.gz], cmdline: "console=ttyS0 panic=-1"}
+    boot: {dir: %s, kernel: vmlinuz, initrd: [initrd.gz], cmdline: "console=ttyS0 no_timer_check panic=-1"}
 `, vmMAC, boot)))
 	waitListening(t, srvNS, srv.proc, 10*time.Second, "udp:67")
 

@@ -43,7 +43,7 @@ nodes:
   - name: pc-01
     kind: bios
     mac: %s
-    boot: {dir: %s, kernel: vmlinuz, initrd: [initrd.gz], cmdline: "console=ttyS0"}
+    boot: {dir: %s, kernel: vmlinuz, initrd: [initrd.gz], cmdline: "console=ttyS0 no_timer_check"}
 `, vmMAC, boot)))
 	waitListening(t, srvNS, srv.proc, 10*time.Second, "udp:67", "udp:4011")
 

@@ -81,7 +81,7 @@ func TestVerityAgainstVeritysetup(t *testing.T) {
 	ir.Write(t, filepath.Join(dir, "initrd"))
 
 	out := vmtest.Run(t, vmtest.Machine{Kernel: k.Vmlinuz, Initrd: filepath.Join(dir, "initrd"),
-		Append: "console=ttyS0 loglevel=3 panic=-1"}, 4*time.Minute)
+		Append: "console=ttyS0 no_timer_check loglevel=3 panic=-1"}, 4*time.Minute)
 	var results []string
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
