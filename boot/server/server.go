@@ -81,6 +81,7 @@ type Server struct {
 	tftp     *tftp.Server
 	http     *httpboot.Server
 	verifier *verifier.Verifier
+	metrics  *metrics
 
 	reloadMu sync.Mutex   // serialises Reload
 	started  *rack.Config // the config Run's sockets were opened for
@@ -118,10 +119,12 @@ func New(cfg *rack.Config, opts Options) (*Server, error) {
 	if s.state, err = store.OpenBolt(filepath.Join(s.dataDir, StateFile), store.BoltOptions{}); err != nil {
 		return nil, err
 	}
+	s.metrics = newMetrics(reg)
 	if err := s.build(cfg, reg); err != nil {
 		s.state.Close()
 		return nil, err
 	}
+	mustRegister(reg, s.componentCollectors()...)
 	return s, nil
 }
 
@@ -135,7 +138,7 @@ func (s *Server) build(cfg *rack.Config, reg *prometheus.Registry) error {
 	}
 	s.booter = &imagestore.Booter{Store: s.images, Config: func() *rack.Config { return s.inv.Load().Config() }}
 
-	s.dhcp = dhcp.New(dhcpSettings(s.inv.Load()), dhcp.Options{Log: s.component("dhcp"), Leases: s.state, Events: s.state})
+	s.dhcp = dhcp.New(dhcpSettings(s.inv.Load()), dhcp.Options{Log: s.component("dhcp"), Leases: s.state, Events: s.state, Metrics: dhcp.NewMetrics(reg)})
 	neighbours := s.opts.Neighbours
 	if neighbours == nil {
 		neighbours = arpIn{network: s.network, table: resolve.ARPTable{Path: "/proc/thread-self/net/arp"}}
@@ -143,7 +146,7 @@ func (s *Server) build(cfg *rack.Config, reg *prometheus.Registry) error {
 	s.resolver = resolve.New(s.inv.Load(), resolve.Options{
 		Log:     s.component("resolve"),
 		Clients: &clientLookup{leases: s.dhcp, neighbours: neighbours},
-		Images:  ImageSource(s.booter),
+		Images:  countedImages{ImageSource(s.booter), s.metrics},
 	})
 	s.tftp = &tftp.Server{Files: s.resolver, Log: s.component("tftp"), Events: s.state, Metrics: tftp.NewMetrics(reg), Dial: s.dialUDP}
 
@@ -158,6 +161,7 @@ func (s *Server) build(cfg *rack.Config, reg *prometheus.Registry) error {
 		Expected:        &expectedBoot{inv: s.inv, res: s.resolver, images: s.booter},
 		TrustOnFirstUse: true,
 		Logger:          s.component("attest"),
+		Outcome:         func(o string) { s.metrics.attest.WithLabelValues(o).Inc() },
 	}
 	s.http = &httpboot.Server{
 		Files:    s.resolver,
@@ -287,9 +291,11 @@ func (s *Server) Run(ctx context.Context) error {
 	s.started = cfg
 	s.reloadMu.Unlock()
 	if err := s.apply(ctx, s.inv.Load()); err != nil {
+		s.metrics.applied(len(cfg.Nodes), false, err)
 		l.close()
 		return err
 	}
+	s.metrics.applied(len(cfg.Nodes), false, nil)
 	close(s.ready)
 	s.log.Info("racklet-boot serving", "config", s.opts.ConfigFile, "dataDir", s.dataDir, "interface", cfg.Server.Interface, "address", cfg.Server.Address,
 		"dhcp", cfg.DHCP.Mode, "nodes", len(cfg.Nodes), "tftp", tftpAddr, "http", httpAddr)
@@ -302,11 +308,11 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { s.prefetchLoop(ctx); return nil })
 	if s.opts.ConfigFile != "" {
 		g.Go(func() error {
-			return Watch(ctx, s.opts.ConfigFile, s.component("config"), func(next *rack.Config) {
+			return watch(ctx, s.opts.ConfigFile, s.component("config"), func(next *rack.Config) {
 				if err := s.Reload(ctx, next); err != nil {
 					s.log.Error("apply the reloaded config", "err", err)
 				}
-			})
+			}, s.metrics.rejected)
 		})
 	}
 	err = g.Wait()
@@ -353,6 +359,7 @@ func (s *Server) Reload(ctx context.Context, cfg *rack.Config) error {
 	s.dhcp.Update(dhcpSettings(inv))
 	s.resolver.Update(inv)
 	err := s.apply(ctx, inv)
+	s.metrics.applied(len(cfg.Nodes), true, err)
 	s.log.Info("config reloaded", "nodes", len(cfg.Nodes), "dhcp", cfg.DHCP.Mode)
 	return err
 }

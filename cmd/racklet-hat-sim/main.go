@@ -44,7 +44,7 @@ func newCommand() *cobra.Command {
 			return hatsim.ListenAndServe(ctx, listen, dev, log, func(addr string) {
 				// The address goes to stdout alone so scripts can read it.
 				fmt.Fprintln(cmd.OutOrStdout(), addr)
-				log.Info("hat simulator ready", "addr", addr, "serial", id.Serial,
+				log.Info("hat simulator ready", "listen", addr, "serial", id.Serial,
 					"key", hatlink.EncodeKey(id.SignKey))
 			})
 		},
