@@ -21,11 +21,11 @@ var ErrInvalid = errors.New("invalid rack config")
 // Line and Col are 1-based; 0 means the position is unknown (for example a
 // required field that is missing from an otherwise empty file).
 type FieldError struct {
-	File string // the file name given to Parse or Load
-	Line int
-	Col  int
-	Path string // the field, as in "nodes[2].mac" or "dhcp.pool.start"
-	Msg  string
+	File string `json:"file,omitempty"` // the file name given to Parse or Load
+	Line int    `json:"line,omitempty"`
+	Col  int    `json:"column,omitempty"`
+	Path string `json:"field,omitempty"` // the field, as in "nodes[2].mac" or "dhcp.pool.start"
+	Msg  string `json:"message"`
 }
 
 // String formats the error as "file:line:col: path: message", leaving out

@@ -22,6 +22,8 @@ func newSimulateCmd(g *globals) *cobra.Command {
 		Long: "Boot N simulated Raspberry Pi 4/5 bootloaders through DHCP and TFTP, each on its own\n" +
 			"macvlan of --interface with its own MAC, serial and address (needs root), and print\n" +
 			"each node's boot timeline. The same --seed always gives the same serials and MACs.",
+		Example: `  racklet-boot simulate --interface eth1 --nodes 4
+  racklet-boot simulate -i br-rack -n 20 --kind rpi5 --stagger 200ms -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := out.Check(); err != nil {
@@ -29,7 +31,7 @@ func newSimulateCmd(g *globals) *cobra.Command {
 			}
 			mode, ok := map[string]pisim.PrefixMode{"serial": pisim.PrefixSerial, "mac": pisim.PrefixMAC}[prefix]
 			if !ok {
-				return fmt.Errorf("unknown --prefix %q: use serial or mac", prefix)
+				return cli.Usagef("unknown --prefix %q: use serial or mac", prefix)
 			}
 			pis, err := pisim.RackOf(nodes, kind, seed)
 			if err != nil {
@@ -66,5 +68,7 @@ func newSimulateCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&prefix, "prefix", "serial", "TFTP prefix mode: serial or mac")
 	out.Register(cmd)
 	_ = cmd.MarkFlagRequired("interface")
+	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions([]string{"rpi4", "rpi5", "mixed"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("prefix", cobra.FixedCompletions([]string{"serial", "mac"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }

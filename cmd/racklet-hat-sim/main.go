@@ -29,10 +29,12 @@ func newCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "racklet-hat-sim --state FILE --listen unix:PATH|tcp:HOST:PORT|pty",
 		Short: "Run a simulated Racklet HAT (RP2040) for nodes and tests without hardware",
-		Args:  cobra.NoArgs,
+		Example: `  racklet-hat-sim --state /tmp/hat.json --listen unix:/tmp/hat.sock
+  racklet-hat-sim --state hat.json --listen pty          # prints the device path to stdout`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if statePath == "" {
-				return fmt.Errorf("--state is required: the file that holds the simulated HAT's keys and counters")
+				return cli.Usagef("--state is required: the file that holds the simulated HAT's keys and counters")
 			}
 			ctx := cmd.Context()
 			log := logFlags.Logger()

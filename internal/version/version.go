@@ -13,10 +13,10 @@ var Version = ""
 
 // Build describes the running binary.
 type Build struct {
-	Version   string // Version, else the module version, else "(devel)"
-	Revision  string // VCS revision (12 hex digits), "unknown" without VCS information
-	Modified  bool   // built from a work tree with uncommitted changes
-	GoVersion string // the toolchain, as runtime.Version
+	Version   string `json:"version"`   // Version, else the module version, else "(devel)"
+	Revision  string `json:"revision"`  // VCS revision (12 hex digits), "unknown" without VCS information
+	Modified  bool   `json:"modified"`  // built from a work tree with uncommitted changes
+	GoVersion string `json:"goVersion"` // the toolchain, as runtime.Version
 }
 
 // Get returns the running binary's build description.
