@@ -10,6 +10,7 @@ pkgs=(
   qemu-system-x86 ipxe-qemu qemu-system-arm qemu-efi-aarch64 cpio
   squashfs-tools cryptsetup-bin dosfstools mtools fdisk
   skopeo docker-registry
+  systemd  # systemd-analyze: examples/systemd's unit is verified with it
 )
 # --lab: only what `racklet-boot lab` needs (namespaces; dnsmasq as the router in proxy mode).
 lab=0
