@@ -11,6 +11,7 @@ pkgs=(
   squashfs-tools cryptsetup-bin dosfstools mtools fdisk
   skopeo docker-registry
   systemd  # systemd-analyze: examples/systemd's unit is verified with it
+  jq       # docs/real-rack.md reads racklet-boot's JSON with it
 )
 # --lab: only what `racklet-boot lab` needs (namespaces; dnsmasq as the router in proxy mode).
 lab=0

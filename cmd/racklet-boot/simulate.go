@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,6 +15,7 @@ func newSimulateCmd(g *globals) *cobra.Command {
 	var iface, kind, prefix string
 	var nodes int
 	var seed uint64
+	var dhcpTimeout time.Duration
 	var r pisim.Rack
 	var out cli.Output
 	cmd := &cobra.Command{
@@ -38,7 +40,7 @@ func newSimulateCmd(g *globals) *cobra.Command {
 				return err
 			}
 			for _, p := range pis {
-				p.Prefix = mode
+				p.Prefix, p.DHCPTimeout = mode, dhcpTimeout
 			}
 			r.Transport, r.Pis, r.Logger = &pisim.MacvlanTransport{Parent: iface}, pis, g.logger()
 			results := r.Run(cmd.Context())
@@ -66,6 +68,7 @@ func newSimulateCmd(g *globals) *cobra.Command {
 	cmd.Flags().IntVar(&r.Concurrency, "concurrency", 0, "Pis booting at once (0: all)")
 	cmd.Flags().DurationVar(&r.Stagger, "stagger", 0, "delay between Pi power-ons")
 	cmd.Flags().StringVar(&prefix, "prefix", "serial", "TFTP prefix mode: serial or mac")
+	cmd.Flags().DurationVar(&dhcpTimeout, "dhcp-timeout", pisim.DefaultDHCPTimeout, "how long a Pi waits for a boot offer (the firmware: 45s)")
 	out.Register(cmd)
 	_ = cmd.MarkFlagRequired("interface")
 	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions([]string{"rpi4", "rpi5", "mixed"}, cobra.ShellCompDirectiveNoFileComp))
