@@ -12,9 +12,13 @@
 //	racklet.hashoffset=N      byte offset of the verity superblock in the hash device (0: root.verity)
 //	racklet.root=sha256:HEX   digest of root.squashfs (checked while it streams)
 //	racklet.verity=sha256:HEX digest of root.verity
+//	racklet.rootdev=PARTUUID=SSSSSSSS-PP  the root slot on a disk-booted node: MBR disk
+//	                          signature and partition number, both zero-filled hex
+//	                          (the kernel's root=PARTUUID= form); absent on network-booted nodes
 //	racklet.hat=PATH|none     the HAT link's device (default /dev/virtio-ports/racklet.hat, then /dev/ttyAMA1... as the agent decides)
 //	racklet.server=URL        racklet-boot's base URL; default: learned from DHCP
 //	racklet.node=NAME         the node's name; default: asked of racklet-boot
+//	racklet.kernel=NAME       the boot file name racklet-boot serves this kernel as (measured into the HAT)
 //	racklet.overlay=tmpfs|data  where the overlay's upper directory lives (default tmpfs)
 //	racklet.onfailure=reboot:SECONDS|halt|shell  what a failed boot does (default reboot:10)
 //	racklet.debug             verbose console output; allows onfailure=shell
@@ -55,21 +59,51 @@ type Params struct {
 	HashOffset uint64
 	Root       string // "sha256:<hex>" of root.squashfs
 	Verity     string // "sha256:<hex>" of root.verity
-	HAT        string // device path, "none", or "" for the agent's default
-	Server     string // base URL, "" to learn it from DHCP
-	Node       string // "" to ask racklet-boot
-	Overlay    string // OverlayTmpfs (default) or OverlayData
-	OnFailure  string // FailReboot (default), FailHalt or FailShell
+	// RootDev is the root partition of a disk-booted node, "PARTUUID=SSSSSSSS-PP"
+	// ("" on nodes that fetch their root over the network).
+	RootDev string
+	HAT     string // device path, "none", or "" for the agent's default
+	Server  string // base URL, "" to learn it from DHCP
+	Node    string // "" to ask racklet-boot
+	// Kernel is the name of the kernel among the node's boot files (e.g.
+	// "vmlinuz", "kernel8.img"); the agent fetches it from racklet-boot to
+	// measure it. Required when the node attests.
+	Kernel    string
+	Overlay   string // OverlayTmpfs (default) or OverlayData
+	OnFailure string // FailReboot (default), FailHalt or FailShell
 	// RebootAfter is the delay before FailReboot, in seconds (default 10).
 	RebootAfter int
 	Debug       bool
 }
 
 var (
-	hexRe    = regexp.MustCompile(`^[0-9a-f]+$`)
-	digestRe = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
-	nameRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+	hexRe     = regexp.MustCompile(`^[0-9a-f]+$`)
+	digestRe  = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+	nameRe    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+	fileRe    = regexp.MustCompile(`^[A-Za-z0-9._-][A-Za-z0-9._/+-]{0,254}$`)
+	rootDevRe = regexp.MustCompile(`^PARTUUID=[0-9a-f]{8}-[0-9a-f]{2}$`)
 )
+
+// PartUUID renders the racklet.rootdev value of partition part of an MBR
+// disk with signature diskID, as the kernel matches it: both in zero-filled
+// lower-case hex ("PARTUUID=1234abcd-06" for partition 6).
+func PartUUID(diskID uint32, part int) string {
+	return fmt.Sprintf("PARTUUID=%08x-%02x", diskID, part)
+}
+
+// ParsePartUUID reads a racklet.rootdev value back into its disk signature
+// and partition number.
+func ParsePartUUID(s string) (diskID uint32, part int, err error) {
+	if !rootDevRe.MatchString(s) {
+		return 0, 0, fmt.Errorf("racklet.rootdev %q: want PARTUUID=SSSSSSSS-PP (lower-case hex)", s)
+	}
+	id, _ := strconv.ParseUint(s[9:17], 16, 32)
+	pp, _ := strconv.ParseUint(s[18:], 16, 8)
+	if pp == 0 {
+		return 0, 0, fmt.Errorf("racklet.rootdev %q: partitions are numbered from 1", s)
+	}
+	return uint32(id), int(pp), nil
+}
 
 // Validate checks a complete set of parameters (what an image must carry).
 func (p Params) Validate() error {
@@ -89,6 +123,14 @@ func (p Params) Validate() error {
 	for _, d := range []struct{ key, v string }{{"racklet.root", p.Root}, {"racklet.verity", p.Verity}} {
 		if !digestRe.MatchString(d.v) {
 			errs = append(errs, fmt.Errorf("%s %q: want sha256:<64 hex digits>", d.key, d.v))
+		}
+	}
+	if p.Kernel != "" && (!fileRe.MatchString(p.Kernel) || strings.Contains(p.Kernel, "..")) {
+		errs = append(errs, fmt.Errorf("racklet.kernel %q: not a boot file name", p.Kernel))
+	}
+	if p.RootDev != "" {
+		if _, _, err := ParsePartUUID(p.RootDev); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if p.Node != "" && !nameRe.MatchString(p.Node) {
@@ -154,9 +196,11 @@ func (p Params) String() string {
 	}
 	add("root", p.Root)
 	add("verity", p.Verity)
+	add("rootdev", p.RootDev)
 	add("hat", p.HAT)
 	add("server", p.Server)
 	add("node", p.Node)
+	add("kernel", p.Kernel)
 	add("overlay", p.Overlay)
 	switch {
 	case p.OnFailure == FailReboot && p.RebootAfter != 0:
@@ -201,12 +245,16 @@ func Parse(cmdline string) (Params, []string, error) {
 			p.Root = v
 		case "verity":
 			p.Verity = v
+		case "rootdev":
+			p.RootDev = v
 		case "hat":
 			p.HAT = v
 		case "server":
 			p.Server = v
 		case "node":
 			p.Node = v
+		case "kernel":
+			p.Kernel = v
 		case "overlay":
 			p.Overlay = v
 		case "onfailure":

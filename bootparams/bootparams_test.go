@@ -15,14 +15,16 @@ var full = Params{
 	Root:       "sha256:" + strings.Repeat("1", 64),
 	Verity:     "sha256:" + strings.Repeat("2", 64),
 	HAT:        "/dev/virtio-ports/racklet.hat",
+	Kernel:     "vmlinuz",
 	Overlay:    OverlayTmpfs,
 	OnFailure:  FailReboot, RebootAfter: 10,
 }
 
 func TestRoundTrip(t *testing.T) {
 	for name, p := range map[string]Params{
-		"full":    full,
-		"no salt": func() Params { q := full; q.Salt = ""; return q }(),
+		"full":      full,
+		"no salt":   func() Params { q := full; q.Salt = ""; return q }(),
+		"disk root": func() Params { q := full; q.RootDev = PartUUID(0x1234abcd, 6); return q }(),
 		"debug shell": func() Params {
 			q := full
 			q.OnFailure, q.RebootAfter, q.Debug, q.Node, q.Server = FailShell, 0, true, "pi-01", "http://10.0.0.2:8080"
@@ -77,8 +79,13 @@ func TestValidate(t *testing.T) {
 		"odd offset":      {func(p *Params) { p.HashOffset = 100 }, "racklet.hashoffset"},
 		"bad digest":      {func(p *Params) { p.Root = "md5:00" }, "racklet.root"},
 		"bad node":        {func(p *Params) { p.Node = "../x" }, "racklet.node"},
+		"kernel escapes":  {func(p *Params) { p.Kernel = "boot/../../etc/shadow" }, "racklet.kernel"},
+		"kernel absolute": {func(p *Params) { p.Kernel = "/vmlinuz" }, "racklet.kernel"},
 		"bad overlay":     {func(p *Params) { p.Overlay = "disk" }, "racklet.overlay"},
 		"bad failure":     {func(p *Params) { p.OnFailure = "panic" }, "racklet.onfailure"},
+		"rootdev a path":  {func(p *Params) { p.RootDev = "/dev/mmcblk0p6" }, "racklet.rootdev"},
+		"rootdev decimal": {func(p *Params) { p.RootDev = "PARTUUID=1234ABCD-06" }, "racklet.rootdev"},
+		"rootdev part 0":  {func(p *Params) { p.RootDev = "PARTUUID=1234abcd-00" }, "numbered from 1"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			p := full
@@ -87,6 +94,23 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("Validate = %v, want an error naming %s", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestPartUUID(t *testing.T) {
+	for _, tc := range []struct {
+		id   uint32
+		part int
+		want string
+	}{{0x1234abcd, 5, "PARTUUID=1234abcd-05"}, {0xab, 6, "PARTUUID=000000ab-06"}, {0xffffffff, 12, "PARTUUID=ffffffff-0c"}} {
+		got := PartUUID(tc.id, tc.part)
+		if got != tc.want {
+			t.Errorf("PartUUID(%x, %d) = %s, want %s", tc.id, tc.part, got, tc.want)
+		}
+		id, part, err := ParsePartUUID(got)
+		if err != nil || id != tc.id || part != tc.part {
+			t.Errorf("ParsePartUUID(%s) = %x, %d, %v", got, id, part, err)
+		}
 	}
 }
 
@@ -118,6 +142,7 @@ func TestHandover(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add(full.String())
 	f.Add("racklet.debug racklet.onfailure=shell console=ttyS0")
+	f.Add("racklet.rootdev=PARTUUID=1234abcd-06 root=/dev/dm-0")
 	f.Fuzz(func(t *testing.T, line string) {
 		p, _, err := Parse(line)
 		if err != nil {

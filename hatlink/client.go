@@ -155,3 +155,29 @@ func (c *Client) PowerCycle(ctx context.Context) (uint64, error) {
 	err := c.call(ctx, CmdPowerCycle, nil, &r)
 	return r.Counter, err
 }
+
+// PowerState reports whether the Pi is powered, and its boot counter.
+func (c *Client) PowerState(ctx context.Context) (PowerStatus, error) {
+	var r PowerStatus
+	return r, c.call(ctx, CmdPowerState, nil, &r)
+}
+
+// PowerSet switches the Pi's power. Switching it on starts a new boot: the
+// registers are zero and the boot counter increments. Asking for the state
+// it is already in changes nothing.
+func (c *Client) PowerSet(ctx context.Context, on bool) (PowerStatus, error) {
+	var r PowerStatus
+	return r, c.call(ctx, CmdPowerSet, PowerRequest{On: on}.Append(nil), &r)
+}
+
+// ConsoleRead returns the console bytes the HAT holds from (boot, offset)
+// on, at most max (capped at MaxConsoleChunk).
+func (c *Client) ConsoleRead(ctx context.Context, boot, offset uint64, max int) (ConsoleChunk, error) {
+	max = min(max, MaxConsoleChunk)
+	var r ConsoleChunk
+	if err := c.call(ctx, CmdConsoleRead, ConsoleRequest{Boot: boot, Offset: offset, Max: uint16(max)}.Append(nil), &r); err != nil {
+		return r, err
+	}
+	r.Data = append([]byte(nil), r.Data...)
+	return r, nil
+}

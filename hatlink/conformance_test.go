@@ -139,16 +139,7 @@ func conformance(t *testing.T, ctx context.Context, c *hatlink.Client, tr hatlin
 	}
 
 	// Quote: verifies against the identity key, carries nonce and registers.
-	var nonce [32]byte
-	rand.Read(nonce[:])
-	q, err := c.Quote(ctx, nonce, hatlink.BootMask)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := hatlink.VerifyQuote(ed25519.PublicKey(id.SignKey[:]), q.Statement, q.Signature[:])
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, nonce := quote(t, ctx, c, id)
 	if st.Nonce != nonce || st.Registers != want || st.BoxKey != id.BoxKey || st.Serial != "5b154510" {
 		t.Errorf("statement = %+v, want nonce, registers, box key and serial echoed", st)
 	}
@@ -186,6 +177,7 @@ func conformance(t *testing.T, ctx context.Context, c *hatlink.Client, tr hatlin
 	}
 
 	bootCounter(t, ctx, c)
+	endBoot(t, ctx, c, id, want, env, h)
 
 	// Power cycle: registers reset, so sealed secrets stay locked.
 	before, _ := c.BootState(ctx)
@@ -205,11 +197,73 @@ func conformance(t *testing.T, ctx context.Context, c *hatlink.Client, tr hatlin
 	if _, err := c.Unwrap(ctx, env); !errors.Is(err, hatlink.ErrPolicyMismatch) {
 		t.Errorf("unwrap after power cycle: err = %v, want ErrPolicyMismatch", err)
 	}
+	// The power cycle opened the boot registers again: a new boot measures.
+	d := sha256.Sum256([]byte("kernel"))
+	if got, err := c.Extend(ctx, hatlink.RegKernel, d); err != nil || got != want.Values[hatlink.RegKernel] {
+		t.Errorf("extend after power cycle = %x, %v; want %x (the lock ends with the boot)", got, err, want.Values[hatlink.RegKernel])
+	}
 
 	// An unknown command gets an error answer, not silence.
 	resp, err := tr.Send(ctx, []byte{0x42, 1, 2, 3})
 	if err != nil || len(resp) == 0 || resp[0] != hatlink.RespError {
 		t.Errorf("unknown command: answer %x, %v; want an error answer", resp, err)
+	}
+}
+
+// quote asks for a quote of the boot registers over a fresh nonce and
+// verifies it against the HAT's identity key.
+func quote(t *testing.T, ctx context.Context, c *hatlink.Client, id hatlink.IdentityResponse) (hatlink.Statement, [32]byte) {
+	t.Helper()
+	var nonce [32]byte
+	rand.Read(nonce[:])
+	q, err := c.Quote(ctx, nonce, hatlink.BootMask)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := hatlink.VerifyQuote(ed25519.PublicKey(id.SignKey[:]), q.Statement, q.Signature[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, nonce
+}
+
+// endBoot: the hand-over closes the boot registers. The running OS can
+// neither extend them, nor get a quote of the measured boot, nor open a
+// secret bound to it; the other registers stay open; a second EndBoot
+// changes nothing.
+func endBoot(t *testing.T, ctx context.Context, c *hatlink.Client, id hatlink.IdentityResponse, measured hatlink.Registers, env []byte, sealed uint16) {
+	t.Helper()
+	regs, err := c.EndBoot(ctx)
+	if err != nil {
+		t.Fatalf("EndBoot: %v", err)
+	}
+	handed := hatlink.HandedOver(measured)
+	if diff := cmp.Diff(handed, regs); diff != "" {
+		t.Errorf("EndBoot registers (-want +got):\n%s", diff)
+	}
+	for reg := range hatlink.NumRegisters {
+		if hatlink.BootMask&(1<<reg) == 0 {
+			continue
+		}
+		if _, err := c.Extend(ctx, byte(reg), [32]byte{1}); !errors.Is(err, hatlink.ErrLocked) {
+			t.Errorf("extend of boot register %d after EndBoot: err = %v, want ErrLocked", reg, err)
+		}
+	}
+	if _, err := c.Extend(ctx, 4, [32]byte{1}); err != nil {
+		t.Errorf("extend of register 4 after EndBoot: %v (only the boot registers close)", err)
+	}
+	if st, _ := quote(t, ctx, c, id); st.Registers == measured || st.Registers != handed {
+		t.Errorf("quote after EndBoot shows %x, want the handed-over values, never the measured boot's", st.Registers.Values)
+	}
+	if _, err := c.Unwrap(ctx, env); !errors.Is(err, hatlink.ErrPolicyMismatch) {
+		t.Errorf("unwrap of a secret bound to the measured boot after EndBoot: err = %v, want ErrPolicyMismatch", err)
+	}
+	if _, err := c.Unseal(ctx, sealed); !errors.Is(err, hatlink.ErrPolicyMismatch) {
+		t.Errorf("unseal of a secret bound to the measured boot after EndBoot: err = %v, want ErrPolicyMismatch", err)
+	}
+	again, err := c.EndBoot(ctx)
+	if err != nil || again != handed {
+		t.Errorf("second EndBoot = %x, %v; want the same registers, unchanged", again.Values, err)
 	}
 }
 

@@ -3,7 +3,9 @@
 // that resynchronise after noise, request/answer with retransmission and
 // duplicate suppression, a version handshake, and the command set of a small
 // TPM (Identity, Extend, Read, Quote, Seal/Unseal, Unwrap, BootAttempt/
-// BootCommit/BootState, PowerCycle). PROTOCOL.md beside this file is the
+// BootCommit/BootState, PowerCycle, EndBoot) and the board-management commands
+// racklet-boot sends on the HAT's second port (PowerState, PowerSet,
+// ConsoleRead). PROTOCOL.md beside this file is the
 // byte-level contract.
 //
 // The host side is Link (a Transport over an io.ReadWriter) with Client on

@@ -20,6 +20,7 @@ const (
 	CmdBootCommit  Command = 0x0A // mark a slot good and reset its attempts
 	CmdBootState   Command = 0x0B // read the A/B state
 	CmdPowerCycle  Command = 0x0C // power-cycle the Pi: registers reset, boot counter +1
+	CmdEndBoot     Command = 0x0D // hand-over to the OS: close the boot registers until the next power cycle
 )
 
 // Response types.

@@ -141,6 +141,7 @@ const (
 	CodeSlot      ErrorCode = 9  // slot out of range
 	CodeInternal  ErrorCode = 10 // the device failed (flash write, ...)
 	CodeTooLarge  ErrorCode = 11 // secret or envelope too large
+	CodeLocked    ErrorCode = 12 // boot registers closed by EndBoot until the next power cycle
 )
 
 var codeText = map[ErrorCode]string{
@@ -148,6 +149,7 @@ var codeText = map[ErrorCode]string{
 	CodeRegister: "bad register", CodePolicy: "registers do not match the policy", CodeNoHandle: "no such sealed secret",
 	CodeFull: "sealed-secret store full", CodeDecrypt: "envelope cannot be opened by this HAT", CodeSlot: "bad slot",
 	CodeInternal: "device failure", CodeTooLarge: "too large",
+	CodeLocked: "boot registers are locked until the next power cycle",
 }
 
 // DeviceError is a refusal reported by the HAT. errors.Is matches it against
@@ -184,6 +186,9 @@ var (
 	ErrBadRegister    = &DeviceError{Code: CodeRegister}
 	ErrBadSlot        = &DeviceError{Code: CodeSlot}
 	ErrUnknownCommand = &DeviceError{Code: CodeUnknown}
+	// ErrLocked: the boot has ended (EndBoot) and the boot registers take no
+	// more extends until the HAT power-cycles the Pi.
+	ErrLocked = &DeviceError{Code: CodeLocked}
 )
 
 // Append encodes the error onto dst: code, command, message (≤ 255 bytes).

@@ -35,6 +35,10 @@ func TestMessagesRoundTrip(t *testing.T) {
 		"boot state": {&BootState{Committed: 1, Next: 0, Limit: 3, Attempts: [2]byte{3, 0}, Allowed: true, Counter: 1 << 40}, &BootState{}},
 		"counter":    {&CounterMessage{Counter: 99}, &CounterMessage{}},
 		"error":      {&DeviceError{Code: CodePolicy, Command: CmdUnseal, Message: "no"}, &DeviceError{}},
+		"power":      {&PowerStatus{On: true, Counter: 7}, &PowerStatus{}},
+		"power set":  {&PowerRequest{On: true}, &PowerRequest{}},
+		"console rq": {&ConsoleRequest{Boot: 3, Offset: 1 << 33, Max: 480}, &ConsoleRequest{}},
+		"console":    {&ConsoleChunk{Boot: 3, Start: 9, Data: []byte("login:")}, &ConsoleChunk{}},
 	}
 	for name, tc := range tests {
 		enc := tc.in.Append(nil)
@@ -86,7 +90,8 @@ func FuzzMessages(f *testing.F) {
 	f.Fuzz(func(t *testing.T, p []byte) {
 		for _, m := range []message{&HelloRequest{}, &HelloResponse{}, &IdentityResponse{}, &ExtendRequest{},
 			&DigestResponse{}, &MaskRequest{}, &Registers{}, &QuoteRequest{}, &QuoteResponse{}, &SealRequest{},
-			&HandleMessage{}, &BlobMessage{}, &SlotRequest{}, &BootState{}, &CounterMessage{}, &DeviceError{}} {
+			&HandleMessage{}, &BlobMessage{}, &SlotRequest{}, &BootState{}, &CounterMessage{}, &DeviceError{},
+			&PowerStatus{}, &PowerRequest{}, &ConsoleRequest{}, &ConsoleChunk{}} {
 			if m.Decode(p) != nil {
 				continue
 			}

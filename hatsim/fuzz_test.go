@@ -21,11 +21,15 @@ func FuzzHandle(f *testing.F) {
 	f.Add([]byte{byte(hatlink.CmdUnwrap), 5, 0, 1, 2, 3, 4, 5})
 	f.Add([]byte{byte(hatlink.CmdSeal), 0xFF})
 	f.Add([]byte{byte(hatlink.CmdBootAttempt), 1})
+	f.Add([]byte{byte(hatlink.CmdEndBoot)})
+	f.Add(append([]byte{byte(hatlink.CmdExtend), 0}, make([]byte, 32)...))
+	f.Add(append([]byte{byte(hatlink.CmdConsoleRead)}, make([]byte, 18)...))
 	f.Fuzz(func(t *testing.T, req []byte) {
 		if len(req) > 1+hatlink.MaxPayload {
 			return // cannot arrive in one frame
 		}
-		if len(req) > 0 && (hatlink.Command(req[0]) == hatlink.CmdPowerCycle || hatlink.Command(req[0]) == hatlink.CmdSeal) {
+		if len(req) > 0 && (hatlink.Command(req[0]) == hatlink.CmdPowerCycle || hatlink.Command(req[0]) == hatlink.CmdSeal ||
+			hatlink.Command(req[0]) == hatlink.CmdPowerSet) {
 			return // state writes: covered by unit tests, too slow to fuzz
 		}
 		resp := d.Handle(t.Context(), req)

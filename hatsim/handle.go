@@ -2,6 +2,7 @@ package hatsim
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 
 	"github.com/racklet/racklet-boot/hatlink"
@@ -14,7 +15,7 @@ func ok(cmd hatlink.Command, m appender) []byte {
 }
 
 // handle runs one command with d.mu held.
-func (d *Device) handle(cmd hatlink.Command, p []byte) ([]byte, error) {
+func (d *Device) handle(ctx context.Context, cmd hatlink.Command, p []byte) ([]byte, error) {
 	malformed := deviceErr(hatlink.CodeMalformed, "payload does not decode")
 	switch cmd {
 	case hatlink.CmdHello:
@@ -41,8 +42,26 @@ func (d *Device) handle(cmd hatlink.Command, p []byte) ([]byte, error) {
 		if m.Register >= hatlink.NumRegisters {
 			return nil, deviceErr(hatlink.CodeRegister, "register %d, the HAT has %d", m.Register, hatlink.NumRegisters)
 		}
+		if d.ended && hatlink.BootMask&(1<<m.Register) != 0 {
+			return nil, deviceErr(hatlink.CodeLocked, "register %d: the boot ended; power-cycle to measure a new boot", m.Register)
+		}
 		d.regs[m.Register] = hatlink.ExtendValue(d.regs[m.Register], m.Digest)
 		return ok(cmd, hatlink.DigestResponse{Value: d.regs[m.Register]}), nil
+
+	case hatlink.CmdEndBoot:
+		if len(p) != 0 {
+			return nil, malformed
+		}
+		if !d.ended {
+			d.ended = true
+			for i := range hatlink.NumRegisters {
+				if hatlink.BootMask&(1<<i) != 0 {
+					d.regs[i] = hatlink.ExtendValue(d.regs[i], hatlink.HandoverDigest)
+				}
+			}
+			d.log.Info("hat boot ended: boot registers closed until the next power cycle")
+		}
+		return ok(cmd, d.registers(hatlink.BootMask)), nil
 
 	case hatlink.CmdRead:
 		var m hatlink.MaskRequest
@@ -130,6 +149,23 @@ func (d *Device) handle(cmd hatlink.Command, p []byte) ([]byte, error) {
 			return nil, err
 		}
 		return ok(cmd, hatlink.CounterMessage{Counter: n}), nil
+
+	case hatlink.CmdPowerState:
+		if len(p) != 0 {
+			return nil, malformed
+		}
+		return ok(cmd, d.powerStatus()), nil
+
+	case hatlink.CmdPowerSet:
+		var m hatlink.PowerRequest
+		if m.Decode(p) != nil {
+			return nil, malformed
+		}
+		st, err := d.setPower(ctx, m.On)
+		if err != nil {
+			return nil, err
+		}
+		return ok(cmd, st), nil
 	}
 	return nil, deviceErr(hatlink.CodeUnknown, "command 0x%02x", byte(cmd))
 }
@@ -185,4 +221,13 @@ func (d *Device) bootCommit(slot byte) ([]byte, error) {
 		return nil, err
 	}
 	return ok(hatlink.CmdBootCommit, d.bootState(true)), nil
+}
+
+func (d *Device) consoleRead(p []byte) []byte {
+	var m hatlink.ConsoleRequest
+	if m.Decode(p) != nil {
+		return refuse(hatlink.CmdConsoleRead, hatlink.CodeMalformed, "payload does not decode")
+	}
+	c := d.console.read(m.Boot, m.Offset, min(int(m.Max), hatlink.MaxConsoleChunk))
+	return ok(hatlink.CmdConsoleRead, c)
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/creack/pty"
 	"github.com/racklet/racklet-boot/hatlink"
@@ -110,4 +111,38 @@ func servePTY(ctx context.Context, h hatlink.Handler, log *slog.Logger, ready fu
 	ready(slave.Name())
 	log.Info("hat listening on pseudo-terminal", "path", slave.Name())
 	return hatlink.Serve(ctx, master, h)
+}
+
+// DialAndServe serves h to racklet-boot as a board-management port: it
+// connects to addr (tcp:HOST:PORT or unix:PATH, racklet-boot's BMC
+// listener), serves requests until the connection ends, and connects again
+// after a pause (1 s, doubling to 10 s while connecting fails), until ctx
+// ends; then it returns nil.
+func DialAndServe(ctx context.Context, addr string, h hatlink.Handler, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if !strings.HasPrefix(addr, "tcp:") && !strings.HasPrefix(addr, "unix:") {
+		return fmt.Errorf("racklet-boot BMC address %q: use tcp:HOST:PORT or unix:PATH", addr)
+	}
+	pause := time.Second
+	for ctx.Err() == nil {
+		c, err := hatlink.Dial(ctx, addr)
+		if err == nil {
+			log.Info("hat connected to racklet-boot", "addr", addr)
+			pause = time.Second
+			if err := hatlink.Serve(ctx, c, h); err != nil {
+				log.Warn("board-management link", "addr", addr, "err", err)
+			}
+			c.Close()
+		} else {
+			log.Debug("connect to racklet-boot", "addr", addr, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 10*time.Second)
+	}
+	return nil
 }

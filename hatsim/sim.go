@@ -1,8 +1,9 @@
 // Package hatsim is a simulated Racklet HAT: the RP2040 that holds a node's
 // keys, measurement registers, boot counter, sealed secrets and A/B attempt
 // counter. It answers the hatlink protocol exactly as firmware would: keys
-// never leave it, registers reset only on a power cycle it performs, and no
-// secret is released unless the registers match its policy. Tests and users
+// never leave it, registers are only ever extended and reset only on a power
+// cycle it performs, the boot registers close at EndBoot until that power
+// cycle, and no secret is released unless the registers match its policy. Tests and users
 // without hardware run it through cmd/racklet-hat-sim.
 package hatsim
 
@@ -37,6 +38,9 @@ type Options struct {
 	AttemptLimit byte   // default DefaultAttemptLimit
 	Firmware     uint32 // default DefaultFirmware
 	Logger       *slog.Logger
+	// ConsoleBuffer is how many console bytes are kept for racklet-boot
+	// to read (default DefaultConsoleBuffer).
+	ConsoleBuffer int
 }
 
 // Device is one simulated HAT. It implements hatlink.Handler and is safe for
@@ -46,10 +50,14 @@ type Device struct {
 	path  string
 	st    *state
 	regs  [hatlink.NumRegisters][32]byte
+	ended bool // EndBoot ran: the boot registers are closed until a power cycle
 	sign  ed25519.PrivateKey
 	box   *ecdh.PrivateKey
 	log   *slog.Logger
 	crash crashHook // tests only
+
+	machine Machine // the node it powers; nil: power is only a recorded state
+	console consoleRing
 }
 
 var _ hatlink.Handler = (*Device)(nil)
@@ -74,6 +82,10 @@ func Open(path string, opts Options) (*Device, error) {
 		return nil, err
 	}
 	d := &Device{path: path, st: st, log: log}
+	d.console.max = opts.ConsoleBuffer
+	if d.console.max <= 0 {
+		d.console.max = DefaultConsoleBuffer
+	}
 	d.sign = ed25519.NewKeyFromSeed(st.SignSeed)
 	if d.box, err = ecdh.X25519().NewPrivateKey(st.BoxKey); err != nil {
 		return nil, fmt.Errorf("HAT state file %s: box key: %w", path, err)
@@ -83,6 +95,7 @@ func Open(path string, opts Options) (*Device, error) {
 	if err := d.commit(next); err != nil {
 		return nil, err
 	}
+	d.console.newBoot(next.BootCounter)
 	return d, nil
 }
 
@@ -146,11 +159,18 @@ func (d *Device) PowerCycle() (uint64, error) {
 func (d *Device) powerCycle() (uint64, error) {
 	next := d.st.clone()
 	next.BootCounter++
+	next.PowerOff = false
 	if err := d.commit(next); err != nil {
 		return 0, err
 	}
-	d.regs = [hatlink.NumRegisters][32]byte{}
+	d.regs, d.ended = [hatlink.NumRegisters][32]byte{}, false
+	d.console.newBoot(next.BootCounter)
 	d.log.Info("hat power cycle", "bootCounter", next.BootCounter)
+	if d.machine != nil {
+		if err := d.machine.Reset(context.Background()); err != nil {
+			return 0, fmt.Errorf("power-cycle the node: %w", err)
+		}
+	}
 	return next.BootCounter, nil
 }
 
@@ -176,15 +196,28 @@ func (d *Device) bootState(allowed bool) hatlink.BootState {
 	return s
 }
 
-// Handle implements hatlink.Handler.
+// Handle implements hatlink.Handler: the Pi's port. Power switching and
+// console reading are served on the board-management port only (BMC).
 func (d *Device) Handle(ctx context.Context, req []byte) []byte {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	if len(req) > 0 && (hatlink.Command(req[0]) == hatlink.CmdPowerSet || hatlink.Command(req[0]) == hatlink.CmdConsoleRead) {
+		return refuse(hatlink.Command(req[0]), hatlink.CodeUnknown, "served on the board-management port only")
+	}
+	return d.handle1(ctx, req, false)
+}
+
+func (d *Device) handle1(ctx context.Context, req []byte, bmc bool) []byte {
 	if len(req) == 0 {
 		return refuse(0, hatlink.CodeMalformed, "empty request")
 	}
 	cmd := hatlink.Command(req[0])
-	resp, err := d.handle(cmd, req[1:])
+	if cmd == hatlink.CmdConsoleRead {
+		// The console has its own lock: the UART keeps flowing while a
+		// power command waits for the machine.
+		return d.consoleRead(req[1:])
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	resp, err := d.handle(ctx, cmd, req[1:])
 	if err != nil {
 		var de *hatlink.DeviceError
 		if errors.As(err, &de) {

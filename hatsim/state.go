@@ -22,6 +22,9 @@ type state struct {
 	Attempts    [2]byte      `json:"attempts"`
 	NextHandle  uint16       `json:"nextHandle"`
 	Sealed      []sealedItem `json:"sealed,omitempty"`
+	// PowerOff is true while the HAT keeps the Pi switched off; it survives
+	// the HAT's own restarts (a restart never powers a node on or off).
+	PowerOff bool `json:"powerOff,omitempty"`
 }
 
 type sealedItem struct {

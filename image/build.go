@@ -2,6 +2,7 @@ package image
 
 import (
 	"context"
+	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/racklet/racklet-boot/image/flatten"
 	"github.com/racklet/racklet-boot/image/source"
+	"github.com/racklet/racklet-boot/sign"
 )
 
 // Progress is told about each stage of a build: its name and, for stages that move bytes,
@@ -35,6 +37,38 @@ type Options struct {
 	// NoCache rebuilds even when the output directory already holds a build of the same
 	// input digest.
 	NoCache bool
+	// BootKey, when set, signs boot.vfat as the Raspberry Pi's boot.img: boot.sig is
+	// written beside it (rpi-eeprom-digest's format, ts = the build time) and pinned in
+	// the manifest. It must be an RSA-2048 key; boot.vfat must then be at most
+	// MaxBootImg bytes.
+	BootKey crypto.Signer
+	// MaxFileSize, MaxRootSize and MaxEntries bound what flattening the base image may
+	// produce: one regular file, all regular files of all layers together, and the number
+	// of tar entries. A base past a limit fails with flatten.ErrTooLarge before the
+	// offending entry is written (a sparse or compressed layer can claim terabytes in a
+	// few bytes). 0 means DefaultMaxFileSize, DefaultMaxRootSize, DefaultMaxEntries; -1
+	// means no limit.
+	MaxFileSize, MaxRootSize int64
+	MaxEntries               int
+}
+
+// Default flattening limits: far above a Raspberry Pi OS root (a Debian 12 arm64 base with
+// a kernel is ~0.6 GiB in ~25,000 entries), far below what fills a build machine.
+const (
+	DefaultMaxFileSize = 4 << 30
+	DefaultMaxRootSize = 16 << 30
+	DefaultMaxEntries  = 1 << 20
+)
+
+// limit returns v, its default when 0, or no limit (0) when negative.
+func limit[T int | int64](v, def T) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
 }
 
 // Build runs the pipeline of spec and writes the output directory out. It builds into a
@@ -59,6 +93,14 @@ func Build(ctx context.Context, spec Spec, out string, opts Options) (*Manifest,
 	if err != nil {
 		return nil, fmt.Errorf("%w: platform: %w", ErrSpec, err)
 	}
+	agent, err := agentFor(spec, plat.Architecture)
+	if err != nil {
+		return nil, err
+	}
+	_, agentDigest, err := hashFile(agent)
+	if err != nil {
+		return nil, fmt.Errorf("read racklet-agent: %w", err)
+	}
 	sopts := opts.Source
 	sopts.Platform, sopts.Insecure = plat, spec.Insecure
 	prog("resolve base", 0, 0)
@@ -66,13 +108,13 @@ func Build(ctx context.Context, spec Spec, out string, opts Options) (*Manifest,
 	if err != nil {
 		return nil, err
 	}
-	input, err := inputDigest(img.ManifestDigest.String(), spec)
+	input, err := inputDigest(img.ManifestDigest.String(), spec, agentDigest)
 	if err != nil {
 		return nil, err
 	}
 	log.Info("base resolved", "ref", spec.Base, "digest", img.ManifestDigest.String(), "input", input)
 	if !opts.NoCache {
-		if m, err := ReadManifest(out); err == nil && m.InputDigest == input && m.CheckSizes(out) == nil {
+		if m, err := ReadManifest(out); err == nil && m.InputDigest == input && m.CheckSizes(out) == nil && sameBootKey(m, opts.BootKey) {
 			log.Info("output is up to date", "dir", out, "input", input)
 			return m, nil
 		}
@@ -86,11 +128,17 @@ func Build(ctx context.Context, spec Spec, out string, opts Options) (*Manifest,
 		return nil, fmt.Errorf("%w: %w", ErrSpec, err)
 	}
 
-	tree, err := flattenImage(ctx, img, spec, opts, epoch, log, prog)
+	tree, err := flattenImage(ctx, img, spec, agent, opts, epoch, log, prog)
 	if err != nil {
 		return nil, err
 	}
 	defer tree.Close()
+	kver := kernelVersion(tree)
+	prog("write initramfs", 0, 0)
+	initrd, ires, err := buildInitramfs(ctx, tree, spec, agent, plat.Architecture, kver, epoch, log)
+	if err != nil {
+		return nil, err
+	}
 
 	parent := filepath.Dir(filepath.Clean(out))
 	if err := os.MkdirAll(parent, 0o755); err != nil {
@@ -109,13 +157,19 @@ func Build(ctx context.Context, spec Spec, out string, opts Options) (*Manifest,
 	m := &Manifest{
 		APIVersion: APIVersion, Created: time.Unix(epoch, 0).UTC(), InputDigest: input, Spec: spec,
 		Base:          Base{Ref: spec.Base, Digest: img.ManifestDigest.String(), Platform: spec.Platform},
-		KernelVersion: kernelVersion(tree),
+		KernelVersion: kver,
 	}
+	m.Boot.Initramfs = &InitramfsInfo{Compression: string(ires.Compression), Agent: agentDigest, Modules: ires.Modules}
 	if err := writeRoot(ctx, tree, spec, work, m, epoch, log, prog); err != nil {
 		return nil, err
 	}
-	if err := writeBoot(ctx, tree, spec, work, m, epoch, log, prog); err != nil {
+	if err := writeBoot(ctx, tree, spec, work, m, initrd, epoch, log, prog); err != nil {
 		return nil, err
+	}
+	if opts.BootKey != nil {
+		if err := writeBootSig(work, m, opts.BootKey, epoch, log, prog); err != nil {
+			return nil, err
+		}
 	}
 	if spec.Disk {
 		if err := writeDisk(ctx, spec, work, m, epoch, log, prog); err != nil {
@@ -140,13 +194,27 @@ func Build(ctx context.Context, spec Spec, out string, opts Options) (*Manifest,
 	return m, nil
 }
 
-// flattenImage applies the layers of img and the overlay into a tree.
-func flattenImage(ctx context.Context, img *source.Image, spec Spec, opts Options, epoch int64, log *slog.Logger, prog Progress) (*flatten.Tree, error) {
+// sameBootKey reports whether a cached build was signed as the caller asks: by key's
+// public key, or not at all when key is nil.
+func sameBootKey(m *Manifest, key crypto.Signer) bool {
+	if key == nil || m.BootSig == nil {
+		return key == nil && m.BootSig == nil
+	}
+	id, err := sign.KeyID(key.Public())
+	return err == nil && id == m.BootSig.KeyID
+}
+
+// flattenImage applies the layers of img, racklet-agent with its health unit, and the
+// overlay into a tree.
+func flattenImage(ctx context.Context, img *source.Image, spec Spec, agent string, opts Options, epoch int64, log *slog.Logger, prog Progress) (*flatten.Tree, error) {
 	layers, err := source.Layers(img)
 	if err != nil {
 		return nil, err
 	}
-	b, err := flatten.NewBuilder(flatten.Options{TempDir: opts.TempDir, Epoch: epoch})
+	b, err := flatten.NewBuilder(flatten.Options{TempDir: opts.TempDir, Epoch: epoch,
+		MaxFileSize:  limit(opts.MaxFileSize, DefaultMaxFileSize),
+		MaxTotalSize: limit(opts.MaxRootSize, DefaultMaxRootSize),
+		MaxEntries:   limit(opts.MaxEntries, DefaultMaxEntries)})
 	if err != nil {
 		return nil, err
 	}
@@ -177,6 +245,9 @@ func flattenImage(ctx context.Context, img *source.Image, spec Spec, opts Option
 		log.Info("layer applied", "layer", l.Index, "diff_id", l.DiffID().String())
 	}
 	prog("flatten layers", int64(len(layers)), int64(len(layers)))
+	if err := addAgent(b, agent); err != nil {
+		return nil, err
+	}
 	if spec.Overlay != "" {
 		if err := b.AddOverlay(ctx, spec.Overlay); err != nil {
 			return nil, err
@@ -196,6 +267,10 @@ func (m *Manifest) Describe() string {
 		fmt.Fprintf(&b, "kernel:    %s\n", m.KernelVersion)
 	}
 	fmt.Fprintf(&b, "root hash: %s\ncmdline:   %s\n", m.Verity.RootHash, m.Cmdline)
+	if k, i := m.Boot.Kernel, m.Boot.Initramfs; k != nil && i != nil {
+		fmt.Fprintf(&b, "boot:      kernel %s (%d bytes), initramfs %s (%d bytes %s, %d modules)\n",
+			k.File, k.Size, i.File, i.Size, i.Compression, len(i.Modules))
+	}
 	for _, bl := range m.Blobs() {
 		fmt.Fprintf(&b, "%-14s %12d  %s\n", bl.File, bl.Size, bl.Digest)
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -19,9 +20,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/racklet/racklet-boot/bootparams"
 	"github.com/racklet/racklet-boot/image/disk"
 	"github.com/racklet/racklet-boot/image/flatten"
 	"github.com/racklet/racklet-boot/image/imagetest"
+	"github.com/racklet/racklet-boot/image/initramfs"
 	"github.com/racklet/racklet-boot/image/source"
 	"github.com/racklet/racklet-boot/internal/testutil"
 )
@@ -38,6 +41,16 @@ func testBase(t *testing.T, opts imagetest.Options) string {
 	return ref
 }
 
+// fakeAgent is a static ELF header of arch standing in for racklet-agent.
+func fakeAgent(t *testing.T, arch string) string {
+	t.Helper()
+	p, err := imagetest.FakeAgent(t.TempDir(), arch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 var smallDisk = disk.Sizes{Control: 64 << 20, Boot: 80 << 20, Root: 16 << 20, Data: 4 << 20}
 
 func TestBuildOutputsCheckWithRealTools(t *testing.T) {
@@ -51,7 +64,8 @@ func TestBuildOutputsCheckWithRealTools(t *testing.T) {
 	os.WriteFile(filepath.Join(overlay, "etc/racklet/agent.yaml"), []byte("server: 10.0.0.2\n"), 0o644)
 	out := filepath.Join(t.TempDir(), "out")
 	t.Setenv("SOURCE_DATE_EPOCH", "")
-	m, err := Build(context.Background(), Spec{Base: ref, Overlay: overlay, Disk: true, DiskSizes: smallDisk, CopySlotB: true}, out, Options{})
+	agent := fakeAgent(t, "arm64")
+	m, err := Build(context.Background(), Spec{Base: ref, Overlay: overlay, Disk: true, DiskSizes: smallDisk, CopySlotB: true, Agent: agent}, out, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +80,10 @@ func TestBuildOutputsCheckWithRealTools(t *testing.T) {
 		t.Fatalf("unsquashfs -lln: %v\n%s", err, list)
 	}
 	for _, want := range []string{"squashfs-root/bin/busybox", "squashfs-root/bin/sh", "squashfs-root/opt/app/c",
-		"squashfs-root/usr/bin/env -> ../../bin/busybox", "squashfs-root/dev/console", "1000/1000", "squashfs-root/etc/racklet/agent.yaml"} {
+		"squashfs-root/usr/bin/env -> ../../bin/busybox", "squashfs-root/dev/console", "1000/1000", "squashfs-root/etc/racklet/agent.yaml",
+		"squashfs-root/usr/lib/racklet/racklet-agent",
+		"squashfs-root/usr/lib/systemd/system/racklet-health.service",
+		"squashfs-root/etc/systemd/system/multi-user.target.wants/racklet-health.service -> /usr/lib/systemd/system/racklet-health.service"} {
 		if !strings.Contains(string(list), want) {
 			t.Errorf("root lacks %q", want)
 		}
@@ -86,9 +103,27 @@ func TestBuildOutputsCheckWithRealTools(t *testing.T) {
 	if err != nil || strings.TrimSpace(string(cmd)) != m.Cmdline || !strings.Contains(m.Cmdline, m.Verity.RootHash) {
 		t.Errorf("cmdline.txt = %q (%v), manifest cmdline %q", cmd, err, m.Cmdline)
 	}
-	for _, f := range []string{"start4.elf", "kernel8.img", "overlays/vc4-kms-v3d.dtbo", "config.txt"} {
+	for _, f := range []string{"start4.elf", "kernel8.img", "overlays/vc4-kms-v3d.dtbo", "config.txt", "initramfs8"} {
 		if _, err := exec.Command(mcopy, "-n", "-i", filepath.Join(out, BootFile), "::"+f, "-").Output(); err != nil {
 			t.Errorf("boot partition lacks %s: %v", f, err)
+		}
+	}
+	config, _ := exec.Command(mcopy, "-n", "-i", filepath.Join(out, BootFile), "::config.txt", "-").Output()
+	if want := "arm_64bit=1\nkernel=kernel8.img\n[all]\ninitramfs initramfs8 followkernel\n"; string(config) != want {
+		t.Errorf("config.txt = %q, want %q", config, want)
+	}
+	initrd, _ := exec.Command(mcopy, "-n", "-i", filepath.Join(out, BootFile), "::initramfs8", "-").Output()
+	if ir := m.Boot.Initramfs; ir == nil || ir.File != "initramfs8" || ir.Digest != digestOf(initrd) || ir.Compression != "zstd" ||
+		len(ir.Modules) != 3 || ir.Agent != digestOf(readFile(t, agent)) {
+		t.Errorf("manifest initramfs %+v; boot partition's has %d bytes %s", ir, len(initrd), digestOf(initrd))
+	}
+	if k := m.Boot.Kernel; k == nil || *k != (Blob{File: "kernel8.img", Size: 18, Digest: digestOf([]byte("kernel-image-arm64"))}) {
+		t.Errorf("manifest kernel %+v", k)
+	}
+	for _, w := range []string{"console=tty1 console=serial0,115200 retain_initrd racklet.roothash=" + m.Verity.RootHash + " racklet.salt=" + m.Verity.Salt,
+		"racklet.datablocks=" + fmt.Sprint(m.Verity.DataBlocks), "racklet.root=" + m.Root.Digest, "racklet.verity=" + m.Verity.Digest} {
+		if !strings.Contains(m.Cmdline, w) {
+			t.Errorf("cmdline %q lacks %q", m.Cmdline, w)
 		}
 	}
 	if m.Disk == nil || m.Disk.RawSize == 0 {
@@ -108,7 +143,7 @@ func TestBuildIsReproducible(t *testing.T) {
 	ref := testBase(t, imagetest.Options{})
 	t.Setenv("SOURCE_DATE_EPOCH", "1712345678")
 	dir := t.TempDir()
-	spec := Spec{Base: ref, Disk: true, DiskSizes: smallDisk}
+	spec := Spec{Base: ref, Disk: true, DiskSizes: smallDisk, Agent: fakeAgent(t, "arm64")}
 	var ms [2]*Manifest
 	for i, d := range []string{"a", "b"} {
 		m, err := Build(context.Background(), spec, filepath.Join(dir, d), Options{NoCache: true})
@@ -132,28 +167,81 @@ func TestBuildIsReproducible(t *testing.T) {
 func TestBuildReusesOutputOfSameInputs(t *testing.T) {
 	ref := testBase(t, imagetest.Options{})
 	out := filepath.Join(t.TempDir(), "out")
-	if _, err := Build(context.Background(), Spec{Base: ref}, out, Options{}); err != nil {
+	agent := fakeAgent(t, "arm64")
+	if _, err := Build(context.Background(), Spec{Base: ref, Agent: agent}, out, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := os.Stat(filepath.Join(out, RootFile))
-	if _, err := Build(context.Background(), Spec{Base: ref}, out, Options{}); err != nil {
+	// The same agent bytes under another path are the same input.
+	moved := filepath.Join(t.TempDir(), "racklet-agent")
+	os.WriteFile(moved, readFile(t, agent), 0o755)
+	if _, err := Build(context.Background(), Spec{Base: ref, Agent: moved}, out, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	after, _ := os.Stat(filepath.Join(out, RootFile))
 	if !os.SameFile(before, after) {
 		t.Error("an unchanged rebuild rewrote the output")
 	}
-	if _, err := Build(context.Background(), Spec{Base: ref, Compression: "gzip"}, out, Options{}); err != nil {
-		t.Fatal(err)
-	}
-	changed, _ := os.Stat(filepath.Join(out, RootFile))
-	if os.SameFile(before, changed) {
-		t.Error("a changed spec reused the old output")
+	for name, spec := range map[string]Spec{
+		"spec":  {Base: ref, Agent: agent, Compression: "gzip"},
+		"agent": {Base: ref, Agent: appendTo(t, agent, "another build")},
+	} {
+		if _, err := Build(context.Background(), spec, out, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		changed, _ := os.Stat(filepath.Join(out, RootFile))
+		if os.SameFile(before, changed) {
+			t.Errorf("a changed %s reused the old output", name)
+		}
+		before = changed
 	}
 }
 
-// layoutWith writes an arm64 image of the given layers to a layout.
+func readFile(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// modulesOnly is the fake kernel's module directory without its /boot.
+func modulesOnly() []imagetest.Entry {
+	var es []imagetest.Entry
+	for _, e := range imagetest.KernelEntries() {
+		if !strings.HasPrefix(e.Name, "boot/") {
+			es = append(es, e)
+		}
+	}
+	return es
+}
+
+// appendTo copies the file at p with s appended and returns the copy's path.
+func appendTo(t *testing.T, p, s string) string {
+	t.Helper()
+	q := filepath.Join(t.TempDir(), filepath.Base(p))
+	if err := os.WriteFile(q, append(readFile(t, p), s...), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+// layoutWith writes an arm64 image of the given layers, over a layer of fake kernel modules,
+// to a layout.
 func layoutWith(t *testing.T, layers ...[]imagetest.Entry) string {
+	t.Helper()
+	return layoutOf(t, append([][]imagetest.Entry{imagetest.KernelEntries()}, layers...)...)
+}
+
+// layoutOf writes an arm64 image of exactly the given layers to a layout.
+func layoutOf(t *testing.T, layers ...[]imagetest.Entry) string {
+	t.Helper()
+	return layoutArch(t, "arm64", layers...)
+}
+
+// layoutArch writes a linux/arch image of exactly the given layers to a layout.
+func layoutArch(t *testing.T, arch string, layers ...[]imagetest.Entry) string {
 	t.Helper()
 	img := empty.Image
 	for _, es := range layers {
@@ -166,7 +254,7 @@ func layoutWith(t *testing.T, layers ...[]imagetest.Entry) string {
 	}
 	cf, _ := img.ConfigFile()
 	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "arm64"
+	cf.OS, cf.Architecture = "linux", arch
 	img, _ = mutate.ConfigFile(img, cf)
 	dir := filepath.Join(t.TempDir(), "l")
 	p, err := layout.Write(dir, empty.Index)
@@ -193,16 +281,28 @@ func TestBuildRefusesBadInput(t *testing.T) {
 		}
 	}
 	amd := testBase(t, imagetest.Options{Platforms: []v1.Platform{{OS: "linux", Architecture: "amd64"}}})
+	arm := testBase(t, imagetest.Options{})
+	agent, amdAgent := fakeAgent(t, "arm64"), fakeAgent(t, "amd64")
 	tests := map[string]struct {
 		spec Spec
 		err  error
 	}{
-		"missing base":      {spec: Spec{Base: "oci-layout:/nonexistent/base"}, err: source.ErrNotFound},
-		"wrong platform":    {spec: Spec{Base: amd}, err: source.ErrPlatform},
-		"corrupt layer":     {spec: Spec{Base: "oci-layout:" + corrupt}, err: source.ErrCorrupt},
-		"dot-dot tar name":  {spec: Spec{Base: "oci-layout:" + layoutWith(t, append(boot, imagetest.Entry{Name: "../evil", Body: "x"}))}, err: flatten.ErrUnsafeName},
-		"absolute tar name": {spec: Spec{Base: "oci-layout:" + layoutWith(t, append(boot, imagetest.Entry{Name: "/etc/evil", Body: "x"}))}, err: flatten.ErrUnsafeName},
-		"no boot files":     {spec: Spec{Base: "oci-layout:" + layoutWith(t, []imagetest.Entry{{Name: "etc/x", Body: "x"}})}, err: ErrNoBoot},
+		"no agent":               {spec: Spec{Base: arm, Agent: "/nonexistent/racklet-agent"}, err: ErrNoAgent},
+		"agent of another arch":  {spec: Spec{Base: arm, Agent: amdAgent}, err: initramfs.ErrInit},
+		"no kernel modules":      {spec: Spec{Base: "oci-layout:" + layoutOf(t, boot)}, err: initramfs.ErrNoModules},
+		"module not in kernel":   {spec: Spec{Base: arm, Modules: []string{"nosuch"}}, err: initramfs.ErrModule},
+		"no kernel":              {spec: Spec{Base: "oci-layout:" + layoutWith(t, []imagetest.Entry{{Name: "boot/firmware/start4.elf", Body: "s"}})}, err: ErrNoKernel},
+		"shell without debug":    {spec: Spec{Base: "x", Node: NodeSettings{OnFailure: "shell"}}, err: ErrSpec},
+		"bad overlay location":   {spec: Spec{Base: "x", Node: NodeSettings{Overlay: "disk"}}, err: ErrSpec},
+		"bad failure delay":      {spec: Spec{Base: "x", Node: NodeSettings{OnFailure: "reboot:soon"}}, err: ErrSpec},
+		"module name with space": {spec: Spec{Base: "x", Modules: []string{"a b"}}, err: ErrSpec},
+		"missing base":           {spec: Spec{Base: "oci-layout:/nonexistent/base"}, err: source.ErrNotFound},
+		"wrong platform":         {spec: Spec{Base: amd}, err: source.ErrPlatform},
+		"corrupt layer":          {spec: Spec{Base: "oci-layout:" + corrupt}, err: source.ErrCorrupt},
+		"dot-dot tar name":       {spec: Spec{Base: "oci-layout:" + layoutWith(t, append(boot, imagetest.Entry{Name: "../evil", Body: "x"}))}, err: flatten.ErrUnsafeName},
+		"absolute tar name":      {spec: Spec{Base: "oci-layout:" + layoutWith(t, append(boot, imagetest.Entry{Name: "/etc/evil", Body: "x"}))}, err: flatten.ErrUnsafeName},
+		"no boot files":          {spec: Spec{Base: "oci-layout:" + layoutOf(t, modulesOnly())}, err: ErrNoBoot},
+		"no kernel in boot":      {spec: Spec{Base: "oci-layout:" + layoutWith(t, []imagetest.Entry{{Name: "etc/x", Body: "x"}})}, err: ErrNoKernel},
 		"root bigger than slot": {spec: Spec{Base: "oci-layout:" + layoutWith(t, boot, []imagetest.Entry{{Name: "big", Body: noise(2 << 20)}}),
 			Disk: true, DiskSizes: disk.Sizes{Root: 1 << 20}}, err: disk.ErrSlotTooSmall},
 		"bad block size": {spec: Spec{Base: "x", BlockSize: 1000}, err: ErrSpec},
@@ -211,6 +311,9 @@ func TestBuildRefusesBadInput(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out")
+			if tc.spec.Agent == "" {
+				tc.spec.Agent = agent
+			}
 			_, err := Build(context.Background(), tc.spec, out, Options{})
 			if tc.err == nil {
 				if err != nil {
@@ -250,12 +353,78 @@ func TestBuildFullDisk(t *testing.T) {
 	}
 	t.Cleanup(func() { exec.Command("umount", small).Run() })
 	out := filepath.Join(small, "out")
-	_, err := Build(context.Background(), Spec{Base: ref}, out, Options{TempDir: t.TempDir()})
+	_, err := Build(context.Background(), Spec{Base: ref, Agent: fakeAgent(t, "arm64")}, out, Options{TempDir: t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), "no space left on device") {
 		t.Fatalf("error %v, want no space left on device", err)
 	}
 	left, _ := os.ReadDir(small)
 	if len(left) != 0 {
 		t.Errorf("full disk left %d entries behind", len(left))
+	}
+}
+
+// TestBootLayout builds a generic x86-64 base and a Debian-style Pi base and checks how the
+// boot partition names their kernel and initramfs.
+func TestBootLayout(t *testing.T) {
+	mdir := testutil.NeedTool(t, "mdir")
+	mcopy := testutil.NeedTool(t, "mcopy")
+	kv := imagetest.KernelVersion
+	tests := map[string]struct {
+		arch   string
+		layer  []imagetest.Entry
+		files  string // mdir -b of the boot partition, sorted
+		kernel Blob
+		config string
+		cmd    string
+	}{
+		"generic /boot": {arch: "amd64", layer: []imagetest.Entry{
+			{Name: "boot/vmlinuz-" + kv, Body: "bzImage"}, {Name: "boot/initrd.img-" + kv, Body: "debian's own"},
+			{Name: "boot/System.map-" + kv, Body: "map"}, {Name: "boot/grub/grub.cfg", Body: "grub"}},
+			files:  "::/cmdline.txt ::/grub/ ::/grub/grub.cfg ::/initramfs ::/vmlinuz",
+			kernel: Blob{File: "vmlinuz", Size: 7, Digest: digestOf([]byte("bzImage"))},
+			cmd:    "console=tty0 console=ttyS0,115200 retain_initrd racklet.roothash=",
+		},
+		"pi firmware without its kernel": {arch: "arm64", layer: []imagetest.Entry{
+			{Name: "boot/vmlinuz-" + kv, Body: "arm64 Image"}, {Name: "boot/firmware/start4.elf", Body: "s"},
+			{Name: "boot/firmware/config.txt", Body: "arm_64bit=1\nkernel=vmlinuz\ninitramfs initrd.img followkernel\n[pi4]\nmax_framebuffers=2"}},
+			files:  "::/cmdline.txt ::/config.txt ::/initramfs8 ::/start4.elf ::/vmlinuz",
+			kernel: Blob{File: "vmlinuz", Size: 11, Digest: digestOf([]byte("arm64 Image"))},
+			config: "arm_64bit=1\nkernel=vmlinuz\n[pi4]\nmax_framebuffers=2\n[all]\ninitramfs initramfs8 followkernel\n",
+			cmd:    "console=tty1 console=serial0,115200 retain_initrd racklet.roothash=",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			ref := "oci-layout:" + layoutArch(t, tc.arch, imagetest.KernelEntries(), tc.layer)
+			out := filepath.Join(t.TempDir(), "out")
+			m, err := Build(context.Background(), Spec{Base: ref, Platform: "linux/" + tc.arch, Agent: fakeAgent(t, tc.arch),
+				Node: NodeSettings{HAT: "none", OnFailure: "halt"}}, out, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ls, err := exec.Command(mdir, "-/", "-b", "-i", filepath.Join(out, BootFile), "::").Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			names := strings.Fields(string(ls))
+			sort.Strings(names)
+			if got := strings.Join(names, " "); got != tc.files {
+				t.Errorf("boot partition holds %s, want %s", got, tc.files)
+			}
+			if m.Boot.Kernel == nil || *m.Boot.Kernel != tc.kernel {
+				t.Errorf("manifest kernel %+v, want %+v", m.Boot.Kernel, tc.kernel)
+			}
+			if tc.config != "" {
+				if got, _ := exec.Command(mcopy, "-n", "-i", filepath.Join(out, BootFile), "::config.txt", "-").Output(); string(got) != tc.config {
+					t.Errorf("config.txt = %q, want %q", got, tc.config)
+				}
+			}
+			if !strings.HasPrefix(m.Cmdline, tc.cmd) || !strings.HasSuffix(m.Cmdline, " racklet.hat=none racklet.kernel="+tc.kernel.File+" racklet.onfailure=halt") {
+				t.Errorf("cmdline %q", m.Cmdline)
+			}
+			if p, rest, err := bootparams.Parse(m.Cmdline); err != nil || p.Validate() != nil || len(rest) != 3 {
+				t.Errorf("the command line does not parse as the agent reads it: %+v %v %v", p, rest, err)
+			}
+		})
 	}
 }

@@ -14,13 +14,14 @@ import (
 	"time"
 )
 
-// inputDigest hashes what a build depends on: the base manifest digest, the overlay content
-// (paths, modes, link targets, bytes) and the spec with its paths left out.
-func inputDigest(baseDigest string, spec Spec) (string, error) {
+// inputDigest hashes what a build depends on: the base manifest digest, the racklet-agent
+// digest, the overlay content (paths, modes, link targets, bytes) and the spec with its paths
+// left out.
+func inputDigest(baseDigest string, spec Spec, agentDigest string) (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "racklet-image input v1\nbase %s\n", baseDigest)
+	fmt.Fprintf(h, "racklet-image input v2\nbase %s\nagent %s\n", baseDigest, agentDigest)
 	s := spec
-	s.Overlay, s.Base = "", ""
+	s.Overlay, s.Base, s.Agent = "", "", ""
 	js, _ := json.Marshal(s)
 	fmt.Fprintf(h, "spec %s\n", js)
 	if spec.Overlay != "" {

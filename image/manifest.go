@@ -25,7 +25,15 @@ const (
 	RootFile     = "root.squashfs"
 	VerityFile   = "root.verity"
 	DiskFile     = "disk.img.zst"
+	// BootSigFile is boot.vfat's boot.sig (rpi-eeprom-digest's format), written when
+	// the build has a boot signing key. The Pi asks for it beside boot.img, and
+	// boot.img is boot.vfat itself: one artifact, not two identical ones.
+	BootSigFile = "boot.sig"
 )
+
+// MaxBootImg is the largest boot.img the Raspberry Pi bootloader loads into RAM; a build
+// that signs boot.vfat as boot.img fails past it.
+const MaxBootImg = 96 << 20
 
 // Manifest describes a built image; it pins every output by digest.
 type Manifest struct {
@@ -42,6 +50,19 @@ type Manifest struct {
 	Root          RootInfo   `json:"root"`
 	Verity        VerityInfo `json:"verity"`
 	Disk          *DiskInfo  `json:"disk,omitempty"`
+	// BootSig describes boot.sig, the Pi's signature of boot.vfat served as boot.img;
+	// absent when the build had no boot signing key.
+	BootSig *BootSigInfo `json:"bootSig,omitempty"`
+}
+
+// BootSigInfo describes boot.sig.
+type BootSigInfo struct {
+	Blob
+	// KeyID names the RSA-2048 public key that verifies it: "sha256:" and the hex SHA-256
+	// of its PKIX DER (sign.KeyID).
+	KeyID string `json:"keyId"`
+	// TS is the signature's "ts:" line: the build's time (SOURCE_DATE_EPOCH).
+	TS int64 `json:"ts"`
 }
 
 // Base identifies the base image.
@@ -63,6 +84,23 @@ type BootInfo struct {
 	Blob
 	Files  []string `json:"files"`
 	Serial string   `json:"serial"`
+	// Kernel is the kernel in the boot partition: its file name there, size and digest.
+	Kernel *Blob `json:"kernel,omitempty"`
+	// Initramfs is racklet's initramfs in the boot partition.
+	Initramfs *InitramfsInfo `json:"initramfs,omitempty"`
+}
+
+// InitramfsInfo describes racklet's initramfs (see package image/initramfs).
+type InitramfsInfo struct {
+	// Blob names the file in the boot partition, with its size and digest.
+	Blob
+	// Compression is zstd or gzip, as the kernel's config allows.
+	Compression string `json:"compression"`
+	// Agent is the digest of racklet-agent: /init here and /usr/lib/racklet/racklet-agent in
+	// the root.
+	Agent string `json:"agent"`
+	// Modules are the module files /init loads, in order.
+	Modules []string `json:"modules"`
 }
 
 // RootInfo describes the root squashfs.
@@ -121,7 +159,7 @@ func ParseManifest(b []byte) (*Manifest, error) {
 	if m.APIVersion != APIVersion {
 		return nil, fmt.Errorf("%w: apiVersion %q, want %q", ErrManifest, m.APIVersion, APIVersion)
 	}
-	for _, bl := range m.Blobs() {
+	for _, bl := range m.pinned() {
 		if bl.File == "" || bl.File != filepath.Base(bl.File) || bl.File == "." || bl.File == ".." || strings.ContainsAny(bl.File, "/\\") {
 			return nil, fmt.Errorf("%w: blob file name %q", ErrManifest, bl.File)
 		}
@@ -135,11 +173,26 @@ func ParseManifest(b []byte) (*Manifest, error) {
 	return &m, nil
 }
 
+// pinned lists every file the manifest pins: the output files and the boot files it names.
+func (m *Manifest) pinned() []Blob {
+	out := m.Blobs()
+	if m.Boot.Kernel != nil {
+		out = append(out, *m.Boot.Kernel)
+	}
+	if m.Boot.Initramfs != nil {
+		out = append(out, m.Boot.Initramfs.Blob)
+	}
+	return out
+}
+
 // Blobs lists the output files the manifest pins.
 func (m *Manifest) Blobs() []Blob {
 	out := []Blob{m.Boot.Blob, m.Root.Blob, m.Verity.Blob}
 	if m.Disk != nil {
 		out = append(out, m.Disk.Blob)
+	}
+	if m.BootSig != nil {
+		out = append(out, m.BootSig.Blob)
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package image
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -9,8 +10,11 @@ func TestParseManifestRejects(t *testing.T) {
 	const digest = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
 	ok := `{"apiVersion":"racklet.io/image/v1alpha1","boot":{"file":"boot.vfat","size":1,"digest":"` + digest + `"},` +
 		`"root":{"file":"root.squashfs","size":1,"digest":"` + digest + `"},"verity":{"file":"root.verity","size":1,"digest":"` + digest + `"}}`
-	if _, err := ParseManifest([]byte(ok)); err != nil {
-		t.Fatalf("valid manifest refused: %v", err)
+	withBoot := strings.Replace(ok, `"boot":{`, `"boot":{"kernel":{"file":"vmlinuz","size":1,"digest":"`+digest+`"},"initramfs":{"file":"initramfs","size":1,"digest":"`+digest+`"},`, 1)
+	for _, in := range []string{ok, withBoot} {
+		if _, err := ParseManifest([]byte(in)); err != nil {
+			t.Fatalf("valid manifest refused: %v\n%s", err, in)
+		}
 	}
 	for name, in := range map[string]string{
 		"not json":         "{",
@@ -18,6 +22,8 @@ func TestParseManifestRejects(t *testing.T) {
 		"path in name":     `{"apiVersion":"racklet.io/image/v1alpha1","boot":{"file":"../boot.vfat","size":1,"digest":"` + digest + `"}}`,
 		"bad digest":       `{"apiVersion":"racklet.io/image/v1alpha1","boot":{"file":"boot.vfat","size":1,"digest":"md5:00"}}`,
 		"negative size":    `{"apiVersion":"racklet.io/image/v1alpha1","boot":{"file":"boot.vfat","size":-1,"digest":"` + digest + `"}}`,
+		"kernel path":      strings.Replace(ok, `"boot":{`, `"boot":{"kernel":{"file":"../vmlinuz","size":1,"digest":"`+digest+`"},`, 1),
+		"initramfs digest": strings.Replace(ok, `"boot":{`, `"boot":{"initramfs":{"file":"initramfs8","size":1,"digest":"sha256:00"},`, 1),
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := ParseManifest([]byte(in)); !errors.Is(err, ErrManifest) {

@@ -10,6 +10,7 @@
 //	root.squashfs   root file system
 //	root.verity     dm-verity hash device of root.squashfs (superblock + tree)
 //	disk.img.zst    A/B disk image, zstd-compressed (optional; see package image/disk)
+//	boot.sig        the Pi's RSA signature of boot.vfat as boot.img (optional, Options.BootKey)
 //
 // Builds are reproducible: times come from SOURCE_DATE_EPOCH or the base image's creation
 // time, and the verity salt and UUID, the FAT volume serials and the MBR disk ID are derived
@@ -21,6 +22,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/racklet/racklet-boot/bootparams"
 	"github.com/racklet/racklet-boot/image/disk"
 	"github.com/racklet/racklet-boot/image/squashfs"
 )
@@ -61,6 +63,63 @@ type Spec struct {
 	DiskSizes disk.Sizes `yaml:"diskSizes,omitempty" json:"diskSizes,omitempty"`
 	// CopySlotB fills slot B of the disk with a copy of slot A instead of leaving it empty.
 	CopySlotB bool `yaml:"copySlotB,omitempty" json:"copySlotB,omitempty"`
+	// Agent is the static racklet-agent executable for the image's architecture: the
+	// initramfs's /init and the root's /usr/lib/racklet/racklet-agent. Default: the file
+	// racklet-agent-linux-<arch> beside the running executable.
+	Agent string `yaml:"agent,omitempty" json:"agent,omitempty"`
+	// Modules are kernel modules the initramfs carries beyond initramfs.Required and
+	// initramfs.Drivers (names or aliases, as modprobe takes them); each must be in the kernel.
+	Modules []string `yaml:"modules,omitempty" json:"modules,omitempty"`
+	// Node holds the racklet.* settings the image fixes on its kernel command line.
+	Node NodeSettings `yaml:"node,omitempty" json:"node,omitempty"`
+}
+
+// NodeSettings are the racklet.* settings of the command line that an image fixes (package
+// bootparams); empty ones leave the agent's defaults.
+type NodeSettings struct {
+	// Overlay is where the root overlay's upper directory lives: tmpfs (default) or data.
+	Overlay string `yaml:"overlay,omitempty" json:"overlay,omitempty"`
+	// OnFailure is what a failed boot does: reboot[:SECONDS] (default reboot:10), halt, or
+	// shell (only with Debug).
+	OnFailure string `yaml:"onFailure,omitempty" json:"onFailure,omitempty"`
+	// HAT is the HAT link's device, or none for a node without a HAT; default: the agent's.
+	HAT string `yaml:"hat,omitempty" json:"hat,omitempty"`
+	// Debug makes the agent verbose on the console and allows OnFailure shell.
+	Debug bool `yaml:"debug,omitempty" json:"debug,omitempty"`
+}
+
+// params checks the settings and returns them as bootparams fields.
+func (n NodeSettings) params() (bootparams.Params, error) {
+	p := bootparams.Params{Overlay: n.Overlay, HAT: n.HAT, Debug: n.Debug}
+	var errs []error
+	if n.OnFailure != "" {
+		q, _, err := bootparams.Parse(bootparams.Prefix + "onfailure=" + n.OnFailure)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("node.onFailure %q: want reboot[:SECONDS], halt or shell", n.OnFailure))
+		}
+		p.OnFailure, p.RebootAfter = q.OnFailure, q.RebootAfter
+	}
+	switch p.OnFailure {
+	case "", bootparams.FailReboot, bootparams.FailHalt:
+	case bootparams.FailShell:
+		if !p.Debug {
+			errs = append(errs, errors.New("node.onFailure shell: a shell on a node needs node.debug too"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("node.onFailure %q: want reboot[:SECONDS], halt or shell", n.OnFailure))
+	}
+	if p.RebootAfter < 0 {
+		errs = append(errs, fmt.Errorf("node.onFailure %q: the reboot delay is negative", n.OnFailure))
+	}
+	switch p.Overlay {
+	case "", bootparams.OverlayTmpfs, bootparams.OverlayData:
+	default:
+		errs = append(errs, fmt.Errorf("node.overlay %q: want tmpfs or data", n.Overlay))
+	}
+	if strings.ContainsAny(p.HAT, " \t\n\"") {
+		errs = append(errs, fmt.Errorf("node.hat %q: a device path without spaces or quotes", n.HAT))
+	}
+	return p, errors.Join(errs...)
 }
 
 // WithDefaults returns the spec with every default filled in.
@@ -102,6 +161,14 @@ func (s Spec) Validate() error {
 	}
 	if _, err := parseCmdline(s.Cmdline); err != nil {
 		errs = append(errs, err)
+	}
+	if _, err := s.Node.params(); err != nil {
+		errs = append(errs, err)
+	}
+	for _, m := range s.Modules {
+		if m == "" || strings.ContainsAny(m, " \t\n/") {
+			errs = append(errs, fmt.Errorf("modules: %q is not a module name or alias", m))
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrSpec, errors.Join(errs...))

@@ -21,12 +21,17 @@ func TestSpecDefaults(t *testing.T) {
 func TestSpecValidate(t *testing.T) {
 	base := Spec{Base: "b"}.WithDefaults()
 	for name, mod := range map[string]func(*Spec){
-		"no base":        func(s *Spec) { s.Base = "" },
-		"bad platform":   func(s *Spec) { s.Platform = "arm64" },
-		"bad compressor": func(s *Spec) { s.Compression = "lzo" },
-		"bad block size": func(s *Spec) { s.BlockSize = 3000 },
-		"negative boot":  func(s *Spec) { s.BootSize = -1 },
-		"bad template":   func(s *Spec) { s.Cmdline = "{{" },
+		"no base":         func(s *Spec) { s.Base = "" },
+		"bad platform":    func(s *Spec) { s.Platform = "arm64" },
+		"bad compressor":  func(s *Spec) { s.Compression = "lzo" },
+		"bad block size":  func(s *Spec) { s.BlockSize = 3000 },
+		"negative boot":   func(s *Spec) { s.BootSize = -1 },
+		"bad template":    func(s *Spec) { s.Cmdline = "{{" },
+		"shell, no debug": func(s *Spec) { s.Node.OnFailure = "shell" },
+		"halt with delay": func(s *Spec) { s.Node.OnFailure = "halt:5" },
+		"overlay on disk": func(s *Spec) { s.Node.Overlay = "disk" },
+		"hat with space":  func(s *Spec) { s.Node.HAT = "/dev/tty S0" },
+		"empty module":    func(s *Spec) { s.Modules = []string{""} },
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := base
@@ -38,8 +43,22 @@ func TestSpecValidate(t *testing.T) {
 	}
 }
 
+func TestSpecNodeSettings(t *testing.T) {
+	for in, want := range map[NodeSettings]string{
+		{}: "",
+		{Overlay: "data", OnFailure: "reboot:30", HAT: "none"}: "racklet.hat=none racklet.overlay=data racklet.onfailure=reboot:30",
+		{OnFailure: "shell", Debug: true, HAT: "/dev/ttyAMA1"}: "racklet.hat=/dev/ttyAMA1 racklet.onfailure=shell racklet.debug",
+		{OnFailure: "halt"}: "racklet.onfailure=halt",
+	} {
+		p, err := in.params()
+		if err != nil || p.String() != want {
+			t.Errorf("%+v: %q, %v; want %q", in, p.String(), err, want)
+		}
+	}
+}
+
 func TestRenderCmdline(t *testing.T) {
-	got, err := RenderCmdline(DefaultCmdline, CmdlineVars{RootHash: "ab", Salt: "cd", RootDevice: "PARTUUID=01020304-05",
+	got, err := RenderCmdline(KernelVerityCmdline, CmdlineVars{RootHash: "ab", Salt: "cd", RootDevice: "PARTUUID=01020304-05",
 		DataBlocks: 10, DataSectors: 80, VerityOffset: 40960, HashStartBlock: 11})
 	if err != nil {
 		t.Fatal(err)

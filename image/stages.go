@@ -2,18 +2,23 @@ package image
 
 import (
 	"context"
+	"crypto"
+	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/racklet/racklet-boot/image/disk"
 	"github.com/racklet/racklet-boot/image/fat"
 	"github.com/racklet/racklet-boot/image/flatten"
 	"github.com/racklet/racklet-boot/image/squashfs"
 	"github.com/racklet/racklet-boot/image/verity"
+	"github.com/racklet/racklet-boot/sign"
 )
 
 // writeRoot writes root.squashfs and root.verity.
@@ -67,23 +72,52 @@ func writeRoot(ctx context.Context, tree *flatten.Tree, spec Spec, work string, 
 	return nil
 }
 
-// cmdlineFor renders the command line for a root slot (5 is A, 6 is B).
-func cmdlineFor(spec Spec, m *Manifest, part int) (string, error) {
+// cmdlineFor renders the command line for a root slot (5 is A, 6 is B) of a boot partition
+// that a Pi firmware (pi) or a generic loader boots.
+func cmdlineFor(spec Spec, m *Manifest, part int, pi bool, kernel string) (string, error) {
 	slot := "a"
 	if part == 6 {
 		slot = "b"
+	}
+	p, err := spec.Node.params()
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrSpec, err)
+	}
+	p.RootHash, p.Salt, p.DataBlocks = m.Verity.RootHash, m.Verity.Salt, m.Verity.DataBlocks
+	p.Root, p.Verity = m.Root.Digest, m.Verity.Digest
+	// The agent measures the kernel as racklet-boot serves it under this name.
+	p.Kernel = kernel
+	// A node booting from its disk reads the root from this slot's partition instead of
+	// fetching root.squashfs: the racklet.rootdev key (with racklet.hashoffset set to
+	// m.Verity.Offset, the hash device being the same partition) belongs here, per slot.
+	if err := p.Validate(); err != nil {
+		return "", fmt.Errorf("kernel command line: %w", err)
 	}
 	return RenderCmdline(spec.Cmdline, CmdlineVars{
 		RootHash: m.Verity.RootHash, Salt: m.Verity.Salt, Slot: slot,
 		RootDevice: fmt.Sprintf("PARTUUID=%08x-%02d", derive32(m.InputDigest, "disk id"), part),
 		DataBlocks: m.Verity.DataBlocks, DataSectors: m.Verity.DataBlocks * 8,
 		VerityOffset: uint64(m.Verity.Offset), HashStartBlock: uint64(m.Verity.Offset)/verity.BlockSize + 1,
-		KernelVersion: m.KernelVersion,
+		KernelVersion: m.KernelVersion, Console: consoleFor(spec.Platform, pi), Racklet: p.String(),
 	})
 }
 
-// writeBoot writes boot.vfat: the boot directory's files plus config.txt and cmdline.txt.
-func writeBoot(ctx context.Context, tree *flatten.Tree, spec Spec, work string, m *Manifest, epoch int64, log *slog.Logger, prog Progress) error {
+// consoleFor is the console= words of a platform, the serial line last (/dev/console).
+func consoleFor(platform string, pi bool) string {
+	switch {
+	case pi:
+		return "console=tty1 console=serial0,115200"
+	case strings.HasPrefix(platform, "linux/amd64") || strings.HasPrefix(platform, "linux/386"):
+		return "console=tty0 console=ttyS0,115200"
+	}
+	return "console=tty0 console=ttyAMA0,115200"
+}
+
+// writeBoot writes boot.vfat: the boot directory's files with the kernel and racklet's
+// initramfs (initrd) under the names of the boot layout, config.txt for a Pi, and
+// cmdline.txt. m.Boot.Initramfs holds what Build knows of the initramfs; the names, sizes
+// and digests are filled in here.
+func writeBoot(ctx context.Context, tree *flatten.Tree, spec Spec, work string, m *Manifest, initrd []byte, epoch int64, log *slog.Logger, prog Progress) error {
 	prog("write boot partition", 0, 0)
 	dir, _, err := bootDir(tree, spec.BootDir)
 	if err != nil {
@@ -96,15 +130,33 @@ func writeBoot(ctx context.Context, tree *flatten.Tree, spec Spec, work string, 
 	if spec.ConfigTxt != "" {
 		config = []byte(spec.ConfigTxt)
 	}
-	if len(config) == 0 {
-		config = []byte(defaultConfigTxt)
+	l, files, config, err := layoutBoot(tree, dir, files, config, spec, m.KernelVersion)
+	if err != nil {
+		return err
 	}
-	cmd, err := cmdlineFor(spec, m, 5)
+	for _, f := range files {
+		if f.Path == l.kernel {
+			b, err := fileBlob(f)
+			if err != nil {
+				return fmt.Errorf("read kernel %s: %w", f.Path, err)
+			}
+			m.Boot.Kernel = &b
+		}
+	}
+	if m.Boot.Initramfs == nil {
+		m.Boot.Initramfs = &InitramfsInfo{}
+	}
+	m.Boot.Initramfs.Blob = Blob{File: l.initramfs, Size: int64(len(initrd)), Digest: digestOf(initrd)}
+	cmd, err := cmdlineFor(spec, m, 5, l.pi, l.kernel)
 	if err != nil {
 		return err
 	}
 	m.Cmdline = cmd
-	files = append(files, memFile("config.txt", config), memFile("cmdline.txt", []byte(cmd+"\n")))
+	files = append(files, memFile(l.initramfs, initrd))
+	if l.pi {
+		files = append(files, memFile("config.txt", config))
+	}
+	files = append(files, memFile("cmdline.txt", []byte(cmd+"\n")))
 	serial := derive32(m.InputDigest, "boot serial")
 	if err := fat.Write(ctx, filepath.Join(work, BootFile), files, fat.Options{Size: spec.BootSize, Serial: serial, Epoch: epoch}); err != nil {
 		return err
@@ -116,9 +168,10 @@ func writeBoot(ctx context.Context, tree *flatten.Tree, spec Spec, work string, 
 		m.Boot.Files = append(m.Boot.Files, f.Path)
 	}
 	m.Boot.Serial = fmt.Sprintf("%04X-%04X", serial>>16, serial&0xffff)
-	log.Info("boot partition written", "dir", "/"+dir, "files", len(files), "bytes", m.Boot.Size)
+	log.Info("boot partition written", "dir", "/"+dir, "files", len(files), "bytes", m.Boot.Size,
+		"kernel", l.kernel, "initramfs", l.initramfs)
 	if spec.Disk && spec.CopySlotB {
-		cmdB, err := cmdlineFor(spec, m, 6)
+		cmdB, err := cmdlineFor(spec, m, 6, l.pi, l.kernel)
 		if err != nil {
 			return err
 		}
@@ -128,5 +181,62 @@ func writeBoot(ctx context.Context, tree *flatten.Tree, spec Spec, work string, 
 			return err
 		}
 	}
+	return nil
+}
+
+// fileBlob names a boot file with its size and digest.
+func fileBlob(f fat.File) (Blob, error) {
+	rc, err := f.Open()
+	if err != nil {
+		return Blob{}, err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, rc)
+	if err != nil {
+		return Blob{}, err
+	}
+	return Blob{File: f.Path, Size: n, Digest: "sha256:" + hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+func digestOf(b []byte) string {
+	h := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(h[:])
+}
+
+// ErrBootImgTooLarge means boot.vfat is past what the Pi bootloader loads as boot.img.
+var ErrBootImgTooLarge = errors.New("boot partition too large for a Raspberry Pi boot.img")
+
+// writeBootSig signs boot.vfat as the Pi's boot.img and writes boot.sig.
+func writeBootSig(work string, m *Manifest, key crypto.Signer, epoch int64, log *slog.Logger, prog Progress) error {
+	prog("sign boot.img", 0, 0)
+	if m.Boot.Size > MaxBootImg {
+		return fmt.Errorf("%w: boot.vfat is %d MiB, the bootloader loads at most %d MiB: make the boot files smaller (or --boot-size smaller)",
+			ErrBootImgTooLarge, (m.Boot.Size+1<<20-1)>>20, MaxBootImg>>20)
+	}
+	f, err := os.Open(filepath.Join(work, BootFile))
+	if err != nil {
+		return fmt.Errorf("sign boot.img: %w", err)
+	}
+	defer f.Close()
+	bs, err := sign.SignBootImage(f, key, epoch)
+	if err != nil {
+		return err
+	}
+	if got := "sha256:" + hex.EncodeToString(bs.SHA256); got != m.Boot.Digest {
+		return fmt.Errorf("sign boot.img: boot.vfat changed while signing (%s, manifest says %s)", got, m.Boot.Digest)
+	}
+	if err := os.WriteFile(filepath.Join(work, BootSigFile), bs.Marshal(), 0o644); err != nil {
+		return fmt.Errorf("write boot.sig: %w", err)
+	}
+	id, err := sign.KeyID(key.Public())
+	if err != nil {
+		return err
+	}
+	m.BootSig = &BootSigInfo{KeyID: id, TS: epoch}
+	if m.BootSig.Blob, err = blobOf(work, BootSigFile); err != nil {
+		return err
+	}
+	log.Info("boot.img signed", "file", BootSigFile, "key", id, "ts", epoch)
 	return nil
 }

@@ -90,7 +90,7 @@ func (b *Booter) Boot(ctx context.Context, ref string) (*Image, error) {
 }
 
 // ensure calls Store.Ensure unless a fresh enough result for the same rule
-// (the same parsed keys) is at hand.
+// (the same parsed keys) is at hand and its blobs pass Store.Recheck.
 func (b *Booter) ensure(ctx context.Context, cfg *rack.Config, rule *rack.TrustRule, ref string) (*Image, error) {
 	fresh := b.Fresh
 	if fresh == 0 {
@@ -101,7 +101,10 @@ func (b *Booter) ensure(ctx context.Context, cfg *rack.Config, rule *rack.TrustR
 		b.mu.Lock()
 		r, ok := b.recent[recentKey{rule, ref}]
 		b.mu.Unlock()
-		if ok && now.Sub(r.at) < fresh {
+		// A fresh result skips the registry, never the blob check: a blob
+		// damaged since is caught here, before its bytes are served or
+		// become an attestation expectation, and fetched again below.
+		if ok && now.Sub(r.at) < fresh && (r.img == nil || b.Store.Recheck(ctx, r.img) == nil) {
 			return r.img, r.err
 		}
 	}

@@ -13,4 +13,12 @@
 // that pins other blobs than the layers. Images already stored and
 // verified under the same keys are served without network I/O other than
 // resolving the tag. GC removes blobs no kept image references.
+//
+// Cached blobs are what was signed: a blob is hashed in full when it is
+// written, when the Store first loads it (a server start, or a blob written
+// by another process) and whenever its file changed since (size, mtime,
+// ctime, inode); otherwise a load costs one stat per blob. Booter rechecks
+// on every Boot, before a file is served or measurements are expected from
+// it. A blob that no longer matches its digest is removed (ErrDamaged,
+// logged) and Ensure fetches it again; until then the image is not served.
 package imagestore

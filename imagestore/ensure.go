@@ -83,44 +83,47 @@ func (s *Store) pull(ctx context.Context, d v1.Hash, o origin) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeBlob(ctx, bytesOrigin{d: d, b: raw}, v1.Descriptor{Digest: d, Size: int64(len(raw))}, s.BlobPath(d)); err != nil {
+	self := v1.Descriptor{Digest: d, Size: int64(len(raw))}
+	if err := s.writeBlob(ctx, bytesOrigin{d: d, b: raw}, self); err != nil {
 		return nil, err
 	}
 	if descs[0].Size > maxManifestSize {
 		return nil, fmt.Errorf("%w: image manifest %s is %d bytes", ErrNotArtifact, descs[0].Digest, descs[0].Size)
 	}
 	for _, desc := range descs {
-		if err := writeBlob(ctx, o, desc, s.BlobPath(desc.Digest)); err != nil {
+		if err := s.writeBlob(ctx, o, desc); err != nil {
 			return nil, err
 		}
 		if desc.Digest == descs[0].Digest {
 			// Check the image manifest before fetching the big blobs.
-			if _, err := s.image(d, descs); err != nil {
+			if _, err := s.image(d, self, descs); err != nil {
 				return nil, err
 			}
 		}
 	}
-	return s.image(d, descs)
+	return s.image(d, self, descs)
 }
 
 // load returns a stored image without network I/O; it fails when any of its
-// blobs is missing or has the wrong size.
+// blobs is missing or damaged (and drops a damaged one). Each blob is hashed
+// in full the first time this Store loads it and again only when its file
+// changed; otherwise a load costs one stat per blob.
 func (s *Store) load(ctx context.Context, d v1.Hash) (*Image, error) {
-	_, descs, err := readManifest(ctx, localOrigin{s}, d)
+	raw, descs, err := readManifest(ctx, localOrigin{s}, d)
 	if err != nil {
 		return nil, err
 	}
 	for _, desc := range descs {
-		fi, err := os.Stat(s.BlobPath(desc.Digest))
-		if err != nil || fi.Size() != desc.Size {
-			return nil, fmt.Errorf("blob %s is not stored", desc.Digest)
+		if err := s.checkBlob(ctx, desc); err != nil {
+			return nil, err
 		}
 	}
-	return s.image(d, descs)
+	return s.image(d, v1.Descriptor{Digest: d, Size: int64(len(raw))}, descs)
 }
 
-// image reads the stored image manifest of d and describes the image.
-func (s *Store) image(d v1.Hash, descs []v1.Descriptor) (*Image, error) {
+// image reads the stored image manifest of d and describes the image; self
+// is the OCI manifest's own blob.
+func (s *Store) image(d v1.Hash, self v1.Descriptor, descs []v1.Descriptor) (*Image, error) {
 	b, err := s.readBlob(descs[0].Digest)
 	if err != nil {
 		return nil, fmt.Errorf("read image manifest: %w", err)
@@ -129,13 +132,18 @@ func (s *Store) image(d v1.Hash, descs []v1.Descriptor) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Image{
+	img := &Image{
 		Digest:   d,
 		Manifest: m,
 		Boot:     s.BlobPath(descs[1].Digest),
 		Root:     s.BlobPath(descs[2].Digest),
 		Verity:   s.BlobPath(descs[3].Digest),
-	}, nil
+		blobs:    append([]v1.Descriptor{self}, descs...),
+	}
+	if len(descs) > 4 {
+		img.BootSig = s.BlobPath(descs[4].Digest)
+	}
+	return img, nil
 }
 
 // bytesOrigin serves one blob already in memory.

@@ -3,8 +3,10 @@ package imagestore
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -207,5 +209,64 @@ func TestGCKeepsOnlyReferencedBlobs(t *testing.T) {
 	}
 	if _, err := st.Ensure(ctx, rg.host+"/racklet/os:v2", []v1Verifier{v}); err != nil {
 		t.Errorf("Ensure after GC: %v", err)
+	}
+}
+
+// TestEnsureBootSig: an image built with a boot signing key carries boot.sig
+// as a layer; Ensure stores it and the Booter hands its path to the
+// resolver. An image without one has none.
+func TestEnsureBootSig(t *testing.T) {
+	want, err := image.ReadManifest(built(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := variant(t, want.Cmdline)
+	m, err := image.ReadManifest(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := sign.GenerateKey(sign.RSA2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := os.Open(filepath.Join(dst, image.BootFile))
+	bs, err := sign.SignBootImage(f, k, 42)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := bs.Marshal()
+	os.WriteFile(filepath.Join(dst, image.BootSigFile), sig, 0o644)
+	m.BootSig = &image.BootSigInfo{Blob: image.Blob{File: image.BootSigFile, Size: int64(len(sig)), Digest: fmt.Sprintf("sha256:%x", sha256.Sum256(sig))}, TS: 42}
+	b, _ := json.Marshal(m)
+	os.WriteFile(filepath.Join(dst, image.ManifestFile), b, 0o644)
+
+	rg := newReg(t)
+	d := pushDir(t, rg, dst, "racklet/os", "signed-boot")
+	s1, v1k := key(t)
+	signDigest(t, rg, "racklet/os", d, s1)
+	plain := push(t, rg, "racklet/os", "plain")
+	signDigest(t, rg, "racklet/os", plain, s1)
+	st := open(t, rg)
+	img, err := st.Ensure(context.Background(), rg.host+"/racklet/os:signed-boot", []v1Verifier{v1k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(img.BootSig); img.BootSig == "" || !bytes.Equal(got, sig) {
+		t.Fatalf("stored boot.sig %q (%q), want the build's", img.BootSig, got)
+	}
+	// GC keeps it with its image.
+	if _, err := st.GC(context.Background(), []v1.Hash{d}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(img.BootSig); err != nil {
+		t.Errorf("GC removed the kept image's boot.sig: %v", err)
+	}
+	img2, err := st.Ensure(context.Background(), rg.host+"/racklet/os:plain", []v1Verifier{v1k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img2.BootSig != "" {
+		t.Errorf("an image without boot.sig got %q", img2.BootSig)
 	}
 }

@@ -104,8 +104,9 @@ func readAll(rc io.ReadCloser, err error) ([]byte, error) {
 
 // readManifest fetches the OCI manifest d, checks its digest and that it is a
 // racklet artifact, and returns its raw bytes and the descriptors of the
-// config and the boot, root and verity layers (the optional disk image is
-// not needed to boot and is not fetched).
+// config and the boot, root and verity layers, then the boot.sig layer when
+// the image has one (the optional disk image is not needed to boot and is
+// not fetched).
 func readManifest(ctx context.Context, o origin, d v1.Hash) ([]byte, []v1.Descriptor, error) {
 	raw, err := o.manifest(ctx, d)
 	if err != nil {
@@ -122,12 +123,13 @@ func readManifest(ctx context.Context, o origin, d v1.Hash) ([]byte, []v1.Descri
 		return nil, nil, fmt.Errorf("%w: manifest %s has config media type %q, want %q", ErrNotArtifact, d, m.Config.MediaType, artifact.ConfigMediaType)
 	}
 	want := map[string]string{
-		image.BootFile:   artifact.BootMediaType,
-		image.RootFile:   artifact.RootMediaType,
-		image.VerityFile: artifact.VerityMediaType,
+		image.BootFile:    artifact.BootMediaType,
+		image.RootFile:    artifact.RootMediaType,
+		image.VerityFile:  artifact.VerityMediaType,
+		image.BootSigFile: artifact.BootSigMediaType,
 	}
 	descs := []v1.Descriptor{m.Config}
-	for _, file := range []string{image.BootFile, image.RootFile, image.VerityFile} {
+	for _, file := range []string{image.BootFile, image.RootFile, image.VerityFile, image.BootSigFile} {
 		var found *v1.Descriptor
 		for i, l := range m.Layers {
 			if l.Annotations["org.opencontainers.image.title"] == file {
@@ -136,6 +138,9 @@ func readManifest(ctx context.Context, o origin, d v1.Hash) ([]byte, []v1.Descri
 				}
 				found = &m.Layers[i]
 			}
+		}
+		if found == nil && file == image.BootSigFile {
+			break // optional: only images built with a boot signing key have one
 		}
 		if found == nil || string(found.MediaType) != want[file] {
 			return nil, nil, fmt.Errorf("%w: manifest %s has no %s layer of media type %s", ErrNotArtifact, d, file, want[file])
@@ -157,7 +162,15 @@ func checkConfig(b []byte, d v1.Hash, descs []v1.Descriptor) (*image.Manifest, e
 	if err != nil {
 		return nil, fmt.Errorf("%w: image %s: %v", ErrNotArtifact, d, err)
 	}
-	for i, bl := range []image.Blob{m.Boot.Blob, m.Root.Blob, m.Verity.Blob} {
+	pinned := []image.Blob{m.Boot.Blob, m.Root.Blob, m.Verity.Blob}
+	if m.BootSig != nil {
+		pinned = append(pinned, m.BootSig.Blob)
+	}
+	if len(pinned) != len(descs)-1 {
+		return nil, fmt.Errorf("%w: image %s: its manifest pins %d boot blobs, the OCI manifest has %d (a boot.sig added or removed?)",
+			ErrTampered, d, len(pinned), len(descs)-1)
+	}
+	for i, bl := range pinned {
 		l := descs[i+1]
 		if bl.Digest != l.Digest.String() || bl.Size != l.Size {
 			return nil, fmt.Errorf("%w: image %s: its manifest pins %s as %d bytes %s, the layer is %d bytes %s",
@@ -167,12 +180,16 @@ func checkConfig(b []byte, d v1.Hash, descs []v1.Descriptor) (*image.Manifest, e
 	return m, nil
 }
 
-// writeBlob stores blob desc from o at path: it writes a temporary file
-// beside it, checks size and sha256 while writing, then renames it. A blob
-// already present is kept.
-func writeBlob(ctx context.Context, o origin, desc v1.Descriptor, path string) error {
-	if fi, err := os.Stat(path); err == nil && fi.Size() == desc.Size {
+// writeBlob stores blob desc from o: it writes a temporary file beside its
+// path, checks size and sha256 while writing, then renames it. A blob
+// already present is kept when it still hashes right (checkBlob), and
+// fetched again when it does not.
+func (s *Store) writeBlob(ctx context.Context, o origin, desc v1.Descriptor) error {
+	path := s.BlobPath(desc.Digest)
+	if err := s.checkBlob(ctx, desc); err == nil {
 		return nil
+	} else if ctx.Err() != nil {
+		return ctx.Err()
 	}
 	rc, err := o.blob(ctx, desc.Digest)
 	if err != nil {
@@ -213,6 +230,7 @@ func writeBlob(ctx context.Context, o origin, desc v1.Descriptor, path string) e
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("store blob %s: %w", desc.Digest, err)
 	}
+	s.remember(desc.Digest)
 	return nil
 }
 

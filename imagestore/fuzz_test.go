@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -34,6 +35,10 @@ func FuzzManifest(f *testing.F) {
 		`"root":{"file":"root.squashfs","size":3,"digest":"sha256:` + hex64(3) + `"},"verity":{"file":"root.verity","size":4,"digest":"sha256:` + hex64(4) + `"}}`
 	f.Add(good, []byte(cfg))
 	f.Add(good, []byte(`{"apiVersion":"racklet.io/image/v1alpha1"}`))
+	signed := m
+	signed.Layers = append(append([]v1.Descriptor{}, m.Layers...), desc(artifact.BootSigMediaType, "boot.sig", 5))
+	goodSigned, _ := json.Marshal(signed)
+	f.Add(goodSigned, []byte(strings.TrimSuffix(cfg, "}")+`,"bootSig":{"file":"boot.sig","size":5,"digest":"sha256:`+hex64(5)+`","keyId":"sha256:`+hex64(6)+`","ts":1}}`))
 	f.Add([]byte(`{"config":{"mediaType":"`+artifact.ConfigMediaType+`"},"layers":[{"mediaType":"x","annotations":{"org.opencontainers.image.title":"boot.vfat"}}]}`), []byte("{}"))
 	f.Add([]byte("null"), []byte("null"))
 	f.Fuzz(func(t *testing.T, raw, config []byte) {
@@ -46,7 +51,7 @@ func FuzzManifest(f *testing.F) {
 			}
 			return
 		}
-		if len(descs) != 4 {
+		if len(descs) != 4 && len(descs) != 5 {
 			t.Fatalf("accepted manifest with %d descriptors", len(descs))
 		}
 		im, err := checkConfig(config, d, descs)
@@ -56,7 +61,14 @@ func FuzzManifest(f *testing.F) {
 			}
 			return
 		}
-		for i, b := range []string{im.Boot.Digest, im.Root.Digest, im.Verity.Digest} {
+		pinned := []string{im.Boot.Digest, im.Root.Digest, im.Verity.Digest}
+		if im.BootSig != nil {
+			pinned = append(pinned, im.BootSig.Digest)
+		}
+		if len(pinned) != len(descs)-1 {
+			t.Fatalf("accepted image manifest pinning %d blobs for %d layers", len(pinned), len(descs)-1)
+		}
+		for i, b := range pinned {
 			if b != descs[i+1].Digest.String() {
 				t.Fatalf("accepted image manifest pins %s, layer is %s", b, descs[i+1].Digest)
 			}

@@ -41,6 +41,9 @@ func (s *Store) GC(ctx context.Context, keep []v1.Hash) (int, error) {
 		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
 			return n, fmt.Errorf("image store gc: %w", err)
 		}
+		s.mu.Lock()
+		delete(s.hashed, e.Name())
+		s.mu.Unlock()
 		n++
 	}
 	s.mu.Lock()

@@ -51,8 +51,13 @@ func built(t *testing.T) string {
 			buildErr = err
 			return
 		}
+		agent, err := imagetest.FakeAgent(tmp, "arm64")
+		if err != nil {
+			buildErr = err
+			return
+		}
 		buildDir = filepath.Join(tmp, "out")
-		_, buildErr = image.Build(context.Background(), image.Spec{Base: ref}, buildDir, image.Options{})
+		_, buildErr = image.Build(context.Background(), image.Spec{Base: ref, Agent: agent}, buildDir, image.Options{})
 	})
 	if buildErr != nil {
 		t.Fatalf("build test image: %v", buildErr)

@@ -48,6 +48,9 @@ type Image struct {
 	Boot     string          // path of boot.vfat in the store
 	Root     string          // path of root.squashfs
 	Verity   string          // path of root.verity
+	BootSig  string          // path of boot.sig, the Pi's signature of Boot as boot.img; "" when unsigned
+
+	blobs []v1.Descriptor // every stored blob of the image, for Recheck
 }
 
 // Store is a content-addressed image directory. It is safe for concurrent use.
@@ -58,8 +61,10 @@ type Store struct {
 
 	gcMu     sync.RWMutex // Ensure holds it shared; GC exclusively
 	flight   singleflight.Group
+	hashing  singleflight.Group // one hash of a blob at a time
 	mu       sync.Mutex
-	verified map[string]bool // digest + key set -> signature verified
+	verified map[string]bool   // digest + key set -> signature verified
+	hashed   map[string]fileID // blob hex -> the file version that hashed right
 }
 
 // Open returns the store in dir, creating dir/blobs/sha256 when missing.
@@ -71,7 +76,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Store{dir: dir, opts: opts, log: log, verified: map[string]bool{}}, nil
+	return &Store{dir: dir, opts: opts, log: log, verified: map[string]bool{}, hashed: map[string]fileID{}}, nil
 }
 
 // BlobPath is where the blob d is (or would be) stored.

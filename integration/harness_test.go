@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/racklet/racklet-boot/image/imagetest"
 	"github.com/racklet/racklet-boot/internal/netlab"
 	"github.com/racklet/racklet-boot/internal/testutil"
 )
@@ -32,6 +33,11 @@ func TestMain(m *testing.M) {
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build the commands:", err)
+		os.Exit(1)
+	}
+	// racklet-image finds the agent for an arm64 image beside itself.
+	if _, err := imagetest.Agent(bin, "arm64"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()

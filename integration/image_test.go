@@ -40,7 +40,9 @@ func rackletImage(t *testing.T) string {
 		out, err := exec.Command("go", "build", "-o", imageBin, "../cmd/racklet-image").CombinedOutput()
 		if err != nil {
 			imageBinErr = fmt.Errorf("build racklet-image: %v\n%s", err, out)
+			return
 		}
+		_, imageBinErr = imagetest.Agent(dir, "arm64") // found beside racklet-image
 	})
 	if imageBinErr != nil {
 		t.Fatal(imageBinErr)

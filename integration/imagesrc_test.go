@@ -45,7 +45,7 @@ func TestImageSourceFromRealRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "out")
-	if _, err := image.Build(ctx, image.Spec{Base: base}, out, image.Options{}); err != nil {
+	if _, err := image.Build(ctx, image.Spec{Base: base, Agent: filepath.Join(bin, "racklet-agent-linux-arm64")}, out, image.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	d, err := artifact.Push(ctx, out, reg+"/racklet/os:v1", artifact.Options{Insecure: true})
@@ -53,7 +53,7 @@ func TestImageSourceFromRealRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	unsignedOut := filepath.Join(t.TempDir(), "unsigned")
-	if _, err := image.Build(ctx, image.Spec{Base: base, Cmdline: "console=ttyAMA0 init=/bin/sh"}, unsignedOut, image.Options{}); err != nil {
+	if _, err := image.Build(ctx, image.Spec{Base: base, Agent: filepath.Join(bin, "racklet-agent-linux-arm64"), Cmdline: "console=ttyAMA0 init=/bin/sh"}, unsignedOut, image.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := artifact.Push(ctx, unsignedOut, reg+"/racklet/os:unsigned", artifact.Options{Insecure: true}); err != nil {

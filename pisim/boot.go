@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"time"
 )
 
@@ -53,7 +54,10 @@ func (b *booter) secs() uint16 { return uint16(min(time.Since(b.start)/time.Seco
 // run plays the whole boot and fills b.res.
 func (b *booter) run(ctx context.Context) {
 	defer func() { b.res.Total = time.Since(b.start) }()
-	l, err := b.dhcp(ctx)
+	modes := b.p.bootModes()
+	// The boot offer's PXE settings matter to TFTP boot only; a Pi that
+	// only HTTP boots takes any address.
+	l, err := b.dhcp(ctx, slices.Contains(modes, ModeNetwork))
 	b.res.DHCPTime = time.Since(b.start)
 	if err != nil {
 		b.fail("dhcp", err)
@@ -62,20 +66,43 @@ func (b *booter) run(ctx context.Context) {
 	b.lease = l
 	r := b.res
 	r.Address, r.DHCPServer = l.Addr.String(), l.ServerID.String()
-	r.TFTPServer, r.TFTPSource, r.Proxy, r.Echoed97 = l.TFTPServer.String(), l.TFTPSource, l.Proxy, l.Echoed97
+	if l.TFTPServer != nil {
+		r.TFTPServer = l.TFTPServer.String()
+	}
+	r.TFTPSource, r.Proxy, r.Echoed97 = l.TFTPSource, l.Proxy, l.Echoed97
 	if err := b.link.Configure(ctx, l.Addr, l.Mask); err != nil {
 		b.fail("configure address", err)
 		return
 	}
-	b.prefix = b.p.prefix()
-	var verdict string
-	if b.p.Model == 5 {
-		verdict, err = b.sequencePi5(ctx)
-	} else {
-		verdict, err = b.sequencePi4(ctx)
+	var verdict, phase string
+	if b.p.loops() {
+		for i := 0; i < b.p.Restarts; i++ {
+			modes = append(modes, b.p.bootModes()...)
+		}
+	}
+	for i, mode := range modes {
+		if i > 0 {
+			b.step(Step{Op: "boot-mode", Result: "next", Detail: fmt.Sprintf("%s failed: %v", phase, err)})
+		}
+		b.prefix = b.p.prefix()
+		switch {
+		case mode == ModeHTTP:
+			phase = "http"
+			verdict, err = b.httpBoot(ctx)
+		case b.p.Model == 5:
+			phase = "tftp"
+			verdict, err = b.sequencePi5(ctx)
+		default:
+			phase = "tftp"
+			verdict, err = b.sequencePi4(ctx)
+		}
+		r.ModeTries = i + 1
+		if err == nil || ctx.Err() != nil {
+			break
+		}
 	}
 	if err != nil {
-		b.fail("tftp", err)
+		b.fail(phase, err)
 		return
 	}
 	r.KernelLoaded, r.Verdict = true, verdict

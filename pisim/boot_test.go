@@ -142,12 +142,21 @@ func TestBoot(t *testing.T) {
 				Echoed97: true, Files: 5, NotFound: 2},
 		},
 		"pi5 signed boot.img": {
-			pi: func(p *Pi) { p.Model, p.SignedBoot = 5, true },
+			pi: func(p *Pi) { p.Model, p.SignedBoot, p.PubKey = 5, true, &testKey(t, 0).PublicKey },
 			files: map[string][]byte{"5b154510/config.txt": []byte("boot_ramdisk=1\n"),
-				"5b154510/boot.sig": []byte("abc\n"), "5b154510/boot.img": randBytes(30, 70000)},
+				"5b154510/boot.sig": bootSigFor(t, randBytes(30, 70000), testKey(t, 0)), "5b154510/boot.img": randBytes(30, 70000)},
 			wantSteps: []string{"tftp-read 5b154510/config.txt ok", "tftp-read 5b154510/pieeprom.sig not found",
-				"tftp-read 5b154510/boot.sig ok", "tftp-read 5b154510/boot.img ok"},
+				"tftp-read 5b154510/boot.sig ok", "tftp-read 5b154510/boot.img ok", "verify 5b154510/boot.img ok"},
 			want: Result{KernelLoaded: true, Verdict: VerdictBootImg, Prefix: "5b154510/", TFTPSource: "siaddr",
+				Echoed97: true, Files: 3, NotFound: 1},
+		},
+		"pi5 signed boot.img, other key in the eeprom": {
+			pi: func(p *Pi) { p.Model, p.SignedBoot, p.PubKey = 5, true, &testKey(t, 1).PublicKey },
+			files: map[string][]byte{"5b154510/config.txt": []byte("boot_ramdisk=1\n"),
+				"5b154510/boot.sig": bootSigFor(t, randBytes(30, 70000), testKey(t, 0)), "5b154510/boot.img": randBytes(30, 70000)},
+			wantSteps: []string{"tftp-read 5b154510/config.txt ok", "tftp-read 5b154510/pieeprom.sig not found",
+				"tftp-read 5b154510/boot.sig ok", "tftp-read 5b154510/boot.img ok", "verify 5b154510/boot.img refused"},
+			want: Result{Verdict: "failed: tftp", Prefix: "5b154510/", TFTPSource: "siaddr",
 				Echoed97: true, Files: 3, NotFound: 1},
 		},
 	}
@@ -208,7 +217,7 @@ func TestBoot(t *testing.T) {
 func tftpSteps(r *Result) []string {
 	var out []string
 	for _, s := range r.Steps {
-		if strings.HasPrefix(s.Op, "tftp-") {
+		if strings.HasPrefix(s.Op, "tftp-") || s.Op == "verify" {
 			out = append(out, s.Op+" "+s.File+" "+s.Result)
 		}
 	}

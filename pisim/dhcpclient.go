@@ -78,9 +78,9 @@ func (p *Pi) baseMsg(xid uint32, secs uint16) *dhcpMsg {
 // isZeroIP reports whether ip is absent or 0.0.0.0.
 func isZeroIP(ip net.IP) bool { return ip == nil || ip.Equal(net.IPv4zero) }
 
-// dhcp runs DISCOVER/OFFER/REQUEST/ACK until a lease with boot settings is
-// complete or the DHCP timeout passes.
-func (b *booter) dhcp(ctx context.Context) (*lease, error) {
+// dhcp runs DISCOVER/OFFER/REQUEST/ACK until a lease (with boot settings
+// when needBoot is set) is complete or the DHCP timeout passes.
+func (b *booter) dhcp(ctx context.Context, needBoot bool) (*lease, error) {
 	p := b.p
 	deadline := b.start.Add(orDur(p.DHCPTimeout, DefaultDHCPTimeout))
 	retry := orDur(p.DHCPRetry, DefaultDHCPRetry)
@@ -102,7 +102,7 @@ func (b *booter) dhcp(ctx context.Context) (*lease, error) {
 		}
 		b.step(Step{Op: "dhcp-discover", Result: "sent", Detail: fmt.Sprintf("xid %#08x", xid)})
 		until := minTime(time.Now().Add(retry), deadline)
-		for addrOffer == nil || bootOffer == nil {
+		for addrOffer == nil || (needBoot && bootOffer == nil) {
 			m, err := b.recvReply(ctx, xid, until)
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				break
@@ -132,8 +132,11 @@ func (b *booter) dhcp(ctx context.Context) (*lease, error) {
 				bootOffer = m
 			}
 		}
-		if addrOffer == nil || bootOffer == nil {
+		if addrOffer == nil || (needBoot && bootOffer == nil) {
 			continue
+		}
+		if bootOffer == nil {
+			bootOffer = addrOffer
 		}
 		ack, err := b.requestLease(ctx, xid, addrOffer, deadline, retry)
 		if errors.Is(err, errNak) {
@@ -144,7 +147,7 @@ func (b *booter) dhcp(ctx context.Context) (*lease, error) {
 		if err != nil {
 			return nil, err
 		}
-		return b.leaseFrom(addrOffer, bootOffer, ack)
+		return b.leaseFrom(addrOffer, bootOffer, ack, needBoot)
 	}
 }
 
@@ -215,8 +218,9 @@ func (b *booter) recvReply(ctx context.Context, xid uint32, until time.Time) (*d
 }
 
 // leaseFrom combines the address ACK with the boot settings: from the ACK
-// when it carries a matching option 43 itself, else from the boot offer.
-func (b *booter) leaseFrom(addrOffer, bootOffer, ack *dhcpMsg) (*lease, error) {
+// when it carries a matching option 43 itself, else from the boot offer. A
+// lease without a TFTP server is an error only when needBoot is set.
+func (b *booter) leaseFrom(addrOffer, bootOffer, ack *dhcpMsg, needBoot bool) (*lease, error) {
 	l := &lease{Addr: ack.YIAddr.To4(), ServerID: ack.optIP(optServerID), Router: ack.optIP(optRouter)}
 	if m := ack.opt(optSubnetMask); len(m) == 4 {
 		l.Mask = net.IPMask(m)
@@ -237,7 +241,7 @@ func (b *booter) leaseFrom(addrOffer, bootOffer, ack *dhcpMsg) (*lease, error) {
 		l.TFTPServer, l.TFTPSource = net.ParseIP(string(bytes.TrimRight(boot.opt(optTFTPServer), "\x00"))).To4(), "option 66"
 	case boot.optIP(optServerID) != nil:
 		l.TFTPServer, l.TFTPSource = boot.optIP(optServerID), "option 54"
-	default:
+	case needBoot:
 		return nil, ErrNoTFTPServer
 	}
 	o97, _ := option97(b.p.fourCC(), b.p.boardRev(), b.p.MAC, b.p.Serial)

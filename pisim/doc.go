@@ -36,9 +36,27 @@
 // file must arrive within FileTimeout (30 s, the firmware's
 // TFTP_FILE_TIMEOUT); a slower file fails the boot.
 //
+// # HTTP boot
+//
+// BOOT_ORDER (Pi.BootOrder) is read from its lowest nibble up: 2 is the
+// TFTP network boot above, 7 HTTP boot, f ends the list; other modes (SD,
+// USB, NVMe) are not simulated and are skipped. When 7 comes up the Pi,
+// with an address from DHCP (no PXE settings needed), GETs
+// http://HTTP_HOST:HTTP_PORT/HTTP_PATH/boot.sig and then boot.img (port 80
+// and "net_install" by default) over plain HTTP, one URL for every Pi. It
+// parses boot.sig itself (a SHA-256 hex line, "ts:", "rsa2048:" with the
+// PKCS#1 v1.5 signature in hex), hashes boot.img as it arrives (at most
+// 96 MiB), and boots only when the digest matches and the signature
+// verifies with crypto/rsa under PubKey, the customer key in the EEPROM.
+// A missing, unsigned or wrongly signed boot.sig fails the mode, and the
+// next mode of BOOT_ORDER is tried; after the last one, an order ending in
+// f starts over (the firmware forever, the simulator Pi.Restarts times). Each GET is a step with its time, so
+// Result.Steps time boot.img as they time TFTP reads.
+//
 // # Transports
 //
-// Pi.Boot runs a Pi on a macvlan of a Linux interface (root needed). BootOn
+// Pi.Boot runs a Pi on a macvlan of a Linux interface (root needed), its
+// TFTP and HTTP from the leased address on that macvlan. BootOn
 // takes any Transport; UDPTransport runs a Pi against loopback sockets so
 // unit tests need no privileges. MacvlanTransport.NetNS puts the macvlans
 // and sockets in a named network namespace (ip netns) without moving the

@@ -89,3 +89,21 @@ func FuzzUDPPayload(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseBootSig: no boot.sig crashes the parser; what it accepts has a
+// 32-byte digest and either no signature or a 256-byte one, and a checked
+// signature never verifies without a key.
+func FuzzParseBootSig(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := parseBootSig(b)
+		if err != nil {
+			return
+		}
+		if s.sig != nil && len(s.sig) != 256 {
+			t.Fatalf("accepted a %d-byte signature", len(s.sig))
+		}
+		if s.check(s.sum[:], nil) == nil {
+			t.Fatal("check passed without a key")
+		}
+	})
+}

@@ -31,13 +31,17 @@ type Link interface {
 	ListenTFTP(ctx context.Context) (net.PacketConn, error)
 	// TFTPServer returns where to send a TFTP read request for server ip.
 	TFTPServer(ip net.IP) *net.UDPAddr
+	// DialTCP opens a TCP connection from the link's address to raddr, for
+	// HTTP boot.
+	DialTCP(ctx context.Context, raddr *net.TCPAddr) (net.Conn, error)
 	Close() error
 }
 
 // UDPTransport runs Pis over ordinary UDP sockets on loopback (or any local
 // address), for tests without root: DHCP goes to DHCPServer, TFTP to
-// TFTPPort on the address the DHCP reply named. Configure records the lease
-// but changes nothing on the host.
+// TFTPPort on the address the DHCP reply named, HTTP boot to HTTP_HOST and
+// HTTP_PORT as the Pi names them. Configure records the lease but changes
+// nothing on the host.
 type UDPTransport struct {
 	DHCPServer *net.UDPAddr // where "broadcasts" go
 	TFTPPort   int          // TFTP server port; 0 means 69
@@ -109,6 +113,11 @@ func (l *udpLink) TFTPServer(ip net.IP) *net.UDPAddr {
 		port = 69
 	}
 	return &net.UDPAddr{IP: ip, Port: port}
+}
+
+func (l *udpLink) DialTCP(ctx context.Context, raddr *net.TCPAddr) (net.Conn, error) {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: l.ip}}
+	return d.DialContext(ctx, "tcp4", raddr.String())
 }
 
 func (l *udpLink) Close() error {

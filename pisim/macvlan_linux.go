@@ -215,6 +215,21 @@ func (l *macvlanLink) ListenTFTP(ctx context.Context) (net.PacketConn, error) {
 
 func (l *macvlanLink) TFTPServer(ip net.IP) *net.UDPAddr { return &net.UDPAddr{IP: ip, Port: 69} }
 
+// DialTCP connects from the leased address, bound to the macvlan, in the
+// link's namespace (a socket keeps the namespace it was made in).
+func (l *macvlanLink) DialTCP(ctx context.Context, raddr *net.TCPAddr) (net.Conn, error) {
+	l.mu.Lock()
+	addr := l.addr
+	l.mu.Unlock()
+	var c net.Conn
+	err := inNetNS(l.ns, func() (err error) {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: addr}, Control: deviceControl(l.name, false)}
+		c, err = d.DialContext(ctx, "tcp4", raddr.String())
+		return err
+	})
+	return c, err
+}
+
 // Close closes the sockets and deletes the macvlan.
 func (l *macvlanLink) Close() error {
 	l.mu.Lock()

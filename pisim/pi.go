@@ -2,6 +2,7 @@ package pisim
 
 import (
 	"context"
+	"crypto/rsa"
 	"errors"
 	"fmt"
 	"io"
@@ -51,13 +52,33 @@ type Pi struct {
 	Menu      string           // option 43 menu text to look for (PXE_OPTION43); default DefaultMenu
 	// BroadcastFlag sets the BOOTP broadcast flag. Real Pis leave it clear.
 	BroadcastFlag bool
-	// SignedBoot asks for boot.sig beside boot.img (SIGNED_BOOT=1).
-	SignedBoot  bool
-	DHCPRetry   time.Duration // default DefaultDHCPRetry
-	DHCPTimeout time.Duration // default DefaultDHCPTimeout
-	FileTimeout time.Duration // default DefaultFileTimeout
-	TFTPRetry   time.Duration // default DefaultTFTPRetry
-	Logger      *slog.Logger  `json:"-"` // nil discards
+	// SignedBoot asks for boot.sig beside boot.img (SIGNED_BOOT=1) and
+	// verifies boot.img with PubKey.
+	SignedBoot bool
+	// BootOrder is the EEPROM's BOOT_ORDER, read from the lowest nibble up:
+	// 2 is network boot (TFTP), 7 HTTP boot, f ends the list; other modes
+	// (SD, USB, NVMe, …) are not simulated and are skipped. 0 means 0x2.
+	BootOrder uint32
+	// HTTPHost is HTTP_HOST: the IPv4 address of the HTTP boot server (the
+	// simulator has no DNS). Unset, a real Pi fetches Raspberry Pi's own
+	// image over HTTPS; the simulator fails HTTP boot instead.
+	HTTPHost string
+	// Restarts is how many times the Pi starts BOOT_ORDER over after
+	// every mode failed, when the order ends in f (0xf7, 0xf2): the
+	// firmware loops forever, the simulator stops after this many. 0 means
+	// one pass.
+	Restarts int
+	HTTPPort int    // HTTP_PORT; default 80
+	HTTPPath string // HTTP_PATH; default "net_install"
+	// PubKey is the customer RSA-2048 public key in the EEPROM
+	// (rpi-eeprom-config --pubkey). HTTP boot always checks boot.img
+	// against boot.sig with it, and a Pi without one refuses the image.
+	PubKey      *rsa.PublicKey `json:"-"`
+	DHCPRetry   time.Duration  // default DefaultDHCPRetry
+	DHCPTimeout time.Duration  // default DefaultDHCPTimeout
+	FileTimeout time.Duration  // default DefaultFileTimeout
+	TFTPRetry   time.Duration  // default DefaultTFTPRetry
+	Logger      *slog.Logger   `json:"-"` // nil discards
 }
 
 // Name is the Pi's serial as 8 lowercase hex digits, as in its TFTP prefix.
@@ -123,6 +144,9 @@ func (p *Pi) validate() error {
 	}
 	if _, err := option97(p.fourCC(), p.boardRev(), p.MAC, p.Serial); err != nil {
 		return fmt.Errorf("pi %s: %w", p.Name(), err)
+	}
+	if len(p.bootModes()) == 0 {
+		return fmt.Errorf("pi %s: BOOT_ORDER %#x names no network boot mode (2 TFTP, 7 HTTP)", p.Name(), p.BootOrder)
 	}
 	return nil
 }

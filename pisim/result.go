@@ -11,38 +11,41 @@ import (
 // Step is one event of a boot: a DHCP message or one TFTP read.
 type Step struct {
 	At     time.Duration `json:"at_ns"`             // since the boot started
-	Op     string        `json:"op"`                // dhcp-discover, dhcp-offer, dhcp-request, dhcp-ack, dhcp-nak, tftp-probe, tftp-read
-	File   string        `json:"file,omitempty"`    // TFTP path as requested
+	Op     string        `json:"op"`                // dhcp-discover, dhcp-offer, dhcp-request, dhcp-ack, dhcp-nak, tftp-probe, tftp-read, http-get, verify, boot-mode
+	File   string        `json:"file,omitempty"`    // TFTP path or HTTP URL as requested
 	Bytes  int64         `json:"bytes,omitempty"`   // payload bytes received
 	Result string        `json:"result"`            // ok, not found, early terminate, timeout, error: ...
-	Took   time.Duration `json:"took_ns,omitempty"` // how long a TFTP read took
+	Took   time.Duration `json:"took_ns,omitempty"` // how long a TFTP read or HTTP GET took
 	SHA256 string        `json:"sha256,omitempty"`  // of the bytes of a complete read
 	Detail string        `json:"detail,omitempty"`  // addresses, xid, retries
 }
 
 // Result is the outcome of one simulated Pi boot.
 type Result struct {
-	Serial        string        `json:"serial"` // 8 lowercase hex digits
-	MAC           string        `json:"mac"`
-	Model         int           `json:"model"`
-	Address       string        `json:"address,omitempty"`     // leased address
-	DHCPServer    string        `json:"dhcp_server,omitempty"` // who leased it
-	TFTPServer    string        `json:"tftp_server,omitempty"`
-	TFTPSource    string        `json:"tftp_source,omitempty"` // siaddr, option 66 or option 54
-	Proxy         bool          `json:"proxy"`                 // boot settings and address came from different offers
-	Echoed97      bool          `json:"option97_echoed"`
-	Prefix        string        `json:"prefix"`         // the prefix the boot started with
-	PrefixDropped bool          `json:"prefix_dropped"` // no start4.elf/start.elf under it
-	KernelLoaded  bool          `json:"kernel_loaded"`
-	Verdict       string        `json:"verdict"`
-	Error         string        `json:"error,omitempty"`
-	Files         int           `json:"files"`     // complete reads
-	NotFound      int           `json:"not_found"` // reads answered "file not found"
-	Bytes         int64         `json:"bytes"`     // payload bytes over TFTP, probes included
-	Retries       int           `json:"retries"`   // TFTP retransmissions by the Pi
-	DHCPTime      time.Duration `json:"dhcp_ns"`
-	Total         time.Duration `json:"total_ns"`
-	Steps         []Step        `json:"steps"`
+	Serial        string `json:"serial"` // 8 lowercase hex digits
+	MAC           string `json:"mac"`
+	Model         int    `json:"model"`
+	Address       string `json:"address,omitempty"`     // leased address
+	DHCPServer    string `json:"dhcp_server,omitempty"` // who leased it
+	TFTPServer    string `json:"tftp_server,omitempty"`
+	TFTPSource    string `json:"tftp_source,omitempty"` // siaddr, option 66 or option 54
+	Proxy         bool   `json:"proxy"`                 // boot settings and address came from different offers
+	Echoed97      bool   `json:"option97_echoed"`
+	Prefix        string `json:"prefix"`         // the prefix the boot started with
+	PrefixDropped bool   `json:"prefix_dropped"` // no start4.elf/start.elf under it
+	KernelLoaded  bool   `json:"kernel_loaded"`
+	Verdict       string `json:"verdict"`
+	Error         string `json:"error,omitempty"`
+	Files         int    `json:"files"`     // complete reads
+	NotFound      int    `json:"not_found"` // reads answered "file not found"
+	Bytes         int64  `json:"bytes"`     // payload bytes over TFTP (probes included) and HTTP
+	Retries       int    `json:"retries"`   // TFTP retransmissions by the Pi
+	// ModeTries counts the boot modes tried, restarts of BOOT_ORDER
+	// included: 1 when the first mode booted.
+	ModeTries int           `json:"mode_tries,omitempty"`
+	DHCPTime  time.Duration `json:"dhcp_ns"`
+	Total     time.Duration `json:"total_ns"`
+	Steps     []Step        `json:"steps"`
 }
 
 // Verdicts.

@@ -2,6 +2,7 @@ package pisim
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 )
 
@@ -135,15 +136,31 @@ func (b *booter) sequencePi5(ctx context.Context) (string, error) {
 }
 
 // bootImg reads boot.sig (with SignedBoot) and boot.img: the kernel and
-// everything else are inside the image.
+// everything else are inside the image. With SignedBoot the image is
+// checked against boot.sig and the EEPROM key, as HTTP boot always does.
 func (b *booter) bootImg(ctx context.Context) (string, error) {
+	var sig *bootSig
 	if b.p.SignedBoot {
-		if err := b.fetchAll(ctx, required, "boot.sig"); err != nil {
+		_, raw, err := b.fetch(ctx, "boot.sig", required, true)
+		if err != nil {
+			return "", err
+		}
+		if sig, err = parseBootSig(raw); err != nil {
+			b.step(Step{Op: "verify", File: b.prefix + "boot.sig", Result: "refused", Detail: err.Error()})
 			return "", err
 		}
 	}
 	if err := b.fetchAll(ctx, required, "boot.img"); err != nil {
 		return "", err
+	}
+	if sig != nil {
+		last := b.res.Steps[len(b.res.Steps)-1]
+		sum, _ := hex.DecodeString(last.SHA256)
+		if err := sig.check(sum, b.p.PubKey); err != nil {
+			b.step(Step{Op: "verify", File: b.prefix + "boot.img", Result: "refused", Detail: err.Error()})
+			return "", err
+		}
+		b.step(Step{Op: "verify", File: b.prefix + "boot.img", Result: "ok", Detail: "rsa2048 signature verified with the EEPROM key"})
 	}
 	return VerdictBootImg, nil
 }

@@ -183,6 +183,7 @@ func (d *decoder) decodeConfig(root *yaml.Node, c *Config) {
 		},
 		"trust":  d.trust(&c.Trust),
 		"images": d.images(&c.Images),
+		"groups": d.groups(&c.Groups),
 		"nodes": func(n *yaml.Node, path string) {
 			d.sequence(n, path, func(n *yaml.Node, path string) {
 				node := Node{Line: n.Line}
@@ -201,6 +202,7 @@ func (d *decoder) server(s *Server) func(*yaml.Node, string) {
 			"dataDir":   d.str(&s.DataDir),
 			"httpPort":  d.port(&s.HTTPPort),
 			"tftpPort":  d.port(&s.TFTPPort),
+			"bmcPort":   d.port(&s.BMCPort),
 		})
 	}
 }
@@ -260,6 +262,8 @@ func (d *decoder) node1(nd *Node) func(*yaml.Node, string) {
 			"boot":              d.boot(&nd.Boot),
 			"allowEEPROMUpdate": d.optBool(&nd.AllowEEPROMUpdate),
 			"hatKey":            d.str(&nd.HATKey),
+			"labels":            d.strMap(&nd.Labels),
+			"power":             d.strAs((*string)(&nd.Power)),
 		})
 	}
 }

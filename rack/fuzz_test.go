@@ -55,3 +55,44 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzApplyOverlay checks that an approved-nodes file never panics the
+// merge, never changes the config it is merged into, and that a merged
+// config keeps node names unique and the config's own nodes first.
+func FuzzApplyOverlay(f *testing.F) {
+	dir := f.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "boot"), 0o755); err != nil {
+		f.Fatal(err)
+	}
+	cfg, err := Parse([]byte(nodeConfig("pi-01")+"default: {dir: boot}\n"), filepath.Join(dir, "rack.yaml"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add([]byte("apiVersion: racklet.io/v1alpha1\nkind: ApprovedNodes\nnodes:\n  - {name: pi-17, kind: rpi4, serial: 5b154517}\n"))
+	f.Add([]byte("apiVersion: racklet.io/v1alpha1\nkind: ApprovedNodes\nnodes: [{name: pi-01, kind: rpi4}, {name: pi-02, serial: 5B154510, power: off}]\n"))
+	f.Add([]byte("kind: ApprovedNodes\nnodes: &a [*a]\n"))
+	overlay := filepath.Join(dir, OverlayFile)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		merged, _, err := ApplyOverlay(cfg, data, overlay)
+		if len(cfg.Nodes) != 1 || cfg.Nodes[0].Name != "pi-01" {
+			t.Fatal("ApplyOverlay changed the config")
+		}
+		if err != nil {
+			var ve *ValidationError
+			if !errors.As(err, &ve) || len(ve.Errors) == 0 {
+				t.Fatalf("error %v is not a ValidationError with problems", err)
+			}
+			return
+		}
+		if merged.Nodes[0].Name != "pi-01" {
+			t.Fatal("the config's node is not first")
+		}
+		names := map[string]bool{}
+		for _, n := range merged.Nodes {
+			if names[n.Name] {
+				t.Fatalf("repeated node name %q after the merge", n.Name)
+			}
+			names[n.Name] = true
+		}
+	})
+}

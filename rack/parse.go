@@ -17,6 +17,7 @@ import (
 const (
 	DefaultHTTPPort  = 80                  // server.httpPort
 	DefaultTFTPPort  = 69                  // server.tftpPort
+	DefaultBMCPort   = 7070                // server.bmcPort
 	DefaultDataDir   = "/var/lib/racklet"  // server.dataDir
 	DefaultLeaseTime = time.Hour           // dhcp.leaseTime
 	DefaultPiMenu    = "Raspberry Pi Boot" // dhcp.piMenu, the text the Pi bootloader matches in option 43
@@ -121,6 +122,14 @@ func applyDefaults(c *Config, base string) {
 	}
 	if s.TFTPPort == 0 {
 		s.TFTPPort = DefaultTFTPPort
+	}
+	if s.BMCPort == 0 {
+		s.BMCPort = DefaultBMCPort
+	}
+	for i := range c.Nodes {
+		if c.Nodes[i].Power == "" {
+			c.Nodes[i].Power = PowerOn
+		}
 	}
 	if s.DataDir == "" {
 		s.DataDir = DefaultDataDir

@@ -74,7 +74,7 @@ func TestParseValid(t *testing.T) {
 	yes := true
 	want := &Config{
 		APIVersion: APIVersion, Kind: Kind,
-		Server: Server{Address: netip.MustParseAddr("10.0.0.2"), DataDir: DefaultDataDir, HTTPPort: 80, TFTPPort: 69},
+		Server: Server{Address: netip.MustParseAddr("10.0.0.2"), DataDir: DefaultDataDir, HTTPPort: 80, TFTPPort: 69, BMCPort: 7070},
 		DHCP: DHCP{
 			Mode:      DHCPFull,
 			Pool:      &Pool{Start: netip.MustParseAddr("10.0.0.100"), End: netip.MustParseAddr("10.0.0.200")},
@@ -88,9 +88,9 @@ func TestParseValid(t *testing.T) {
 		Nodes: []Node{
 			{Name: "pi-01", Kind: KindRPi4, Serial: "5b154510", MAC: mustMAC("dc:a6:32:00:00:01"),
 				Address: netip.MustParseAddr("10.0.0.11"), AllowEEPROMUpdate: &yes,
-				Boot: Boot{Dir: filepath.Join(base, "boot")}, Line: 11},
+				Boot: Boot{Dir: filepath.Join(base, "boot")}, Power: PowerOn, Line: 11},
 			{Name: "pc-01", Kind: KindBIOS, MAC: mustMAC("52:54:00:99:00:a1"),
-				Boot: Boot{FAT: filepath.Join(base, "boot.vfat"), Kernel: "vmlinuz", Initrd: []string{"initrd.gz"}}, Line: 18},
+				Boot: Boot{FAT: filepath.Join(base, "boot.vfat"), Kernel: "vmlinuz", Initrd: []string{"initrd.gz"}}, Power: PowerOn, Line: 18},
 		},
 	}
 	if diff := cmp.Diff(want, cfg, cmp.Comparer(func(a, b netip.Addr) bool { return a == b }),

@@ -30,6 +30,9 @@ type Config struct {
 	Trust []TrustRule `yaml:"trust,omitempty"`
 	// Images tunes how images are fetched.
 	Images Images `yaml:"images"`
+	// Groups are sets of nodes that run one image and take new ones in
+	// staged rollouts (groups.go).
+	Groups []Group `yaml:"groups,omitempty"`
 }
 
 // TrustRule names the keys trusted for image repositories.
@@ -67,6 +70,9 @@ type Server struct {
 	DataDir   string     `yaml:"dataDir"`   // leases, node state, image cache
 	HTTPPort  int        `yaml:"httpPort"`  // default 80
 	TFTPPort  int        `yaml:"tftpPort"`  // default 69
+	// BMCPort is where the nodes' HATs connect as board-management
+	// controllers (power, console, enrolment); default 7070.
+	BMCPort int `yaml:"bmcPort"`
 }
 
 // DHCPMode is how racklet-boot takes part in DHCP on the segment.
@@ -148,9 +154,26 @@ type Node struct {
 	// start. Without it the first attestation enrolls the key as pending,
 	// for an operator to approve.
 	HATKey string `yaml:"hatKey,omitempty"`
+	// Labels are free-form name=value tags that group selectors match.
+	Labels map[string]string `yaml:"labels,omitempty"`
+	// Power is whether the node should be powered: racklet-boot switches
+	// it through its HAT to match (default on).
+	Power Power `yaml:"power,omitempty"`
+	// Source is the file the node was read from when it is not the rack
+	// config itself: the approved-nodes overlay (see ApplyOverlay).
+	Source string `yaml:"-"`
 	// Line is the line in the config file where this node starts (for messages).
 	Line int `yaml:"-"`
 }
+
+// Power is a node's desired power state.
+type Power string
+
+// Power states.
+const (
+	PowerOn  Power = "on"
+	PowerOff Power = "off"
+)
 
 // Boot is a node's boot source and the facts the server renders into
 // generated files (config.txt, cmdline.txt, iPXE scripts).

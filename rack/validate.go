@@ -13,6 +13,8 @@ type validator struct {
 	d    *decoder
 	c    *Config
 	base string // directory relative boot sources are resolved against
+	// groupBoot holds the nodes whose boot source is their group's image.
+	groupBoot map[string]bool
 }
 
 // at records a problem at the position of path (or its nearest parent in the file).
@@ -56,6 +58,8 @@ func (v *validator) validate() {
 	if c.Default != nil {
 		v.boot("default", c.Default)
 	}
+	v.labels()
+	v.groups()
 	v.nodes()
 }
 

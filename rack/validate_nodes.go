@@ -60,7 +60,15 @@ func (v *validator) nodes() {
 				v.at(p+".hatKey", "not a HAT public key (want ed25519:<base64>, as racklet-agent identity prints it): %v", err)
 			}
 		}
+		switch n.Power {
+		case PowerOn, PowerOff:
+		default:
+			v.at(p+".power", "%q is not a power state: on or off", n.Power)
+		}
 		v.reservation(p+".address", n, addrs, i)
+		if v.groupBoot[n.Name] && n.Boot.Image == "" && n.Boot.Dir == "" && n.Boot.FAT == "" {
+			continue // its group's image was refused, and said so
+		}
 		v.boot(p+".boot", &n.Boot)
 	}
 }

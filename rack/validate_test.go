@@ -141,6 +141,8 @@ func TestValidationRules(t *testing.T) {
 			[]want{{10, "nodes[0].kind", "not one of rpi4"}}},
 		{"hat key malformed", full("  - name: pi", "    kind: rpi4", "    serial: 5b154510", "    hatKey: rsa:abc", "    boot: {dir: boot}"),
 			[]want{{12, "nodes[0].hatKey", "not a HAT public key"}}},
+		{"power unknown", full(cat(pi("pi-01", "5b154510"), []string{"    power: standby"})...),
+			[]want{{13, "nodes[0].power", "not a power state: on or off"}}},
 		{"root hash malformed", full("  - name: pi", "    kind: rpi4", "    serial: 5b154510", "    boot: {dir: boot, rootHash: abc}"),
 			[]want{{12, "nodes[0].boot.rootHash", "not a SHA-256 dm-verity root hash"}}},
 		{"kind missing", full("  - name: pi", "    mac: dc:a6:32:00:00:01", "    boot: {dir: boot}"), []want{{9, "nodes[0].kind", "required"}}},
@@ -195,9 +197,18 @@ func TestValidationRules(t *testing.T) {
 func checkErrors(t *testing.T, data, file string, wants []want) {
 	t.Helper()
 	cfg, err := Parse([]byte(data), file)
+	if err == nil {
+		t.Fatalf("Parse = %+v; want a *ValidationError", cfg)
+	}
+	compareErrors(t, err, file, wants)
+}
+
+// compareErrors checks that err lists exactly wants, in order, in file.
+func compareErrors(t *testing.T, err error, file string, wants []want) {
+	t.Helper()
 	var ve *ValidationError
 	if !errors.As(err, &ve) {
-		t.Fatalf("Parse = %+v, %v; want a *ValidationError", cfg, err)
+		t.Fatalf("error %v; want a *ValidationError", err)
 	}
 	got := make([]string, len(ve.Errors))
 	for i, fe := range ve.Errors {

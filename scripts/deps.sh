@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests, the lab and the benchmarks use:
 # real peers nobody here wrote (DHCP and TFTP clients, dnsmasq, QEMU and its
-# firmware, squashfs/verity/FAT/partition tools, a registry, skopeo, nginx).
+# firmware, squashfs/verity/FAT/partition tools, a registry, skopeo, nginx), and
+# what examples/base/debian.sh builds Debian bases with (mmdebstrap; arm64
+# package scripts under qemu-user-static through binfmt_misc; the host's depmod).
 # Run as root on Debian 12; a no-op for packages already installed.
 set -euo pipefail
 pkgs=(
   iproute2 busybox-static udhcpc isc-dhcp-client dnsmasq-base kea-admin tshark
   curl atftp tftp-hpa tftpd-hpa nginx-light
-  qemu-system-x86 ipxe-qemu qemu-system-arm qemu-efi-aarch64 cpio
-  squashfs-tools cryptsetup-bin dosfstools mtools fdisk
-  skopeo docker-registry
+  qemu-system-x86 ipxe-qemu qemu-system-arm qemu-efi-aarch64 cpio zstd kmod
+  squashfs-tools cryptsetup-bin dmsetup dosfstools mtools fdisk
+  mount e2fsprogs
+  skopeo docker-registry openssl
+  mmdebstrap arch-test qemu-user-static binfmt-support
+  chromium
   systemd  # systemd-analyze: examples/systemd's unit is verified with it
   jq       # docs/real-rack.md reads racklet-boot's JSON with it
 )

@@ -43,4 +43,22 @@
 // Private keys are PKCS#8, encrypted with scrypt and NaCl secretbox and PEM-encoded as
 // "ENCRYPTED SIGSTORE PRIVATE KEY": the format cosign generate-key-pair writes, so cosign can
 // sign with a racklet key and racklet-image with a cosign key. Public keys are PEM PKIX.
+//
+// # boot.sig, the Raspberry Pi's signed boot image
+//
+// A Pi that boots a boot.img over HTTP (or under secure boot) checks it against boot.sig
+// with the RSA-2048 public key in its EEPROM. boot.sig is the text rpi-eeprom-digest
+// writes: the image's SHA-256 in hex, a "ts:" line (seconds since the epoch; racklet-image
+// writes the build's SOURCE_DATE_EPOCH time, so builds are reproducible), optionally
+// "target-soc:", and "rsa2048:" with the PKCS#1 v1.5 signature of the image (SHA-256) in hex:
+//
+//	3f9a…c41e                      (64 hex digits: sha256 of boot.img)
+//	ts: 1700000000
+//	rsa2048: 5be1…09ad             (512 hex digits: 256 signature bytes)
+//
+// The signature covers the image bytes, not the text: `xxd -r -p` of the rsa2048 value is
+// what `openssl dgst -sha256 -verify public.pem -signature sig.bin boot.img` accepts.
+// SignBootImage writes it, ParseBootSig and VerifyBootImage check it, and
+// GenerateKey(RSA2048) makes the key (stored encrypted like the others; LoadBootKey also
+// reads a plain `openssl genrsa 2048` PEM).
 package sign

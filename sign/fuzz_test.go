@@ -70,3 +70,27 @@ func FuzzParsePublicKey(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseBootSig checks that no input crashes the boot.sig parser and
+// that what it accepts survives Marshal and a second parse unchanged.
+func FuzzParseBootSig(f *testing.F) {
+	sum := strings.Repeat("ab", 32)
+	f.Add([]byte(sum + "\nts: 1700000000\nrsa2048: " + strings.Repeat("cd", 256) + "\n"))
+	f.Add([]byte(sum + "\nts: 1\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := ParseBootSig(b)
+		if err != nil {
+			return
+		}
+		if len(s.SHA256) != 32 || s.TS < 0 || (s.RSA2048 != nil && len(s.RSA2048) != 256) {
+			t.Fatalf("accepted %+v", s)
+		}
+		again, err := ParseBootSig(s.Marshal())
+		if err != nil {
+			t.Fatalf("re-parse of %q: %v", s.Marshal(), err)
+		}
+		if diff := cmp.Diff(s, again); diff != "" {
+			t.Fatalf("round trip differs:\n%s", diff)
+		}
+	})
+}

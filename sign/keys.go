@@ -7,6 +7,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"errors"
 	"fmt"
 	"io"
@@ -21,16 +22,20 @@ import (
 // KeyType names a kind of signing key.
 type KeyType string
 
-// The key types GenerateKey makes. Both are understood by cosign.
+// The key types GenerateKey makes. All are understood by cosign; RSA2048
+// is also the customer key a Raspberry Pi's EEPROM holds for signed boot.img
+// (see SignBootImage).
 const (
 	// ECDSAP256 is ECDSA on NIST P-256 with SHA-256: cosign's default.
 	ECDSAP256 KeyType = "ecdsa-p256"
 	// Ed25519 signs the payload itself (pure Ed25519).
 	Ed25519 KeyType = "ed25519"
+	// RSA2048 is RSA with a 2048-bit modulus: PKCS#1 v1.5 over SHA-256.
+	RSA2048 KeyType = "rsa2048"
 )
 
 // ErrUnknownKeyType is returned for a key type GenerateKey does not make.
-var ErrUnknownKeyType = errors.New("unknown key type (want ecdsa-p256 or ed25519)")
+var ErrUnknownKeyType = errors.New("unknown key type (want ecdsa-p256, ed25519 or rsa2048)")
 
 // GenerateKey makes a new private key of the given kind.
 func GenerateKey(kind KeyType) (crypto.Signer, error) {
@@ -40,6 +45,8 @@ func GenerateKey(kind KeyType) (crypto.Signer, error) {
 	case Ed25519:
 		_, priv, err := ed25519.GenerateKey(rand.Reader)
 		return priv, err
+	case RSA2048:
+		return rsa.GenerateKey(rand.Reader, BootSigKeyBits)
 	}
 	return nil, fmt.Errorf("%q: %w", kind, ErrUnknownKeyType)
 }

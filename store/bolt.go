@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +27,7 @@ var (
 	bucketLeases = []byte("leases") // MAC -> Lease JSON
 	bucketNodes  = []byte("nodes")  // Node.Key -> Node JSON
 	bucketEvents = []byte("events") // Node.Key -> bucket of 8-byte big-endian seq -> Event JSON
+	// bucketRecords (records.go) holds the keyed state journal.
 )
 
 // BoltOptions tune OpenBolt; each zero field takes its default.
@@ -76,7 +78,22 @@ func OpenBolt(path string, o BoltOptions) (*Bolt, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open state database: create its directory: %w", err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.OpenTimeout})
+	// bbolt trusts its file: a garbled page makes it panic, fault or
+	// recurse without end. Validate every page it can reach first.
+	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+		data, err := readLocked(path, o.OpenTimeout)
+		if err != nil {
+			return nil, fmt.Errorf("open state database %s: %w", path, err)
+		}
+		if problems := validate(data); len(problems) > 0 {
+			return nil, fmt.Errorf("open state database %s: %w", path, damaged(path, problems))
+		}
+	}
+	var db *bolt.DB
+	err := guard(path, "open", func() (err error) {
+		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: o.OpenTimeout})
+		return err
+	})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("open state database %s: waited %s for its lock: is another racklet-boot running with this data directory? %w",
 			path, o.OpenTimeout, ErrLocked)
@@ -85,13 +102,15 @@ func OpenBolt(path string, o BoltOptions) (*Bolt, error) {
 		return nil, fmt.Errorf("open state database %s: %w", path, err)
 	}
 	db.MaxBatchDelay = o.BatchDelay
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketLeases, bucketNodes, bucketEvents} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return err
+	err = guard(path, "create buckets", func() error {
+		return db.Update(func(tx *bolt.Tx) error {
+			for _, name := range [][]byte{bucketLeases, bucketNodes, bucketEvents, bucketRecords} {
+				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+					return err
+				}
 			}
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		db.Close()
@@ -135,6 +154,25 @@ func (b *Bolt) batch(op string, fn func(tx *bolt.Tx) error) error {
 		return nil
 	})
 	return b.wrap(op, err)
+}
+
+// guard runs fn, which reads the file through bbolt, turning a panic or a
+// memory fault in bbolt (a page damaged after it was validated) into an
+// error wrapping ErrCorrupt. Pages are validated before bbolt opens a file;
+// this is the second line.
+func guard(path, op string, fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = damaged(path, []string{fmt.Sprintf("bbolt failed to %s it: %v", op, r)})
+		}
+	}()
+	return fn()
+}
+
+// view runs a read transaction under guard.
+func (b *Bolt) view(op string, fn func(tx *bolt.Tx) error) error {
+	return guard(b.path, op, func() error { return b.db.View(fn) })
 }
 
 // wrap names the operation and the file, and maps bbolt's closed error to ErrClosed.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -51,11 +52,11 @@ func (b *Bolt) Leases(ctx context.Context) ([]Lease, error) {
 		return nil, err
 	}
 	var out []Lease
-	err := b.db.View(func(tx *bolt.Tx) error {
+	err := b.view("read leases", func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketLeases).ForEach(func(k, v []byte) error {
 			var l Lease
 			if err := json.Unmarshal(v, &l); err != nil {
-				return fmt.Errorf("lease %s: %w", k, err)
+				return corruptRecord(b.path, fmt.Sprintf("lease %q", k), err)
 			}
 			out = append(out, l)
 			return nil
@@ -82,13 +83,16 @@ func (b *Bolt) Node(ctx context.Context, key string) (n Node, ok bool, err error
 	if err := ctx.Err(); err != nil {
 		return Node{}, false, err
 	}
-	err = b.db.View(func(tx *bolt.Tx) error {
+	err = b.view("read node", func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketNodes).Get([]byte(key))
 		if v == nil {
 			return nil
 		}
 		ok = true
-		return json.Unmarshal(v, &n)
+		if err := json.Unmarshal(v, &n); err != nil {
+			return corruptRecord(b.path, fmt.Sprintf("node %q", key), err)
+		}
+		return nil
 	})
 	return n, ok, b.wrap("read node "+key, err)
 }
@@ -99,11 +103,11 @@ func (b *Bolt) Nodes(ctx context.Context) ([]Node, error) {
 		return nil, err
 	}
 	var out []Node
-	err := b.db.View(func(tx *bolt.Tx) error {
+	err := b.view("read nodes", func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketNodes).ForEach(func(k, v []byte) error {
 			var n Node
 			if err := json.Unmarshal(v, &n); err != nil {
-				return fmt.Errorf("node %s: %w", k, err)
+				return corruptRecord(b.path, fmt.Sprintf("node %q", k), err)
 			}
 			out = append(out, n)
 			return nil
@@ -137,16 +141,19 @@ func (b *Bolt) AddEvent(ctx context.Context, e Event) error {
 		if err := log.Put(seqKey(seq), data); err != nil {
 			return err
 		}
-		return trim(log, seq, b.eventLimit)
+		return trim(b.path, log, seq, b.eventLimit)
 	})
 }
 
 // trim deletes the oldest events of a log whose newest is last until limit remain.
 // Sequences in a log are contiguous (only the oldest are ever deleted).
-func trim(log *bolt.Bucket, last uint64, limit int) error {
+func trim(path string, log *bolt.Bucket, last uint64, limit int) error {
 	first, _ := log.Cursor().First()
 	if first == nil {
 		return nil
+	}
+	if len(first) != 8 {
+		return corruptRecord(path, fmt.Sprintf("event key %x", first), errors.New("not an 8-byte sequence number"))
 	}
 	excess := int64(last-binary.BigEndian.Uint64(first)) + 1 - int64(limit)
 	for seq := binary.BigEndian.Uint64(first); excess > 0; seq, excess = seq+1, excess-1 {
@@ -170,7 +177,7 @@ func (b *Bolt) Events(ctx context.Context, node string, limit int) ([]Event, err
 		return nil, err
 	}
 	var out []Event
-	err := b.db.View(func(tx *bolt.Tx) error {
+	err := b.view("read events", func(tx *bolt.Tx) error {
 		log := tx.Bucket(bucketEvents).Bucket([]byte(node))
 		if log == nil {
 			return nil
@@ -179,7 +186,7 @@ func (b *Bolt) Events(ctx context.Context, node string, limit int) ([]Event, err
 		for k, v := c.Last(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Prev() {
 			var e Event
 			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("event %d: %w", binary.BigEndian.Uint64(k), err)
+				return corruptRecord(b.path, fmt.Sprintf("event %x of node %q", k, node), err)
 			}
 			out = append(out, e)
 		}

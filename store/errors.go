@@ -17,6 +17,9 @@ var (
 	ErrLocked = errors.New("state database is locked by another process")
 	// ErrInvalid wraps rejected input (a lease without a MAC, a node without a key, ...).
 	ErrInvalid = errors.New("invalid record")
+	// ErrCorrupt is returned by OpenBolt, Check and reads when the state
+	// database file is damaged; the message says how to repair it.
+	ErrCorrupt = errors.New("state database is damaged")
 )
 
 // maxKeyLen bounds node keys, which are also bbolt bucket names.

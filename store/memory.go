@@ -17,6 +17,7 @@ type Memory struct {
 	leases     map[string]Lease
 	nodes      map[string]Node
 	events     map[string][]Event
+	records    map[string]Record
 }
 
 var _ Store = (*Memory)(nil)

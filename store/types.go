@@ -43,6 +43,17 @@ type Event struct {
 	Type   string    `json:"type"`            // dhcp.discover, dhcp.offer, dhcp.request, dhcp.ack, dhcp.nak, tftp.get, tftp.error, http.get, image.refused, ...
 	Detail string    `json:"detail"`          // human-readable: file name, address, reason
 	Bytes  int64     `json:"bytes,omitempty"` // transferred bytes, for file events
+	// Console points at the node's console lines around the event (a
+	// failure), as its HAT captured them.
+	Console *ConsoleRef `json:"console,omitempty"`
+}
+
+// ConsoleRef names lines From..To (1-based, inclusive) of one boot's
+// console log (`racklet-boot console NODE --boot Boot`).
+type ConsoleRef struct {
+	Boot uint64 `json:"boot"`
+	From int    `json:"from"`
+	To   int    `json:"to"`
 }
 
 // Store is the persistent state behind racklet-boot. Implementations are safe

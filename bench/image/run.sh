@@ -16,6 +16,7 @@ for t in mksquashfs veritysetup mkfs.vfat mcopy sfdisk /usr/bin/time; do
   command -v "$t" >/dev/null || { echo "missing $t" >&2; exit 1; }
 done
 go build -o "$work/racklet-image" ./cmd/racklet-image
+CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -trimpath -ldflags='-s -w' -o "$work/racklet-agent-linux-arm64" ./cmd/racklet-agent # found beside racklet-image
 go build -o "$work/mkbase" ./bench/image/mkbase
 ref=$("$work/mkbase" -layout "$work/base" -tree "$work/tree" -size $((SIZE_MB << 20)))
 export SOURCE_DATE_EPOCH=1700000000

@@ -15,6 +15,9 @@
 //	storm table ROUNDS.jsonl
 //	    prints the medians per server and node count, and the ratios
 //	    racklet-boot/dnsmasq.
+//	storm http-summarize … / storm http-table ROUNDS.jsonl
+//	    the same for http.sh, the HTTP-boot storm: per-node boot.img time
+//	    percentiles against the 15 s target, racklet-boot/nginx ratios.
 package main
 
 import (
@@ -34,7 +37,7 @@ func main() {
 }
 
 // errUsage is returned for a missing or unknown subcommand.
-var errUsage = errors.New("usage: storm serials|summarize|table [flags] [file]")
+var errUsage = errors.New("usage: storm serials|summarize|table|http-summarize|http-table [flags] [file]")
 
 func run(args []string, w io.Writer) error {
 	if len(args) == 0 {
@@ -47,6 +50,10 @@ func run(args []string, w io.Writer) error {
 		return runSummarize(args[1:], w)
 	case "table":
 		return runTable(args[1:], w)
+	case "http-summarize":
+		return runHTTPSummarize(args[1:], w)
+	case "http-table":
+		return runHTTPTable(args[1:], w)
 	}
 	return fmt.Errorf("unknown subcommand %q: %w", args[0], errUsage)
 }

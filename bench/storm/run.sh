@@ -69,6 +69,7 @@ log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 
 log "building racklet-boot and the storm helper"
 (cd "$repo" && go build -o "$work/racklet-boot" ./cmd/racklet-boot && go build -o "$work/racklet-image" ./cmd/racklet-image && go build -o "$work/storm" ./bench/storm)
+(cd "$repo" && CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -trimpath -ldflags='-s -w' -o "$work/racklet-agent-linux-arm64" ./cmd/racklet-agent) # beside racklet-image
 rb=$work/racklet-boot storm=$work/storm ri=$work/racklet-image
 
 # --- the LAN: switch namespace with a bridge, server and rack attached by veth.

@@ -28,7 +28,7 @@ func mixedRack(n int, seed uint64) ([]*pisim.Pi, error) {
 
 // median returns the median of the values of f over rounds (the lower
 // middle one for an even count, so it is always a measured value).
-func median[T int | int64 | float64 | time.Duration](rounds []Round, f func(Round) T) T {
+func median[R any, T int | int64 | float64 | time.Duration](rounds []R, f func(R) T) T {
 	if len(rounds) == 0 {
 		return 0
 	}

@@ -63,6 +63,10 @@ func chooseBoot(s *Settings, c Client, efi string) (bootFile, bool) {
 	}
 	base := fmt.Sprintf("http://%s", netip.AddrPortFrom(s.ServerAddr, uint16(port)))
 	switch {
+	case c.Agent:
+		// The initramfs agent: option 67 is the base URL of the HTTP
+		// server, for files, attestation and reports.
+		return bootFile{vendorClass: AgentVendorClass, file: base + "/"}, true
 	case c.Pi:
 		return bootFile{siaddr: true, vendorClass: "PXEClient", pi: true}, true
 	case c.IPXE:

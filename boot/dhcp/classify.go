@@ -28,6 +28,11 @@ type Client struct {
 	BoardRev uint32
 	// Opt97 is the raw client machine identifier (option 97), echoed to Pis.
 	Opt97 []byte
+	// Opt97MAC is set when option 97 is in the standard Pi format (a Pi 4
+	// or 5 FourCC), whose bytes 9..12 are the low four bytes of the Pi's
+	// MAC; MACLow holds them.
+	Opt97MAC bool
+	MACLow   [4]byte
 	// Arch is the first option 93 value, -1 when absent.
 	Arch int
 	// PXE is set when option 60 starts with "PXEClient".
@@ -39,6 +44,9 @@ type Client struct {
 	IPXE bool
 	// UBoot is set when option 60 starts with "U-Boot".
 	UBoot bool
+	// Agent is set for racklet-agent in a node's initramfs (option 60
+	// AgentVendorClass): it wants racklet-boot's HTTP base URL.
+	Agent bool
 	// VendorClass is option 60 as sent.
 	VendorClass string
 	// Hostname is option 12 (truncated to 64 bytes).
@@ -107,6 +115,7 @@ func Classify(m *dhcpv4.DHCPv4) Client {
 	c.VendorClass = string(m.Options.Get(dhcpv4.OptionClassIdentifier))
 	c.PXE = strings.HasPrefix(c.VendorClass, "PXEClient")
 	c.UBoot = strings.HasPrefix(c.VendorClass, "U-Boot")
+	c.Agent = c.VendorClass == AgentVendorClass
 	if a := m.Options.Get(dhcpv4.OptionClientSystemArchitectureType); len(a) >= 2 {
 		c.Arch = int(binary.BigEndian.Uint16(a))
 	}
@@ -128,6 +137,7 @@ func Classify(m *dhcpv4.DHCPv4) Client {
 		if o, err := ParseOption97(b); err == nil {
 			if o.Model != 0 {
 				c.Pi, c.PiModel, c.Serial, c.BoardRev = true, o.Model, o.Serial, o.BoardRev
+				c.Opt97MAC, c.MACLow = true, o.MACLow
 			} else if piVendorClass(c.VendorClass) && HasPiOUI(c.MAC) {
 				// Custom FourCC (DHCP_OPTION97) or the old format: the serial
 				// sits in the last four bytes either way.
@@ -188,13 +198,21 @@ func sanitizeHostname(h []byte) string {
 	return string(out)
 }
 
-// IsBootClient reports whether the client is a network-boot firmware or loader.
-func (c Client) IsBootClient() bool { return c.Pi || c.PXE || c.HTTP || c.IPXE || c.UBoot }
+// AgentVendorClass is the option 60 racklet-agent sends, and racklet-boot
+// echoes in the offer that carries its URL.
+const AgentVendorClass = "racklet-agent"
+
+// IsBootClient reports whether the client is a network-boot firmware,
+// loader or racklet's own initramfs agent.
+func (c Client) IsBootClient() bool { return c.Pi || c.PXE || c.HTTP || c.IPXE || c.UBoot || c.Agent }
 
 // Kind names the client as recorded in store.Node.Kind: rpi4, rpi5, rpi,
-// ipxe, uefi-http, uefi-x86_64, uefi-x86, uefi-arm64, uefi-arm32, bios, uboot or "".
+// racklet-agent, ipxe, uefi-http, uefi-x86_64, uefi-x86, uefi-arm64,
+// uefi-arm32, bios, uboot or "".
 func (c Client) Kind() string {
 	switch {
+	case c.Agent:
+		return AgentVendorClass
 	case c.Pi && c.PiModel == 4:
 		return "rpi4"
 	case c.Pi && c.PiModel == 5:

@@ -63,12 +63,13 @@ type classified struct {
 	HTTP     bool
 	IPXE     bool
 	UBoot    bool
+	Agent    bool
 	Kind     string
 	Boot     bool
 }
 
 func project(c Client) classified {
-	return classified{c.Pi, c.PiModel, c.Serial, c.BoardRev, c.Arch, c.PXE, c.HTTP, c.IPXE, c.UBoot, c.Kind(), c.IsBootClient()}
+	return classified{c.Pi, c.PiModel, c.Serial, c.BoardRev, c.Arch, c.PXE, c.HTTP, c.IPXE, c.UBoot, c.Agent, c.Kind(), c.IsBootClient()}
 }
 
 func TestClassify(t *testing.T) {
@@ -131,6 +132,12 @@ func TestClassify(t *testing.T) {
 			classified{Arch: -1, IPXE: true, Kind: "ipxe", Boot: true}},
 		"U-Boot": {"02:11:22:33:44:55", []dhcpv4.Option{dhcpv4.OptClassIdentifier("U-Boot.armv8"), arch(22)},
 			classified{Arch: 22, UBoot: true, Kind: "uboot", Boot: true}},
+		"racklet-agent": {"52:54:00:12:34:56", []dhcpv4.Option{dhcpv4.OptClassIdentifier("racklet-agent")},
+			classified{Arch: -1, Agent: true, Kind: "racklet-agent", Boot: true}},
+		"racklet-agent on a Pi": {"dc:a6:32:00:00:03", []dhcpv4.Option{dhcpv4.OptClassIdentifier("racklet-agent")},
+			classified{Arch: -1, Agent: true, Kind: "racklet-agent", Boot: true}},
+		"vendor class only starting like the agent's": {"52:54:00:12:34:56", []dhcpv4.Option{dhcpv4.OptClassIdentifier("racklet-agent-x")},
+			classified{Arch: -1}},
 		"plain client": {"02:11:22:33:44:55", nil,
 			classified{Arch: -1}},
 		"one-byte option 93 ignored": {"02:11:22:33:44:55", []dhcpv4.Option{dhcpv4.OptGeneric(dhcpv4.OptionClientSystemArchitectureType, []byte{7})},

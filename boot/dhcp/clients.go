@@ -6,19 +6,25 @@ import (
 	"net/netip"
 )
 
-// MACForAddr answers "which machine holds this address?" from the server's
+// bound returns a copy of the bound lease of a, if any, from the server's
 // lease table (the leases it handed out, loaded from the LeaseStore when it
-// started serving): the MAC of the bound lease of a, if any. It reads
-// memory only, so TFTP and HTTP can ask it on every request.
-func (s *Server) MACForAddr(_ context.Context, a netip.Addr) (net.HardwareAddr, bool) {
+// started serving). It reads memory only.
+func (s *Server) bound(a netip.Addr) (mac, node string, ok bool) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	l := s.table.byAddr[a.Unmap()]
-	var key string
-	if l != nil && l.State == StateBound {
-		key = l.MAC
+	if l == nil || l.State != StateBound {
+		return "", "", false
 	}
-	s.mu.Unlock()
-	if key == "" {
+	return l.MAC, l.Node, true
+}
+
+// MACForAddr answers "which machine holds this address?": the MAC of the
+// bound lease of a, if any. It reads memory only, so TFTP and HTTP can ask
+// it on every request.
+func (s *Server) MACForAddr(_ context.Context, a netip.Addr) (net.HardwareAddr, bool) {
+	key, _, ok := s.bound(a)
+	if !ok {
 		return nil, false
 	}
 	mac, err := net.ParseMAC(key)
@@ -26,4 +32,11 @@ func (s *Server) MACForAddr(_ context.Context, a netip.Addr) (net.HardwareAddr, 
 		return nil, false
 	}
 	return mac, true
+}
+
+// NodeForAddr names the configured node DHCP bound a to (found by its Pi
+// serial or its MAC when it asked), if any. It reads memory only.
+func (s *Server) NodeForAddr(_ context.Context, a netip.Addr) (string, bool) {
+	_, node, ok := s.bound(a)
+	return node, ok && node != ""
 }

@@ -33,7 +33,17 @@
 // Option 97 from a Pi (see ParseOption97) is 00, a FourCC ("RPi4", "4iPR",
 // "RPi5", "5iPR" or custom), the board revision (little-endian), the low 4
 // MAC bytes and the low 32 bits of the serial (little-endian), which names
-// the node as 8 lower-case hex digits.
+// the node as 8 lower-case hex digits. Option 97 is broadcast by every Pi
+// and authenticates nothing: a request whose option 97 names a node's
+// serial is that node only if the rack config pins no other MAC for it and
+// the MAC bytes inside option 97 are the request's own; otherwise a
+// dhcp.identity-conflict event goes to the node's log. A node record that
+// changes MAC (a board swap) gets a node.mac-changed event.
+//
+// DECLINE is unauthenticated too: it is honoured only from the MAC holding
+// that address's bound lease and naming this server, never for a node of
+// the rack config; one MAC quarantines at most DeclinesPerMAC addresses per
+// DeclineHold, and at most a quarter of the pool is quarantined at once.
 //
 // The Server holds live Settings behind an atomic pointer (Update swaps
 // them on a config reload), asks an Inventory who a machine is, and records

@@ -198,32 +198,6 @@ func (x *exchange) nak(why string) *dhcpv4.DHCPv4 {
 	return r
 }
 
-func (s *Server) decline(ctx context.Context, x *exchange) {
-	if sid := addr4(x.req.ServerIdentifier()); sid.IsValid() && sid != x.st.ServerAddr {
-		return
-	}
-	addr := addr4(x.req.RequestedIPAddress())
-	now := s.now()
-	s.mu.Lock()
-	l := s.table.byMAC[x.mac]
-	if l == nil || l.Addr != addr {
-		s.mu.Unlock()
-		x.log.Debug("decline for an address not leased to this machine: ignored", "ip", addr)
-		return
-	}
-	q := store.Lease{MAC: declinedKey + addr.String(), Addr: addr, Expiry: now.Add(DeclineHold), State: StateDeclined}
-	s.table.remove(l)
-	s.table.put(&q)
-	s.mu.Unlock()
-	x.log.Warn("client declined its address (in use by another machine?): quarantined", "ip", addr, "until", q.Expiry)
-	if err := s.Leases.PutLease(ctx, q); err != nil {
-		x.log.Warn("persist declined address", "ip", addr, "err", err)
-	}
-	if err := s.Leases.DeleteLease(ctx, x.mac); err != nil {
-		x.log.Warn("delete declined lease", "err", err)
-	}
-}
-
 func (s *Server) release(ctx context.Context, x *exchange) {
 	if sid := addr4(x.req.ServerIdentifier()); sid.IsValid() && sid != x.st.ServerAddr {
 		return

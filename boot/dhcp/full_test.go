@@ -2,6 +2,7 @@ package dhcp
 
 import (
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -209,6 +210,23 @@ func TestFullReservationAndBoot(t *testing.T) {
 	}
 	if l, _ := h.store.lease("dc:a6:32:2e:f8:ed"); l.Node != "pi-01" {
 		t.Errorf("lease node %q, want pi-01", l.Node)
+	}
+}
+
+// TestFullAgentAddressAndURL: in full mode the agent's one offer carries
+// both its address and racklet-boot's URL, and so does the ACK.
+func TestFullAgentAddressAndURL(t *testing.T) {
+	h := startHarness(t, fullSettings(t), nil)
+	vc := dhcpv4.OptClassIdentifier("racklet-agent")
+	offer := h.expect(t, msg(t, dhcpv4.MessageTypeDiscover, "dc:a6:32:2e:f8:ed", vc), dhcpv4.MessageTypeOffer)
+	ack := h.expect(t, msg(t, dhcpv4.MessageTypeRequest, "dc:a6:32:2e:f8:ed", vc,
+		dhcpv4.OptServerIdentifier(ip("127.0.0.1")), dhcpv4.OptRequestedIPAddress(offer.YourIPAddr)), dhcpv4.MessageTypeAck)
+	for _, r := range []*dhcpv4.DHCPv4{offer, ack} {
+		if r.YourIPAddr.IsUnspecified() || string(r.Options.Get(dhcpv4.OptionClassIdentifier)) != "racklet-agent" ||
+			!strings.HasPrefix(r.BootFileName, "http://127.0.0.1:") || r.Options.Has(dhcpv4.OptionVendorSpecificInformation) {
+			t.Errorf("%s: yiaddr %v, option 60 %q, file %q, option 43 %v; want an address, racklet-agent, the HTTP base URL and no Pi menu",
+				r.MessageType(), r.YourIPAddr, r.Options.Get(dhcpv4.OptionClassIdentifier), r.BootFileName, r.Options.Has(dhcpv4.OptionVendorSpecificInformation))
+		}
 	}
 }
 

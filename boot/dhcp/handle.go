@@ -2,6 +2,7 @@ package dhcp
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -86,7 +87,17 @@ func (s *Server) handle(ctx context.Context, data []byte, peer net.Addr, alt boo
 func (s *Server) identify(x *exchange) bool {
 	inv := x.st.Inventory
 	if inv != nil && x.c.Serial != "" {
-		x.node, x.known = inv.NodeBySerial(x.c.Serial)
+		if n, ok := inv.NodeBySerial(x.c.Serial); ok {
+			if why := serialConflict(x, n); why != "" {
+				// Option 97 is neither authenticated nor secret (every Pi
+				// broadcasts it): a copy must not take the node over.
+				x.log.Warn("dhcp request claims a node's serial but not its MAC: not identified as that node",
+					"node", n.Name, "serial", x.c.Serial, "reason", why)
+				s.emit(n.Name, "dhcp.identity-conflict", fmt.Sprintf("request from mac %s carries serial %s: %s", x.mac, x.c.Serial, why))
+			} else {
+				x.node, x.known = n, true
+			}
+		}
 	}
 	if inv != nil && !x.known {
 		x.node, x.known = inv.NodeByMAC(x.c.MAC)
@@ -118,6 +129,20 @@ func (s *Server) identify(x *exchange) bool {
 			Kind: x.c.Kind(), Arch: x.c.Arch, LastSeen: s.now(), Known: x.known})
 	}
 	return true
+}
+
+// serialConflict says why a request whose option 97 names node n's serial
+// is not n ("" when nothing contradicts it): the rack config pins n to
+// another MAC, or option 97 carries the low bytes of another MAC than the
+// request's (a Pi's own option 97 always carries its MAC).
+func serialConflict(x *exchange, n Node) string {
+	if len(n.MAC) > 0 && n.MAC.String() != x.mac {
+		return fmt.Sprintf("the rack config names mac %s for node %s", n.MAC, n.Name)
+	}
+	if m := x.c.MAC; x.c.Opt97MAC && len(m) == 6 && [4]byte(m[2:6]) != x.c.MACLow {
+		return fmt.Sprintf("option 97 carries the mac bytes %x, the request comes from %s", x.c.MACLow, x.mac)
+	}
+	return ""
 }
 
 // proxy answers boot clients without touching addresses (ProxyDHCP, and

@@ -20,7 +20,7 @@ type testInventory []testNode
 func (inv testInventory) find(match func(testNode) bool) (Node, bool) {
 	for _, n := range inv {
 		if match(n) {
-			return Node{Name: n.Name, Address: n.Address, EFI: n.EFI}, true
+			return Node{Name: n.Name, Address: n.Address, EFI: n.EFI, MAC: n.MAC}, true
 		}
 	}
 	return Node{}, false

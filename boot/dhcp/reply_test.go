@@ -100,6 +100,11 @@ func TestBootReplies(t *testing.T) {
 			want: &bootReply{Type: "OFFER", YIAddr: "0.0.0.0", SIAddr: "10.0.0.2", File: "bootaa64.efi", Opt54: "10.0.0.2",
 				Opt66: "10.0.0.2", Opt67: "bootaa64.efi"},
 		},
+		"racklet-agent gets the HTTP base URL in a proxy offer": {
+			req:  discoverWith(t, "52:54:00:99:00:a1", dhcpv4.OptClassIdentifier("racklet-agent")),
+			want: &bootReply{Type: "OFFER", YIAddr: "0.0.0.0", SIAddr: "0.0.0.0", File: "http://10.0.0.2:8080/", Opt54: "10.0.0.2", Opt60: "racklet-agent", Opt67: "http://10.0.0.2:8080/"},
+		},
+		"unknown racklet-agent ignored": {req: discoverWith(t, "52:54:00:00:00:99", dhcpv4.OptClassIdentifier("racklet-agent"))},
 		"unknown machine ignored":       {req: discoverWith(t, "52:54:00:00:00:99", dhcpv4.OptClassIdentifier(piVC), arch(0))},
 		"known non-boot client ignored": {req: discoverWith(t, "52:54:00:99:00:a1", dhcpv4.OptClassIdentifier("udhcp 1.36.1"))},
 		"proxy ignores a request for the router": {req: func() *dhcpv4.DHCPv4 {

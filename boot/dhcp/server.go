@@ -45,9 +45,10 @@ type Server struct {
 
 	settings atomic.Pointer[Settings]
 
-	mu     sync.Mutex // guards table and loaded
-	table  *leaseTable
-	loaded bool
+	mu       sync.Mutex // guards table, declines and loaded
+	table    *leaseTable
+	declines declineLimiter
+	loaded   bool
 
 	sink   chan sinkItem
 	recall recall

@@ -60,6 +60,10 @@ type Node struct {
 	Name    string     // the node's name: lease records and events use it
 	Address netip.Addr // static reservation in full mode; zero for none
 	EFI     string     // EFI binary for UEFI clients; "" picks one by architecture
+	// MAC is the MAC the config pins the node to; nil when it names the
+	// node by serial only. A request claiming the node's serial from
+	// another MAC does not identify it.
+	MAC net.HardwareAddr
 }
 
 // Inventory answers "who is this machine?" for the DHCP server. The

@@ -78,6 +78,16 @@ func (s *Server) writeNode(ctx context.Context, written map[string]store.Node, n
 			prev, ok = old, true
 		}
 	}
+	if ok && prev.MAC != "" && n.MAC != "" && prev.MAC != n.MAC {
+		// The record changes hands: a board swap, or a spoofed identity the
+		// config does not pin. Never silently.
+		s.log().Warn("node record now names another mac", "node", n.Key, "mac", n.MAC, "before", prev.MAC, "serial", n.Serial)
+		e := store.Event{Time: s.now(), Node: n.Key, Type: "node.mac-changed",
+			Detail: fmt.Sprintf("mac %s replaces %s", n.MAC, prev.MAC)}
+		if err := s.Events.AddEvent(ctx, e); err != nil && ctx.Err() == nil {
+			s.log().Warn("record boot event", "node", n.Key, "type", e.Type, "err", err)
+		}
+	}
 	if ok {
 		n.FirstSeen = prev.FirstSeen
 		if n.Addr == "" {

@@ -16,6 +16,9 @@ const (
 	MetricBytes    = "racklet_http_response_bytes_total"     // counter{route}: body bytes sent
 	MetricInFlight = "racklet_http_requests_in_flight"       // gauge
 	MetricDuration = "racklet_http_request_duration_seconds" // histogram{route}
+	// MetricConnsRefused counts connections closed on arrival because too
+	// many were open: reason is "total" or "per-client".
+	MetricConnsRefused = "racklet_http_connections_refused_total" // counter{reason}
 )
 
 type metrics struct {
@@ -23,6 +26,7 @@ type metrics struct {
 	bytes    *prometheus.CounterVec
 	inFlight prometheus.Gauge
 	duration *prometheus.HistogramVec
+	refused  *prometheus.CounterVec
 }
 
 func newPrivateRegistry() *prometheus.Registry {
@@ -56,6 +60,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: []float64{.001, .005, .025, .1, .5, 2.5, 10, 60, 300},
 		}, []string{"route"}),
 	}
+	m.refused = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: MetricConnsRefused,
+		Help: "HTTP connections closed on arrival because too many were open, by reason (total, per-client).",
+	}, []string{"reason"}))
 	m.requests = register(reg, m.requests)
 	m.bytes = register(reg, m.bytes)
 	m.inFlight = register(reg, m.inFlight)

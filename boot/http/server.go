@@ -22,6 +22,7 @@
 package httpboot
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -29,6 +30,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -60,7 +62,9 @@ var (
 
 // Timeouts used by Serve. There is deliberately no write timeout: a Pi or a
 // UEFI client pulling a 1 GiB image over a slow or busy link must not be cut
-// off mid-transfer; idle and header timeouts bound what a silent client holds.
+// off mid-transfer; idle and header timeouts bound what a silent client
+// holds, and the connection caps (MaxConns, MaxConnsPerClient) bound how
+// many connections slow clients can hold at all.
 const (
 	// ReadHeaderTimeout bounds how long a client may take to send its headers.
 	ReadHeaderTimeout = 10 * time.Second
@@ -96,9 +100,19 @@ type Server struct {
 	// context ends before closing their connections; 0 means
 	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// HeaderTimeout bounds how long a client may take to send a request's
+	// headers (a slowloris holds a connection no longer); 0 means
+	// ReadHeaderTimeout.
+	HeaderTimeout time.Duration
+	// MaxConns bounds the connections open at once and MaxConnsPerClient
+	// those from one client address; a connection past either is closed as
+	// it arrives (and counted in MetricConnsRefused). 0 means
+	// DefaultMaxConns and DefaultMaxConnsPerClient.
+	MaxConns, MaxConnsPerClient int
 
 	once    sync.Once
 	handler http.Handler
+	metrics *metrics
 }
 
 // Handler returns the server's complete HTTP handler: path checks, request
@@ -123,6 +137,7 @@ func (s *Server) build() http.Handler {
 		reg = newPrivateRegistry()
 	}
 	m := newMetrics(reg)
+	s.metrics = m
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /boot/{name...}", routed("boot", http.HandlerFunc(s.serveBoot)))
@@ -169,9 +184,14 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 // in-flight requests finish for up to ShutdownTimeout, closes the rest and
 // returns nil. It closes ln. Any other failure to serve is returned.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	handler := s.Handler()
+	header := cmp.Or(s.HeaderTimeout, ReadHeaderTimeout)
+	ln = &connLimiter{Listener: ln, max: cmp.Or(s.MaxConns, DefaultMaxConns),
+		perClient: cmp.Or(s.MaxConnsPerClient, DefaultMaxConnsPerClient),
+		refused:   s.metrics.refused, log: s.logger(), byAddr: map[netip.Addr]int{}}
 	srv := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: ReadHeaderTimeout,
+		Handler:           handler,
+		ReadHeaderTimeout: header,
 		IdleTimeout:       IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.logger().Handler(), slog.LevelDebug),

@@ -50,9 +50,10 @@ func (r *Resolver) NodeFor(ctx context.Context, req Request) (*rack.Node, error)
 //  1. the first element is a serial (8 hex digits, TFTP_PREFIX=0) or a
 //     dashed MAC (TFTP_PREFIX=2) of a configured node: that node, and the
 //     rest of the name is the file;
-//  2. the client's address maps (through Clients) to the MAC of a
-//     configured node: that node, the whole name, and Pi prefix mode 1
-//     (TFTP_PREFIX=1, a fixed string such as "rack1/") allowed;
+//  2. the client's address is leased to a configured node (Clients as
+//     NodeClients), or maps (through Clients) to the MAC of one: that node,
+//     the whole name, and Pi prefix mode 1 (TFTP_PREFIX=1, a fixed string
+//     such as "rack1/") allowed;
 //  3. otherwise the UnknownMachines policy: "default" serves Config.Default
 //     to a synthetic node; "ignore", "discover" (and unset) refuse.
 func (r *Resolver) identify(ctx context.Context, s *snapshot, req Request, name string) (*client, error) {
@@ -69,6 +70,13 @@ func (r *Resolver) identify(ctx context.Context, s *snapshot, req Request, name 
 			prefMAC = mac
 			if n, ok := s.inv.ByMAC(mac); ok {
 				return &client{node: n, known: true, how: byMACPrefix, name: rest}, nil
+			}
+		}
+	}
+	if nc, ok := r.Clients.(NodeClients); ok && req.Client.IsValid() {
+		if node, ok := nc.NodeForAddr(ctx, req.Client.Unmap()); ok {
+			if n, ok := s.inv.ByName(node); ok {
+				return &client{node: n, known: true, how: byAddress, name: name, mayStrip: true}, nil
 			}
 		}
 	}

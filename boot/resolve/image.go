@@ -22,9 +22,13 @@ type Images interface {
 
 // ImageBoot is one verified image, as the resolver serves it.
 type ImageBoot struct {
-	FAT      string // path of the image's boot.vfat, served in place
-	Root     string // path of root.squashfs, served as "root.squashfs"
-	Verity   string // path of the dm-verity hash tree, served as "root.verity"
+	FAT    string // path of the image's boot.vfat, served in place
+	Root   string // path of root.squashfs, served as "root.squashfs"
+	Verity string // path of the dm-verity hash tree, served as "root.verity"
+	// BootSig is the path of the image's boot.sig, the Pi's RSA signature of FAT,
+	// served as "boot.sig" beside FAT itself as "boot.img"; "" when the image was
+	// built without a boot signing key.
+	BootSig  string
 	Digest   string // manifest digest the signature covers ("sha256:…")
 	RootHash string // dm-verity root hash of Root
 	Cmdline  string // kernel command line the image was built with
@@ -34,7 +38,17 @@ type ImageBoot struct {
 const (
 	ImageRootName   = "root.squashfs"
 	ImageVerityName = "root.verity"
+	// BootImgName is the image's boot partition as one file: the Pi's boot.img
+	// (HTTP boot, or TFTP with boot_ramdisk=1), a plain FAT32 volume.
+	BootImgName = "boot.img"
+	// BootSigName is boot.img's signature (rpi-eeprom-digest's format).
+	BootSigName = "boot.sig"
 )
+
+// ErrUnsigned is wrapped (with os.ErrNotExist) when a node's image has no
+// boot.sig: a Pi that HTTP boots, or boots under secure boot, cannot use it.
+// The resolver logs it as a warning, since the operator has to act.
+var ErrUnsigned = errors.New("image was built without a boot signing key (racklet-image build --boot-key)")
 
 // imageFATs remembers the boot.vfat each image reference last resolved to,
 // so the FAT index of a replaced image is dropped rather than kept open.
@@ -95,28 +109,38 @@ func (s *imageSource) String() string { return fmt.Sprintf("image %s (%s)", s.re
 
 func (s *imageSource) done() { s.fat.done() }
 
-// blob returns the path served under name, "" for names of the boot.vfat.
-func (s *imageSource) blob(name string) string {
+// blob returns the path served under name and whether name is one of the
+// image's whole files rather than a file inside its boot.vfat. The path is
+// "" for boot.sig of an unsigned image. tryboot.img and tryboot.sig (the
+// Pi's trial boot) belong here once images carry a trial boot partition.
+func (s *imageSource) blob(name string) (string, bool) {
 	switch name {
 	case ImageRootName:
-		return s.img.Root
+		return s.img.Root, true
 	case ImageVerityName:
-		return s.img.Verity
+		return s.img.Verity, true
+	case BootImgName:
+		return s.img.FAT, true
+	case BootSigName:
+		return s.img.BootSig, true
 	}
-	return ""
+	return "", false
 }
 
 func (s *imageSource) exists(ctx context.Context, name string) bool {
-	if p := s.blob(name); p != "" {
-		return true
+	if p, ok := s.blob(name); ok {
+		return p != ""
 	}
 	return s.fat.exists(ctx, name)
 }
 
 func (s *imageSource) open(ctx context.Context, name string) (*File, error) {
-	p := s.blob(name)
-	if p == "" {
+	p, ok := s.blob(name)
+	if !ok {
 		return s.fat.open(ctx, name)
+	}
+	if p == "" {
+		return nil, &notFoundError{name: name, why: fmt.Sprintf("is not in %s: %v", s, ErrUnsigned), also: ErrUnsigned}
 	}
 	f, err := os.Open(p)
 	if err != nil {

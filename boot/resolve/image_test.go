@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -111,6 +115,93 @@ func TestImageFATSwapDropsOld(t *testing.T) {
 	} {
 		if got := m.swap(step.ref, step.path); got != step.drop {
 			t.Errorf("swap(%s, %s) = %q, want %q", step.ref, step.path, got, step.drop)
+		}
+	}
+}
+
+// TestImageBootImg checks the Pi's boot.img and boot.sig: one URL for the
+// rack, the node picked by client address, each node its own image's
+// files, and a node whose image is unsigned gets a 404 that says why (and
+// a warning in the log) rather than anyone else's signature.
+func TestImageBootImg(t *testing.T) {
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"a.sig": "sig of A", "r": "root", "v": "verity"})
+	fatA, fatB := mtoolsImage(t, "16", 16384, nil), mtoolsImage(t, "12", 2048, nil)
+	imgA, _ := os.ReadFile(fatA)
+	imgB, _ := os.ReadFile(fatB)
+	im := &fakeImages{images: map[string]*ImageBoot{
+		"reg/os:a": {FAT: fatA, BootSig: filepath.Join(dir, "a.sig"), Root: filepath.Join(dir, "r"), Verity: filepath.Join(dir, "v"), Digest: "sha256:" + strings.Repeat("a", 64)},
+		"reg/os:b": {FAT: fatB, Root: filepath.Join(dir, "r"), Verity: filepath.Join(dir, "v"), Digest: "sha256:" + strings.Repeat("b", 64)},
+	}}
+	cfg := &rack.Config{Nodes: []rack.Node{
+		{Name: "pi-a", Kind: rack.KindRPi5, Serial: "0000000a", MAC: mustMAC("d8:3a:dd:00:00:0a"), Boot: rack.Boot{Image: "reg/os:a"}},
+		{Name: "pi-b", Kind: rack.KindRPi4, Serial: "0000000b", MAC: mustMAC("dc:a6:32:00:00:0b"), Boot: rack.Boot{Image: "reg/os:b"}},
+	}}
+	var logs strings.Builder
+	r := New(inventory.New(cfg), Options{Images: im, Clients: fakeClients{
+		addr("10.0.0.10"): mustMAC("d8:3a:dd:00:00:0a"),
+		addr("10.0.0.11"): mustMAC("dc:a6:32:00:00:0b"),
+	}, Log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	tests := map[string]struct {
+		req  Request
+		want result
+	}{
+		"http boot.sig of pi-a": {Request{Client: addr("10.0.0.10"), Name: "boot.sig", Via: "http"}, result{Content: "sig of A", Node: "pi-a", Path: "boot.sig"}},
+		"http boot.img of pi-a": {Request{Client: addr("10.0.0.10"), Name: "boot.img", Via: "http"}, result{Content: string(imgA), Node: "pi-a", Path: "boot.img"}},
+		"http boot.img of pi-b": {Request{Client: addr("10.0.0.11"), Name: "boot.img", Via: "http"}, result{Content: string(imgB), Node: "pi-b", Path: "boot.img"}},
+		"http boot.sig of pi-b": {Request{Client: addr("10.0.0.11"), Name: "boot.sig", Via: "http"}, result{Err: "not-found"}},
+		"tftp serial prefix":    {Request{Client: addr("10.0.0.99"), Name: "0000000a/boot.img", Via: "tftp"}, result{Content: string(imgA), Node: "pi-a", Path: "boot.img"}},
+		"tftp serial sig":       {Request{Client: addr("10.0.0.99"), Name: "0000000a/boot.sig", Via: "tftp"}, result{Content: "sig of A", Node: "pi-a", Path: "boot.sig"}},
+		"unknown address":       {Request{Client: addr("10.0.0.99"), Name: "boot.img", Via: "http"}, result{Err: "refused"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got := resolveResult(t, r, tc.req)
+			if got != tc.want { // contents are whole FAT images: no diff of them
+				t.Errorf("got %d bytes node %q path %q err %q; want %d bytes node %q path %q err %q",
+					len(got.Content), got.Node, got.Path, got.Err, len(tc.want.Content), tc.want.Node, tc.want.Path, tc.want.Err)
+			}
+		})
+	}
+	_, err := r.Open(context.Background(), Request{Client: addr("10.0.0.11"), Name: "boot.sig", Via: "http"})
+	if !errors.Is(err, ErrUnsigned) || !strings.Contains(err.Error(), "reg/os:b") {
+		t.Errorf("unsigned image's boot.sig: %v, want ErrUnsigned naming the image", err)
+	}
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "boot.sig") || !strings.Contains(logs.String(), "node=pi-b") {
+		t.Errorf("no warning for the unsigned image; log:\n%s", logs.String())
+	}
+}
+
+// leaseClients knows nodes by leased address only (nodes configured by
+// serial, no MAC), as the server's lease store does.
+type leaseClients map[netip.Addr]string
+
+func (c leaseClients) MACForAddr(context.Context, netip.Addr) (net.HardwareAddr, bool) {
+	return nil, false
+}
+func (c leaseClients) NodeForAddr(_ context.Context, a netip.Addr) (string, bool) {
+	n, ok := c[a]
+	return n, ok
+}
+
+// TestNodeForAddr: a Pi's HTTP boot request has no serial; the node
+// configured by serial alone is found through the lease DHCP made for it.
+func TestNodeForAddr(t *testing.T) {
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"a/boot.sig": "sig a", "b/boot.sig": "sig b"})
+	cfg := &rack.Config{Nodes: []rack.Node{
+		{Name: "pi-a", Kind: rack.KindRPi5, Serial: "0000000a", Boot: rack.Boot{Dir: filepath.Join(dir, "a")}},
+		{Name: "pi-b", Kind: rack.KindRPi4, Serial: "0000000b", Boot: rack.Boot{Dir: filepath.Join(dir, "b")}},
+	}}
+	r := New(inventory.New(cfg), Options{Clients: leaseClients{addr("10.0.0.10"): "pi-a", addr("10.0.0.11"): "pi-b", addr("10.0.0.12"): "gone"}})
+	for req, want := range map[Request]result{
+		{Client: addr("10.0.0.10"), Name: "boot.sig", Via: "http"}:        {Content: "sig a", Node: "pi-a", Path: "boot.sig"},
+		{Client: addr("::ffff:10.0.0.11"), Name: "boot.sig", Via: "http"}: {Content: "sig b", Node: "pi-b", Path: "boot.sig"},
+		{Client: addr("10.0.0.12"), Name: "boot.sig", Via: "http"}:        {Err: "refused"},
+		{Client: addr("10.0.0.13"), Name: "boot.sig", Via: "http"}:        {Err: "refused"},
+	} {
+		if got := resolveResult(t, r, req); got != want {
+			t.Errorf("%s from %s: %+v, want %+v", req.Name, req.Client, got, want)
 		}
 	}
 }

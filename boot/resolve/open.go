@@ -111,7 +111,7 @@ func (r *Resolver) Open(ctx context.Context, req Request) (*File, error) {
 // errors. Nothing is formatted unless the level is enabled.
 func (r *Resolver) logOpen(ctx context.Context, req Request, c *client, route string, f *File, err error) {
 	level := slog.LevelDebug
-	if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, ErrRefused) {
+	if err != nil && (errors.Is(err, ErrUnsigned) || !errors.Is(err, os.ErrNotExist) && !errors.Is(err, ErrRefused)) {
 		level = slog.LevelWarn
 	}
 	log := r.logger()

@@ -21,6 +21,16 @@ type Clients interface {
 	MACForAddr(ctx context.Context, a netip.Addr) (net.HardwareAddr, bool)
 }
 
+// NodeClients is a Clients that also knows which configured node holds an
+// address: the node a DHCP lease was made for (found by its Pi serial in
+// option 97, or its MAC). A Pi's HTTP boot request carries neither serial
+// nor MAC, and a node configured by serial alone has no MAC to match, so
+// the resolver asks NodeForAddr first when Clients implements it.
+type NodeClients interface {
+	Clients
+	NodeForAddr(ctx context.Context, a netip.Addr) (node string, ok bool)
+}
+
 // Resolver maps (client, requested name) to a boot file for TFTP and HTTP
 // alike. It is safe for concurrent use; Update swaps the inventory
 // atomically.

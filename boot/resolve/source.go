@@ -146,12 +146,18 @@ func fileETag(st fs.FileInfo) string {
 // notFoundError is a missing boot file, worded for the operator.
 type notFoundError struct {
 	name, why string
+	also      error // a more precise reason to branch on (ErrUnsigned), or nil
 }
 
 func (e *notFoundError) Error() string {
 	return fmt.Sprintf("boot file %s %s", quoteShort(e.name), e.why)
 }
 
-func (e *notFoundError) Unwrap() error { return os.ErrNotExist }
+func (e *notFoundError) Unwrap() []error {
+	if e.also != nil {
+		return []error{os.ErrNotExist, e.also}
+	}
+	return []error{os.ErrNotExist}
+}
 
 func notFound(name, why string) error { return &notFoundError{name: name, why: why} }

@@ -46,7 +46,7 @@ func dhcpNode(n *rack.Node, ok bool) (dhcp.Node, bool) {
 	if !ok {
 		return dhcp.Node{}, false
 	}
-	return dhcp.Node{Name: n.Name, Address: n.Address, EFI: n.Boot.EFI}, true
+	return dhcp.Node{Name: n.Name, Address: n.Address, EFI: n.Boot.EFI, MAC: n.MAC}, true
 }
 
 func (d dhcpInventory) NodeBySerial(serial string) (dhcp.Node, bool) {
@@ -66,8 +66,12 @@ func (d dhcpInventory) NodeByAddr(a netip.Addr) (dhcp.Node, bool) {
 // handed out), then the neighbour table (proxy mode: the router leased the
 // address, the ARP entry tells us).
 type clientLookup struct {
-	leases     resolve.Clients
+	leases interface {
+		resolve.Clients
+		NodeForAddr(ctx context.Context, a netip.Addr) (string, bool)
+	}
 	neighbours resolve.Clients
+	inv        *inventory.Live
 }
 
 func (c *clientLookup) MACForAddr(ctx context.Context, a netip.Addr) (net.HardwareAddr, bool) {
@@ -75,4 +79,28 @@ func (c *clientLookup) MACForAddr(ctx context.Context, a netip.Addr) (net.Hardwa
 		return mac, true
 	}
 	return c.neighbours.MACForAddr(ctx, a)
+}
+
+// NodeForAddr names the configured node at address a: the node DHCP bound
+// the address to (it knew the node by its Pi serial or MAC), else the node
+// whose MAC the address maps to (lease, then neighbours), else a node with
+// that static address. The answer chooses boot files and names a node to
+// the node API; it never chooses secrets (addresses are spoofable; only
+// attestation releases secrets).
+func (c *clientLookup) NodeForAddr(ctx context.Context, a netip.Addr) (string, bool) {
+	inv := c.inv.Load()
+	if name, ok := c.leases.NodeForAddr(ctx, a); ok {
+		if _, known := inv.ByName(name); known {
+			return name, true
+		}
+	}
+	if mac, ok := c.MACForAddr(ctx, a); ok {
+		if n, ok := inv.ByMAC(mac); ok {
+			return n.Name, true
+		}
+	}
+	if n, ok := inv.ByAddr(a); ok {
+		return n.Name, true
+	}
+	return "", false
 }

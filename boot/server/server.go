@@ -19,10 +19,15 @@ import (
 
 	"github.com/racklet/racklet-boot/attest"
 	"github.com/racklet/racklet-boot/attest/verifier"
+	"github.com/racklet/racklet-boot/bmc"
+	"github.com/racklet/racklet-boot/bmc/consolelog"
 	"github.com/racklet/racklet-boot/boot/dhcp"
 	httpboot "github.com/racklet/racklet-boot/boot/http"
+	"github.com/racklet/racklet-boot/boot/nodeapi"
 	"github.com/racklet/racklet-boot/boot/resolve"
 	"github.com/racklet/racklet-boot/boot/tftp"
+	"github.com/racklet/racklet-boot/bootparams"
+	"github.com/racklet/racklet-boot/enrol"
 	"github.com/racklet/racklet-boot/imagestore"
 	"github.com/racklet/racklet-boot/inventory"
 	"github.com/racklet/racklet-boot/rack"
@@ -58,6 +63,13 @@ type Options struct {
 	// (proxy mode: the router leased the address); nil reads the kernel's
 	// ARP table (resolve.ARPTable) where Network runs.
 	Neighbours resolve.Clients
+	// BMCAddr is where HATs connect as board-management controllers; ""
+	// means ":<server.bmcPort>".
+	BMCAddr string
+	// AdminAuth, when set, wraps every admin endpoint (the /api/v1/admin/
+	// API and the /ui/ dashboard) in one place: the operator credential
+	// check. nil serves them without one.
+	AdminAuth func(http.Handler) http.Handler
 	// Network runs fn where the server's network is: every socket the
 	// server opens (listeners, TFTP transfer sockets) and the ARP table it
 	// reads. nil runs fn on the calling goroutine, in the process's own
@@ -73,6 +85,7 @@ type Server struct {
 	dataDir string
 
 	inv      *inventory.Live
+	clients  *clientLookup
 	state    *store.Bolt
 	images   *imagestore.Store
 	booter   *imagestore.Booter
@@ -81,12 +94,20 @@ type Server struct {
 	tftp     *tftp.Server
 	http     *httpboot.Server
 	verifier *verifier.Verifier
+	events   *eventTap
+	bmc      *bmc.Server
+	console  *consolelog.Store
+	enrol    *enrol.Book
+	hub      hub
+	base     *rack.Config // the config as its file says, without approved nodes
 	metrics  *metrics
 
 	reloadMu sync.Mutex   // serialises Reload
 	started  *rack.Config // the config Run's sockets were opened for
+	addrs    Addrs        // where Run listens
 	prefetch chan struct{}
 	ready    chan struct{} // closed once Run listens and has applied the config
+	stopping chan struct{} // closed when Run's context ends: long-lived streams end
 	closeMu  sync.Mutex
 	closed   bool
 }
@@ -99,7 +120,7 @@ func New(cfg *rack.Config, opts Options) (*Server, error) {
 	if cfg == nil {
 		return nil, errors.New("server: no rack config")
 	}
-	s := &Server{opts: opts, log: opts.Logger, inv: inventory.NewLive(cfg), prefetch: make(chan struct{}, 1), ready: make(chan struct{})}
+	s := &Server{opts: opts, log: opts.Logger, base: cfg, prefetch: make(chan struct{}, 1), ready: make(chan struct{}), stopping: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -110,12 +131,16 @@ func New(cfg *rack.Config, opts Options) (*Server, error) {
 	if err := os.MkdirAll(s.dataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
+	merged, err := s.withOverlay(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.inv = inventory.NewLive(merged)
 	reg := opts.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	var err error
 	if s.state, err = store.OpenBolt(filepath.Join(s.dataDir, StateFile), store.BoltOptions{}); err != nil {
 		return nil, err
 	}
@@ -136,19 +161,21 @@ func (s *Server) build(cfg *rack.Config, reg *prometheus.Registry) error {
 	if s.images, err = imagestore.Open(filepath.Join(s.dataDir, ImagesDir), imgOpts); err != nil {
 		return err
 	}
+	s.events = &eventTap{Store: s.state, notify: s.hub.node}
 	s.booter = &imagestore.Booter{Store: s.images, Config: func() *rack.Config { return s.inv.Load().Config() }}
 
-	s.dhcp = dhcp.New(dhcpSettings(s.inv.Load()), dhcp.Options{Log: s.component("dhcp"), Leases: s.state, Events: s.state, Metrics: dhcp.NewMetrics(reg)})
+	s.dhcp = dhcp.New(dhcpSettings(s.inv.Load()), dhcp.Options{Log: s.component("dhcp"), Leases: s.state, Events: s.events, Metrics: dhcp.NewMetrics(reg)})
 	neighbours := s.opts.Neighbours
 	if neighbours == nil {
 		neighbours = arpIn{network: s.network, table: resolve.ARPTable{Path: "/proc/thread-self/net/arp"}}
 	}
+	s.clients = &clientLookup{leases: s.dhcp, neighbours: neighbours, inv: s.inv}
 	s.resolver = resolve.New(s.inv.Load(), resolve.Options{
 		Log:     s.component("resolve"),
-		Clients: &clientLookup{leases: s.dhcp, neighbours: neighbours},
+		Clients: s.clients,
 		Images:  countedImages{ImageSource(s.booter), s.metrics},
 	})
-	s.tftp = &tftp.Server{Files: s.resolver, Log: s.component("tftp"), Events: s.state, Metrics: tftp.NewMetrics(reg), Dial: s.dialUDP}
+	s.tftp = &tftp.Server{Files: s.resolver, Log: s.component("tftp"), Events: s.events, Metrics: tftp.NewMetrics(reg), Dial: s.dialUDP}
 
 	enr, sec, err := verifier.OpenDataDir(filepath.Join(s.dataDir, AttestDir))
 	if err != nil {
@@ -157,19 +184,34 @@ func (s *Server) build(cfg *rack.Config, reg *prometheus.Registry) error {
 	s.verifier = &verifier.Verifier{
 		Enrollments:     enr,
 		Secrets:         sec,
-		Events:          s.state,
+		Events:          s.events,
 		Expected:        &expectedBoot{inv: s.inv, res: s.resolver, images: s.booter},
 		TrustOnFirstUse: true,
 		Logger:          s.component("attest"),
 		Outcome:         func(o string) { s.metrics.attest.WithLabelValues(o).Inc() },
+	}
+	if err := s.buildBMC(); err != nil {
+		return err
+	}
+	s.events.ref = s.bmc.ConsoleRef
+	mounts := map[string]http.Handler{
+		attest.PathPrefix: s.verifier.Handler(),
+		bootparams.AgentPathPrefix: &nodeapi.Handler{
+			Nodes:  nodeapi.DirectoryFunc(s.nodeAt),
+			Events: s.events,
+			Log:    s.component("nodeapi"),
+		},
+	}
+	for pattern, h := range s.adminMounts() {
+		mounts[pattern] = h
 	}
 	s.http = &httpboot.Server{
 		Files:    s.resolver,
 		Nodes:    &nodeReader{inv: s.inv, state: s.state},
 		Registry: reg,
 		Log:      s.component("http"),
-		Events:   s.state,
-		Mounts:   map[string]http.Handler{attest.PathPrefix: s.verifier.Handler()},
+		Events:   s.events,
+		Mounts:   mounts,
 	}
 	return nil
 }
@@ -210,6 +252,12 @@ func (a arpIn) MACForAddr(ctx context.Context, addr netip.Addr) (mac net.Hardwar
 	return mac, ok
 }
 
+// nodeAt answers the node API's "which node is at this address?".
+func (s *Server) nodeAt(ctx context.Context, a netip.Addr) (string, bool, error) {
+	name, ok := s.clients.NodeForAddr(ctx, a)
+	return name, ok, nil
+}
+
 // Config returns the config being served.
 func (s *Server) Config() *rack.Config { return s.inv.Load().Config() }
 
@@ -222,6 +270,7 @@ type listeners struct {
 	dhcp []net.PacketConn
 	tftp net.PacketConn
 	http net.Listener
+	bmc  net.Listener
 }
 
 func (l *listeners) close() {
@@ -233,6 +282,9 @@ func (l *listeners) close() {
 	}
 	if l.http != nil {
 		l.http.Close()
+	}
+	if l.bmc != nil {
+		l.bmc.Close()
 	}
 }
 
@@ -267,6 +319,14 @@ func (s *Server) listen(ctx context.Context, cfg *rack.Config) (*listeners, stri
 		l.close()
 		return nil, "", "", fmt.Errorf("listen for http on %s: %w", httpAddr, err)
 	}
+	bmcAddr := s.opts.BMCAddr
+	if bmcAddr == "" {
+		bmcAddr = ":" + strconv.Itoa(cfg.Server.BMCPort)
+	}
+	if l.bmc, err = lc.Listen(ctx, "tcp", bmcAddr); err != nil {
+		l.close()
+		return nil, "", "", fmt.Errorf("listen for HATs (board management) on %s: %w", bmcAddr, err)
+	}
 	return l, l.tftp.LocalAddr().String(), l.http.Addr().String(), nil
 }
 
@@ -289,6 +349,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.reloadMu.Lock()
 	s.started = cfg
+	s.addrs = Addrs{TFTP: tftpAddr, HTTP: httpAddr, BMC: l.bmc.Addr().String()}
 	s.reloadMu.Unlock()
 	if err := s.apply(ctx, s.inv.Load()); err != nil {
 		s.metrics.applied(len(cfg.Nodes), false, err)
@@ -300,11 +361,14 @@ func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("racklet-boot serving", "config", s.opts.ConfigFile, "dataDir", s.dataDir, "interface", cfg.Server.Interface, "address", cfg.Server.Address,
 		"dhcp", cfg.DHCP.Mode, "nodes", len(cfg.Nodes), "tftp", tftpAddr, "http", httpAddr)
 	g, ctx := errgroup.WithContext(ctx)
+	stop := context.AfterFunc(ctx, func() { close(s.stopping) })
+	defer stop()
 	for _, c := range l.dhcp {
 		g.Go(func() error { return s.dhcp.Serve(ctx, c) })
 	}
 	g.Go(func() error { return s.tftp.Serve(ctx, l.tftp) })
 	g.Go(func() error { return s.http.Serve(ctx, l.http) })
+	g.Go(func() error { return s.bmc.Serve(ctx, l.bmc) })
 	g.Go(func() error { s.prefetchLoop(ctx); return nil })
 	if s.opts.ConfigFile != "" {
 		g.Go(func() error {
@@ -321,6 +385,18 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.log.Info("racklet-boot stopped")
 	return err
+}
+
+// Addrs are the addresses a running server listens on.
+type Addrs struct {
+	TFTP, HTTP, BMC string
+}
+
+// Addrs returns where Run listens; valid once Ready is closed.
+func (s *Server) Addrs() Addrs {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	return s.addrs
 }
 
 // Ready is closed once Run has opened every socket and applied the config:
@@ -349,6 +425,12 @@ func (s *Server) Reload(ctx context.Context, cfg *rack.Config) error {
 	}
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
+	base := cfg
+	cfg, err := s.withOverlay(base)
+	if err != nil {
+		return err
+	}
+	s.base = base
 	if s.started != nil {
 		if msg := restartNeeded(s.started, cfg); msg != "" {
 			s.log.Warn("config change needs a restart to take effect; the rest is applied now", "change", msg)
@@ -358,8 +440,10 @@ func (s *Server) Reload(ctx context.Context, cfg *rack.Config) error {
 	s.inv.Store(inv)
 	s.dhcp.Update(dhcpSettings(inv))
 	s.resolver.Update(inv)
-	err := s.apply(ctx, inv)
+	err = s.apply(ctx, inv)
 	s.metrics.applied(len(cfg.Nodes), true, err)
+	s.bmc.Rescan()
+	s.hub.publish("*")
 	s.log.Info("config reloaded", "nodes", len(cfg.Nodes), "dhcp", cfg.DHCP.Mode)
 	return err
 }
@@ -391,6 +475,8 @@ func restartNeeded(old, next *rack.Config) string {
 		return "server.httpPort"
 	case old.Server.TFTPPort != next.Server.TFTPPort:
 		return "server.tftpPort"
+	case old.Server.BMCPort != next.Server.BMCPort:
+		return "server.bmcPort"
 	case old.Server.DataDir != next.Server.DataDir:
 		return "server.dataDir"
 	case (old.DHCP.Mode == rack.DHCPOff) != (next.DHCP.Mode == rack.DHCPOff):

@@ -26,7 +26,7 @@ nodes:
 // startLoopback runs a server on loopback and stops it when the test ends.
 func startLoopback(t *testing.T, text string) *Server {
 	t.Helper()
-	s, err := New(parseConfig(t, t.TempDir(), text), Options{TFTPAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"})
+	s, err := New(parseConfig(t, t.TempDir(), text), Options{TFTPAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", BMCAddr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}

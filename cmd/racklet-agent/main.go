@@ -4,6 +4,10 @@
 // writes the secrets racklet-boot releases (each opened by the HAT). Other
 // subcommands drive the HAT's A/B attempt counter and power cycle.
 //
+// Run as PID 1 (or as /init), it is the initramfs's init and runs the node
+// boot flow (agent.RunInit). `racklet-agent health` is the booted OS's
+// health report (the image's racklet-health.service).
+//
 //	racklet-agent attest --hat unix:/tmp/hat.sock --server http://10.0.0.2 --node pi-01 \
 //	    --kernel /boot/kernel8.img --initrd /boot/initramfs --cmdline /boot/cmdline.txt \
 //	    --roothash 3f1c… --secrets-dir /run/racklet
@@ -27,11 +31,17 @@ import (
 
 	"github.com/racklet/racklet-boot/agent"
 	"github.com/racklet/racklet-boot/attest"
+	"github.com/racklet/racklet-boot/bootparams"
 	"github.com/racklet/racklet-boot/hatlink"
 	"github.com/spf13/cobra"
 )
 
-func main() { cli.Main("racklet-agent", newRoot()) }
+func main() {
+	if os.Getpid() == 1 || os.Args[0] == "/init" {
+		agent.RunInit(context.Background()) // never returns: switch_root, reboot, halt or a shell
+	}
+	cli.Main("racklet-agent", newRoot())
+}
 
 type global struct {
 	hat     string
@@ -73,7 +83,7 @@ func newRoot() *cobra.Command {
 	pf.DurationVar(&g.timeout, "timeout", 2*time.Minute, "give up after this long")
 	g.log.Register(root) // --log-level debug logs link retransmissions and progress
 	root.AddCommand(attestCmd(g), identityCmd(g), bootCmd(g, "boot-state"), bootCmd(g, "boot-attempt"),
-		bootCmd(g, "boot-commit"), powerCycleCmd(g))
+		bootCmd(g, "boot-commit"), powerCycleCmd(g), healthCmd(g))
 	return root
 }
 
@@ -359,5 +369,27 @@ func powerCycleCmd(g *global) *cobra.Command {
 		},
 	}
 	out.Register(cmd)
+	return cmd
+}
+
+func healthCmd(g *global) *cobra.Command {
+	var handover string
+	var attempts int
+	cmd := &cobra.Command{
+		Use:   "health",
+		Short: "Report this booted node healthy to racklet-boot (run once the default target is reached)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
+			defer cancel()
+			if err := agent.Health(ctx, handover, attempts, 3*time.Second, g.logger()); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "racklet-agent: reported healthy")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&handover, "handover", bootparams.HandoverFile, "the boot hand-over file the initramfs agent wrote")
+	cmd.Flags().IntVar(&attempts, "attempts", 10, "tries before giving up")
 	return cmd
 }

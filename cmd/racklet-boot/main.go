@@ -49,8 +49,12 @@ signed OS images, attestation of each node's HAT, a node API and Prometheus metr
 		newServeCmd(g),
 		newConfigCmd(),
 		newNodesCmd(),
+		newStateCmd(),
+		newPowerCmd(),
+		newConsoleCmd(),
 		newSimulateCmd(g),
 		newLabCmd(),
+		newEEPROMCmd(),
 		newVersionCmd(),
 	)
 	return root

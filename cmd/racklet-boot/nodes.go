@@ -51,5 +51,6 @@ func newNodesCmd() *cobra.Command {
 	c.register(cmd)
 	cmd.Flags().IntVar(&events, "events", 5, "boot events to show per node (50 for a timeline)")
 	out.Register(cmd)
+	cmd.AddCommand(newPendingCmd(), newApproveCmd())
 	return cmd
 }

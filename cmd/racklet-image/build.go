@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/rsa"
 	"fmt"
 	"io"
 	"os"
@@ -20,26 +21,32 @@ func newBuildCmd(g *globals) *cobra.Command {
 		output      string
 		push        string
 		signKey     string
+		bootKeyFile string
 		noCache     bool
 		tempDir     string
 		rootSize    int64
 		bootSlot    int64
 		dataSize    int64
 		controlSize int64
+		maxFile     int64
+		maxRoot     int64
 	)
 	var out cli.Output
 	cmd := &cobra.Command{
 		Use:   "build --base REF --platform linux/arm64 (--dir DIR | --push REF)",
 		Short: "Build an image from an OCI base image",
-		Example: `  # a directory, from a base image in an OCI layout
-  racklet-image build --base oci-layout:/srv/bases/debian:bookworm --dir /tmp/img
-  # straight to a registry, signed
-  racklet-image build --base oci-layout:/srv/bases/debian:bookworm --push registry.lan:5000/racklet/os:v1 --sign-key racklet.key
+		Example: `  # a directory, from the Debian base (bash examples/base/debian.sh --arch arm64 --out /var/tmp/base)
+  racklet-image build --base oci-layout:/var/tmp/base:bookworm-arm64 --dir /tmp/img
+  # straight into a registry, signed
+  racklet-image build --base oci-layout:/var/tmp/base:bookworm-arm64 --push registry.lan:5000/racklet/os:v1 --sign-key racklet.key
   # with the A/B disk image for flashing an SD card
-  racklet-image build --base registry.lan:5000/bases/debian:12 --dir /tmp/img --disk`,
+  racklet-image build --base oci-layout:/var/tmp/base:bookworm-arm64 --dir /tmp/img --disk`,
 		Long: `Build turns an OCI base image into a bootable, immutable OS image: a FAT32 boot partition
 (boot.vfat), the root file system as squashfs (root.squashfs) with its dm-verity hash tree
 (root.verity), optionally an A/B disk image (disk.img.zst), and manifest.json pinning them.
+
+boot.vfat is also the Raspberry Pi's boot.img (HTTP boot, or TFTP with boot_ramdisk=1): with
+--boot-key it is signed for the Pi's EEPROM key and boot.sig is written beside it (at most 96 MiB).
 
 REF is host/repo:tag, host/repo@sha256:..., oci-layout:DIR[:tag] or docker-archive:FILE.
 SOURCE_DATE_EPOCH, when set, fixes every timestamp; otherwise the base image's creation time does.`,
@@ -58,13 +65,24 @@ SOURCE_DATE_EPOCH, when set, fixes every timestamp; otherwise the base image's c
 			if signKey != "" && push == "" {
 				return cli.Usagef("--sign-key signs what --push pushes: give --push REF too (or sign a directory's push later with racklet-image sign)")
 			}
-			var signer signature.Signer
-			if signKey != "" { // load the key first: a wrong passphrase should not cost a build
-				pass, err := passphrase(cmd.ErrOrStderr(), false)
-				if err != nil {
+			var (
+				signer  signature.Signer
+				bootKey *rsa.PrivateKey
+				pass    []byte
+				err     error
+			)
+			if signKey != "" || bootKeyFile != "" { // load the keys first: a wrong passphrase should not cost a build
+				if pass, err = passphrase(cmd.ErrOrStderr(), false); err != nil {
 					return err
 				}
+			}
+			if signKey != "" {
 				if signer, err = sign.LoadPrivateKey(signKey, pass); err != nil {
+					return err
+				}
+			}
+			if bootKeyFile != "" {
+				if bootKey, err = sign.LoadBootKey(bootKeyFile, pass); err != nil {
 					return err
 				}
 			}
@@ -81,7 +99,12 @@ SOURCE_DATE_EPOCH, when set, fixes every timestamp; otherwise the base image's c
 				defer os.RemoveAll(tmp)
 				dir = filepath.Join(tmp, "out")
 			}
-			m, err := image.Build(cmd.Context(), spec, dir, image.Options{Logger: log, Progress: rep.update, TempDir: tempDir, NoCache: noCache})
+			bo := image.Options{Logger: log, Progress: rep.update, TempDir: tempDir, NoCache: noCache,
+				MaxFileSize: maxFile, MaxRootSize: maxRoot}
+			if bootKey != nil {
+				bo.BootKey = bootKey
+			}
+			m, err := image.Build(cmd.Context(), spec, dir, bo)
 			rep.finish()
 			if err != nil {
 				return err
@@ -126,10 +149,17 @@ SOURCE_DATE_EPOCH, when set, fixes every timestamp; otherwise the base image's c
 	f.StringVar(&output, "dir", "", "write the image to this directory")
 	f.StringVar(&push, "push", "", "push the image to this reference instead of keeping a directory")
 	f.StringVar(&signKey, "sign-key", "", "sign the pushed image with this private key (passphrase from "+passwordEnv+")")
+	f.StringVar(&bootKeyFile, "boot-key", "", "sign boot.vfat as the Raspberry Pi's boot.img with this RSA-2048 key (keygen --type rsa2048): writes boot.sig")
 	f.StringVar(&spec.Overlay, "overlay", "", "directory of files to add over the root file system")
 	f.StringVar(&spec.BootDir, "boot-dir", "", "directory of the root holding the boot files (default /boot/firmware, else /boot)")
 	f.StringVar(&spec.ConfigTxt, "config-txt", "", "content of config.txt (default: the base's own)")
-	f.StringVar(&spec.Cmdline, "cmdline", "", "kernel command line template (default: dm-verity root via dm-mod.create)")
+	f.StringVar(&spec.Cmdline, "cmdline", "", "kernel command line template (default: a console and the racklet.* words for racklet's initramfs)")
+	f.StringVar(&spec.Agent, "agent", "", "static racklet-agent for the image's architecture (default: racklet-agent-linux-ARCH beside racklet-image)")
+	f.StringSliceVar(&spec.Modules, "module", nil, "kernel module the initramfs carries beyond the boot path's (repeatable)")
+	f.StringVar(&spec.Node.Overlay, "node-overlay", "", "racklet.overlay: where the root overlay's upper directory lives, tmpfs or data")
+	f.StringVar(&spec.Node.OnFailure, "on-failure", "", "racklet.onfailure: reboot[:SECONDS], halt, or shell (with --boot-debug)")
+	f.StringVar(&spec.Node.HAT, "hat", "", "racklet.hat: the HAT link's device, or none")
+	f.BoolVar(&spec.Node.Debug, "boot-debug", false, "racklet.debug: a verbose initramfs agent")
 	f.StringVar(&spec.Compression, "compression", "zstd", "root squashfs compression: zstd, xz or gzip")
 	f.IntVar(&spec.BlockSize, "block-size", 128<<10, "root squashfs block size")
 	f.IntVar(&spec.Level, "level", 0, "compression level (0: the compressor's default)")
@@ -142,6 +172,8 @@ SOURCE_DATE_EPOCH, when set, fixes every timestamp; otherwise the base image's c
 	f.Int64Var(&controlSize, "control-size", 0, "boot control partition size in bytes (default 64 MiB)")
 	f.BoolVar(&noCache, "no-cache", false, "rebuild even when --dir holds a build of the same inputs")
 	f.StringVar(&tempDir, "temp-dir", "", "directory for the spilled root file system (default $TMPDIR)")
+	f.Int64Var(&maxFile, "max-file-size", 0, "refuse a base image with a file larger than this many bytes (default 4 GiB, -1: no limit)")
+	f.Int64Var(&maxRoot, "max-root-size", 0, "refuse a base image whose files add up to more bytes (default 16 GiB, -1: no limit)")
 	out.Register(cmd)
 	cmd.Flag("output").Usage = "output format: table, json or yaml (a directory here is the deprecated spelling of --dir)"
 	_ = cmd.MarkFlagRequired("base")

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/racklet/racklet-boot/image/imagetest"
 	"github.com/racklet/racklet-boot/internal/cli"
 )
 
@@ -28,6 +29,10 @@ func runCode(args ...string) (string, int, error) {
 
 func TestCommandErrors(t *testing.T) {
 	t.Setenv(passwordEnv, "not used")
+	agent, err := imagetest.FakeAgent(t.TempDir(), "arm64")
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := map[string]struct {
 		args []string
 		want string
@@ -37,7 +42,10 @@ func TestCommandErrors(t *testing.T) {
 		"build old --output and --dir": {args: []string{"build", "--base", "b", "--dir", "o", "--output", "o2"}, want: "give --dir DIR once"},
 		"build needs a base":           {args: []string{"build", "--output", "o"}, want: `"base" not set`},
 		"bad compression":              {args: []string{"build", "--base", "oci-layout:/nonexistent", "--output", t.TempDir() + "/o", "--compression", "lz4"}, want: "compression \"lz4\""},
-		"missing base":                 {args: []string{"build", "--base", "oci-layout:/nonexistent", "--dir", t.TempDir() + "/o"}, want: "base image not found"},
+		"missing base":                 {args: []string{"build", "--base", "oci-layout:/nonexistent", "--dir", t.TempDir() + "/o", "--agent", agent}, want: "base image not found"},
+		"no agent":                     {args: []string{"build", "--base", "oci-layout:/nonexistent", "--dir", t.TempDir() + "/o"}, want: "CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build"},
+		"bad node setting":             {args: []string{"build", "--base", "b", "--dir", "o", "--on-failure", "explode"}, want: `node.onFailure "explode"`},
+		"boot-key missing":             {args: []string{"build", "--base", "b", "--dir", "o", "--boot-key", "/nonexistent-boot.key"}, want: "nonexistent-boot.key"},
 		"sign-key needs push":          {args: []string{"build", "--base", "b", "--dir", "o", "--sign-key", "k.key"}, want: "--sign-key signs what --push pushes"},
 		"sign-key missing":             {args: []string{"build", "--base", "b", "--push", "r", "--sign-key", "/nonexistent.key"}, want: "nonexistent.key"},
 		"push wants two args":          {args: []string{"push", "dir"}, want: "accepts 2 arg(s)"},

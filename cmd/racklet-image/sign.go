@@ -41,10 +41,17 @@ func newKeygenCmd() *cobra.Command {
 	var force bool
 	var out cli.Output
 	cmd := &cobra.Command{
-		Use:   "keygen --prefix PREFIX [--type ecdsa-p256|ed25519]",
+		Use:   "keygen --prefix PREFIX [--type ecdsa-p256|ed25519|rsa2048]",
 		Short: "Make a signing key pair: PREFIX.key (encrypted, cosign format) and PREFIX.pub",
+		Long: `Make a signing key pair: PREFIX.key (PKCS#8, encrypted with the passphrase, cosign's
+format) and PREFIX.pub (PEM public key).
+
+--type rsa2048 makes the key a Raspberry Pi's EEPROM trusts for signed boot.img (HTTP boot,
+secure boot): sign with "racklet-image build --boot-key PREFIX.key"; give the Pi PREFIX.pub
+with "rpi-eeprom-config --pubkey PREFIX.pub" (see "racklet-boot eeprom").`,
 		Example: `  RACKLET_KEY_PASSWORD=… racklet-image keygen --prefix /etc/racklet/signing
-  racklet-image keygen --prefix racklet --type ed25519     # prompts for the passphrase twice`,
+  racklet-image keygen --prefix racklet --type ed25519     # prompts for the passphrase twice
+  racklet-image keygen --prefix boot --type rsa2048        # the Pi EEPROM's key for signed boot.img`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := out.Check(); err != nil {
@@ -74,9 +81,9 @@ func newKeygenCmd() *cobra.Command {
 	cmd.Flags().StringVar(&prefix, "prefix", "", "path prefix of the key files (required)")
 	cmd.Flags().StringVar(&prefix, "out", "", "old spelling of --prefix")
 	_ = cmd.Flags().MarkDeprecated("out", "use --prefix")
-	cmd.Flags().StringVar(&kind, "type", string(sign.ECDSAP256), "key type: ecdsa-p256 or ed25519")
+	cmd.Flags().StringVar(&kind, "type", string(sign.ECDSAP256), "key type: ecdsa-p256, ed25519 or rsa2048 (the Pi EEPROM key for boot.img)")
 	cmd.Flags().BoolVar(&force, "force", false, "replace existing key files")
-	_ = cmd.RegisterFlagCompletionFunc("type", cobra.FixedCompletions([]string{"ecdsa-p256", "ed25519"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("type", cobra.FixedCompletions([]string{"ecdsa-p256", "ed25519", "rsa2048"}, cobra.ShellCompDirectiveNoFileComp))
 	out.Register(cmd)
 	return cmd
 }

@@ -30,6 +30,15 @@ func TestSignCommands(t *testing.T) {
 			t.Fatalf("keygen %s: %v", kind, err)
 		}
 	}
+	if _, err := run("keygen", "--out", filepath.Join(dir, "rsa2048"), "--type", "rsa2048"); err != nil {
+		t.Fatalf("keygen rsa2048: %v", err)
+	}
+	if _, err := sign.LoadBootKey(filepath.Join(dir, "rsa2048.key"), []byte("correct horse")); err != nil {
+		t.Fatalf("the rsa2048 key does not load as a boot signing key: %v", err)
+	}
+	if _, err := sign.LoadBootPublicKey(filepath.Join(dir, "rsa2048.pub")); err != nil {
+		t.Fatalf("the rsa2048 public key does not load as the Pi's key: %v", err)
+	}
 	if _, err := run("keygen", "--out", filepath.Join(dir, "ed25519")); err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Fatalf("keygen over an existing key = %v, want a refusal", err)
 	}

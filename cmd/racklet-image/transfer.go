@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
@@ -127,18 +129,35 @@ type flashed struct {
 }
 
 func newFlashCmd(g *globals) *cobra.Command {
+	var yes bool
 	var out cli.Output
 	cmd := &cobra.Command{
-		Use:     "flash IMAGE DEVICE",
-		Short:   "Write a disk image (raw or .zst) to a device and verify it by reading it back",
-		Example: "  racklet-image flash /tmp/img/disk.img.zst /dev/sdb",
+		Use:   "flash IMAGE DEVICE",
+		Short: "Write a disk image (raw or .zst) to a device and verify it by reading it back",
+		Long: `Flash writes IMAGE to DEVICE and reads it back. It refuses a device the running system
+uses (mounted, holding the root file system, swap, or under LVM/dm-crypt that is), shows the
+device's model and size, and asks before writing unless --yes is given. A DEVICE that is a
+regular file (or does not exist) is written without asking.`,
+		Example: "  racklet-image flash /tmp/img/disk.img.zst /dev/sdb\n  racklet-image flash disk.img.zst /dev/mmcblk0 --yes",
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := out.Check(); err != nil {
 				return err
 			}
+			t, err := disk.Inspect(args[1])
+			if err != nil {
+				return err
+			}
+			if err := t.InUse(); err != nil {
+				return cli.Refused(err)
+			}
+			if t.Device && !yes {
+				if err := confirm(cmd.InOrStdin(), cmd.ErrOrStderr(), args[0], t); err != nil {
+					return err
+				}
+			}
 			p := cli.Stderr.NewProgress("flash "+args[1], g.logger())
-			err := disk.Flash(cmd.Context(), args[0], args[1], p.Update)
+			err = disk.Flash(cmd.Context(), args[0], args[1], p.Update)
 			p.Done()
 			if err != nil {
 				return err
@@ -150,6 +169,24 @@ func newFlashCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "write without asking (the in-use checks still apply)")
 	out.Register(cmd)
 	return cmd
+}
+
+// confirm shows the target and asks; anything but yes (or no answer at
+// all: a script without --yes) refuses.
+func confirm(in io.Reader, out io.Writer, image string, t disk.Target) error {
+	fmt.Fprintf(out, "About to write %s to %s\nEverything on %s will be lost. Write it? [y/N] ", image, t.Describe(), t.Path)
+	line, err := bufio.NewReader(in).ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return nil
+	case "":
+		if err != nil {
+			fmt.Fprintln(out)
+			return cli.Usagef("not flashing %s: no answer on standard input (pass --yes to flash without asking)", t.Path)
+		}
+	}
+	return cli.Refused(fmt.Errorf("not flashing %s: not confirmed", t.Path))
 }

@@ -9,6 +9,8 @@
 //	               application/vnd.racklet.image.root.v1.squashfs   root.squashfs
 //	               application/vnd.racklet.image.verity.v1          root.verity
 //	               application/vnd.racklet.image.disk.v1.raw+zstd   disk.img.zst (optional)
+//	               application/vnd.racklet.image.bootsig.v1         boot.sig (optional: the Pi's
+//	                                                                signature of boot.vfat as boot.img)
 package artifact
 
 import (
@@ -29,13 +31,14 @@ import (
 
 // Media types of the artifact.
 const (
-	ArtifactType    = "application/vnd.racklet.image.v1"
-	ConfigMediaType = "application/vnd.racklet.image.manifest.v1+json"
-	BootMediaType   = "application/vnd.racklet.image.boot.v1.vfat"
-	RootMediaType   = "application/vnd.racklet.image.root.v1.squashfs"
-	VerityMediaType = "application/vnd.racklet.image.verity.v1"
-	DiskMediaType   = "application/vnd.racklet.image.disk.v1.raw+zstd"
-	titleAnnotation = "org.opencontainers.image.title"
+	ArtifactType     = "application/vnd.racklet.image.v1"
+	ConfigMediaType  = "application/vnd.racklet.image.manifest.v1+json"
+	BootMediaType    = "application/vnd.racklet.image.boot.v1.vfat"
+	RootMediaType    = "application/vnd.racklet.image.root.v1.squashfs"
+	VerityMediaType  = "application/vnd.racklet.image.verity.v1"
+	DiskMediaType    = "application/vnd.racklet.image.disk.v1.raw+zstd"
+	BootSigMediaType = "application/vnd.racklet.image.bootsig.v1"
+	titleAnnotation  = "org.opencontainers.image.title"
 )
 
 // ErrNotArtifact means the reference names something that is not a racklet image.
@@ -43,10 +46,11 @@ var ErrNotArtifact = errors.New("not a racklet image artifact")
 
 // mediaTypes maps output file names to their layer media types.
 var mediaTypes = map[string]types.MediaType{
-	image.BootFile:   BootMediaType,
-	image.RootFile:   RootMediaType,
-	image.VerityFile: VerityMediaType,
-	image.DiskFile:   DiskMediaType,
+	image.BootFile:    BootMediaType,
+	image.RootFile:    RootMediaType,
+	image.VerityFile:  VerityMediaType,
+	image.DiskFile:    DiskMediaType,
+	image.BootSigFile: BootSigMediaType,
 }
 
 // FromDir makes the artifact of a build output directory, checking its files against the

@@ -27,8 +27,12 @@ func built(t *testing.T) (string, *image.Manifest) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	agent, err := imagetest.FakeAgent(t.TempDir(), "arm64")
+	if err != nil {
+		t.Fatal(err)
+	}
 	out := filepath.Join(t.TempDir(), "out")
-	m, err := image.Build(context.Background(), image.Spec{Base: ref, Disk: true,
+	m, err := image.Build(context.Background(), image.Spec{Base: ref, Disk: true, Agent: agent,
 		DiskSizes: disk.Sizes{Control: 64 << 20, Boot: 80 << 20, Root: 16 << 20, Data: 4 << 20}}, out, image.Options{})
 	if err != nil {
 		t.Fatal(err)

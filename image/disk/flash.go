@@ -22,7 +22,17 @@ type Progress func(done, total int64)
 
 // Flash writes the disk image at src to dst (a block device or a file), syncs it, drops the
 // cached pages and reads it back, comparing SHA-256. src ending in ".zst" is decompressed.
+// A block device the running system uses (Inspect: mounted, the root file system, swap, or
+// under a device that is) is refused with ErrInUse, and it is opened exclusively (O_EXCL:
+// the kernel refuses while anything holds it). Asking the operator is the caller's job.
 func Flash(ctx context.Context, src, dst string, progress Progress) error {
+	t, err := Inspect(dst)
+	if err != nil {
+		return err
+	}
+	if err := t.InUse(); err != nil {
+		return err
+	}
 	in, err := os.Open(src)
 	if err != nil {
 		return fmt.Errorf("open image: %w", err)
@@ -43,7 +53,9 @@ func Flash(ctx context.Context, src, dst string, progress Progress) error {
 		r, total = dec, -1
 	}
 	flags := os.O_WRONLY
-	if st, err := os.Stat(dst); err != nil || st.Mode().IsRegular() {
+	if t.Device {
+		flags |= unix.O_EXCL
+	} else {
 		flags |= os.O_CREATE | os.O_TRUNC
 	}
 	out, err := os.OpenFile(dst, flags, 0o644)

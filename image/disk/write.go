@@ -8,12 +8,17 @@ import (
 	"os"
 	"path/filepath"
 
+	abdisk "github.com/racklet/racklet-boot/ab/disk"
 	"github.com/racklet/racklet-boot/image/fat"
 )
 
 // Autoboot is the autoboot.txt of the boot control partition: boot A normally, boot B when
-// the one-shot tryboot flag is set; tryboot_a_b makes each slot read its own config.txt.
-const Autoboot = "[all]\ntryboot_a_b=1\nboot_partition=2\n[tryboot]\nboot_partition=3\n"
+// the one-shot tryboot flag is set; tryboot_a_b makes each slot read its own config.txt. Package
+// ab/disk renders it (and rewrites it in place when a node commits an update).
+var Autoboot = func() string {
+	b, _ := abdisk.Autoboot(2, 3, 0)
+	return string(b)
+}()
 
 // Input names the images that go into the disk.
 type Input struct {

@@ -2,6 +2,7 @@ package flatten
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,20 @@ import (
 
 // ErrBadLayer means a layer's tar stream cannot be applied (bad hard link, unknown entry type).
 var ErrBadLayer = errors.New("bad layer content")
+
+// ErrTooLarge means the layers go past a limit of Options: a file, all files
+// together, or the number of entries. A tar entry can claim terabytes in a
+// few bytes (a GNU sparse file) and a gzip layer can expand a thousand
+// times: limits are checked on each header, before anything is written.
+var ErrTooLarge = errors.New("base image exceeds the build's size limits")
+
+// Bounds on one entry's metadata, as Linux has them.
+const (
+	maxNameLen   = 4096      // PATH_MAX
+	maxPartLen   = 255       // NAME_MAX
+	maxXattrSize = 64 << 10  // XATTR_LIST_MAX-ish: all of one file's xattrs
+	spillChunk   = 256 << 10 // spill copies in chunks, leaving all-zero ones as holes
+)
 
 // xattrPAXPrefix prefixes extended attributes in PAX records, as GNU tar and buildkit write them.
 const xattrPAXPrefix = "SCHILY.xattr."
@@ -28,13 +43,24 @@ type Options struct {
 	// MaxFileSize refuses regular files larger than this many bytes (a GNU sparse entry can
 	// claim terabytes in a few bytes of tar); 0 means no limit.
 	MaxFileSize int64
+	// MaxTotalSize refuses layers whose regular files add up to more than this many bytes,
+	// counting every file as it is applied (also files a later layer deletes: they were
+	// spilled); 0 means no limit.
+	MaxTotalSize int64
+	// MaxEntries refuses layers with more entries than this in all (each costs memory in
+	// the tree); 0 means no limit.
+	MaxEntries int
 }
 
 // Builder applies layers to a Tree.
 type Builder struct {
-	tree    *Tree
-	epoch   int64
-	maxFile int64
+	tree     *Tree
+	epoch    int64
+	maxFile  int64
+	maxTotal int64
+	maxEnt   int
+	total    int64 // bytes of regular files applied so far
+	entries  int   // entries applied so far
 }
 
 // NewBuilder makes an empty tree (a root directory 0755 owned by 0:0) and its spill directory.
@@ -44,7 +70,8 @@ func NewBuilder(opts Options) (*Builder, error) {
 		return nil, fmt.Errorf("make spill directory for the root file system: %w", err)
 	}
 	root := &Node{Inode: &Inode{Kind: Dir, Perm: 0o755, Links: 1, ModTime: opts.Epoch}, Children: map[string]*Node{}}
-	return &Builder{tree: &Tree{Root: root, SpillDir: dir}, epoch: opts.Epoch, maxFile: opts.MaxFileSize}, nil
+	return &Builder{tree: &Tree{Root: root, SpillDir: dir}, epoch: opts.Epoch, maxFile: opts.MaxFileSize,
+		maxTotal: opts.MaxTotalSize, maxEnt: opts.MaxEntries}, nil
 }
 
 // Tree returns the tree built so far; the caller owns it (and must Close it).
@@ -84,9 +111,24 @@ func (b *Builder) ApplyLayer(ctx context.Context, r io.Reader, layer int) error 
 }
 
 func (b *Builder) apply(hdr *tar.Header, r io.Reader, layer int) error {
+	if err := b.admit(hdr.Name); err != nil {
+		return err
+	}
 	name, err := CleanName(hdr.Name)
 	if err != nil {
 		return err
+	}
+	if len(hdr.Linkname) > maxNameLen {
+		return fmt.Errorf("entry %.64s...: link target of %d bytes: %w", name, len(hdr.Linkname), ErrBadLayer)
+	}
+	xattrs := 0
+	for k, v := range hdr.PAXRecords {
+		if strings.HasPrefix(k, xattrPAXPrefix) {
+			xattrs += len(k) + len(v)
+		}
+	}
+	if xattrs > maxXattrSize {
+		return fmt.Errorf("entry %s has %d bytes of extended attributes, Linux keeps %d: %w", name, xattrs, maxXattrSize, ErrBadLayer)
 	}
 	dir, base := path.Split(name)
 	dir = strings.TrimSuffix(dir, "/")
@@ -188,22 +230,44 @@ func (b *Builder) inode(hdr *tar.Header, kind Kind, links int) *Inode {
 	return in
 }
 
+// admit counts one more entry and checks its name's length.
+func (b *Builder) admit(name string) error {
+	b.entries++
+	if b.maxEnt > 0 && b.entries > b.maxEnt {
+		return fmt.Errorf("more than %d entries in the layers: %w", b.maxEnt, ErrTooLarge)
+	}
+	if len(name) > maxNameLen {
+		return fmt.Errorf("entry %.64s...: name of %d bytes: %w", name, len(name), ErrUnsafeName)
+	}
+	for _, part := range strings.Split(name, "/") {
+		if len(part) > maxPartLen {
+			return fmt.Errorf("entry %.64s...: a name component of %d bytes: %w", name, len(part), ErrUnsafeName)
+		}
+	}
+	return nil
+}
+
 // spill copies size bytes of content into a new file of the spill directory.
+// All-zero chunks are left as holes, so a sparse file stays sparse on disk.
 func (b *Builder) spill(in *Inode, r io.Reader, size int64, name string) error {
 	in.Size = size
 	if size == 0 {
 		return nil
 	}
-	if b.maxFile > 0 && size > b.maxFile {
-		return fmt.Errorf("%s has %d bytes, over the limit of %d: %w", name, size, b.maxFile, ErrBadLayer)
+	if size < 0 || (b.maxFile > 0 && size > b.maxFile) {
+		return fmt.Errorf("%s has %d bytes, over the limit of %d per file: %w", name, size, b.maxFile, ErrTooLarge)
 	}
+	if b.maxTotal > 0 && size > b.maxTotal-b.total {
+		return fmt.Errorf("%s (%d bytes) takes the files past the limit of %d bytes in all: %w", name, size, b.maxTotal, ErrTooLarge)
+	}
+	b.total += size
 	b.tree.spilled++
 	p := filepath.Join(b.tree.SpillDir, fmt.Sprintf("%08d", b.tree.spilled))
 	f, err := os.Create(p)
 	if err != nil {
 		return fmt.Errorf("spill %s: %w", name, err)
 	}
-	n, err := io.Copy(f, r)
+	n, err := copySparse(f, r)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -236,4 +300,39 @@ func (b *Builder) mkdirAll(p string, layer int) *Node {
 		n = c
 	}
 	return n
+}
+
+// copySparse copies r to the new file f, seeking over all-zero chunks
+// instead of writing them, and returns the bytes copied.
+func copySparse(f *os.File, r io.Reader) (int64, error) {
+	buf := make([]byte, spillChunk)
+	zero := make([]byte, spillChunk)
+	var n int64
+	hole := false
+	for {
+		k, err := io.ReadFull(r, buf)
+		if k > 0 {
+			if bytes.Equal(buf[:k], zero[:k]) {
+				if _, serr := f.Seek(int64(k), io.SeekCurrent); serr != nil {
+					return n, serr
+				}
+				hole = true
+			} else {
+				if _, werr := f.Write(buf[:k]); werr != nil {
+					return n, werr
+				}
+				hole = false
+			}
+			n += int64(k)
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			if hole {
+				return n, f.Truncate(n) // a trailing hole sets the length
+			}
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
 }

@@ -3,8 +3,10 @@ package flatten
 import (
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -96,4 +98,35 @@ func (b *Builder) AddOverlay(ctx context.Context, dir string) error {
 		parent.Children[base] = node
 		return nil
 	})
+}
+
+// AddFile adds a regular file of size bytes read from r at the relative path name, owned by
+// 0:0 with the build epoch as its time, over whatever the image had there: the build's own
+// files, like the overlay. Missing parents are made (0755).
+func (b *Builder) AddFile(name string, perm uint32, r io.Reader, size int64) error {
+	in := &Inode{Kind: Regular, Perm: perm & 0o7777, ModTime: b.epoch}
+	if err := b.spill(in, r, size, name); err != nil {
+		return err
+	}
+	return b.place(name, in)
+}
+
+// AddSymlink adds a symbolic link at the relative path name, as AddFile adds a file.
+func (b *Builder) AddSymlink(name, target string) error {
+	return b.place(name, &Inode{Kind: Symlink, Perm: 0o777, Target: target, ModTime: b.epoch})
+}
+
+func (b *Builder) place(name string, in *Inode) error {
+	clean, err := CleanName(name)
+	if err != nil || clean == "" {
+		return fmt.Errorf("add %q to the root file system: %w", name, ErrUnsafeName)
+	}
+	dir, base := path.Split(clean)
+	parent := b.mkdirAll(strings.TrimSuffix(dir, "/"), overlayLayer)
+	if old := parent.Children[base]; old != nil {
+		b.tree.unlink(old)
+	}
+	in.Links++
+	parent.Children[base] = &Node{Name: base, layer: overlayLayer, Inode: in}
+	return nil
 }

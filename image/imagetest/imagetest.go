@@ -35,6 +35,9 @@ type Options struct {
 	ExtraBytes int64
 	// Platforms lists the index entries; default linux/arm64 only.
 	Platforms []v1.Platform
+	// ExtraLayers are raw, uncompressed layer tars added on top of the two test layers,
+	// for hostile content (see SparseBomb).
+	ExtraLayers [][]byte
 }
 
 // Entry is one tar entry of a test layer.
@@ -84,6 +87,28 @@ func TarLayer(es []Entry) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// KernelVersion is the version of the test image's kernel modules.
+const KernelVersion = "6.6.31-v8"
+
+// KernelEntries are a small fake module directory of KernelVersion, as depmod leaves it:
+// dm-verity as a file needing dm-bufio and dm-mod, the other modules an initramfs requires
+// (dm-crypt, squashfs, overlay, loop, ext4) built in, and a kernel config that unpacks zstd.
+func KernelEntries() []Entry {
+	d := "lib/modules/" + KernelVersion + "/"
+	es := []Entry{
+		{Name: d + "modules.dep", Body: "kernel/drivers/md/dm-mod.ko:\nkernel/drivers/md/dm-bufio.ko: kernel/drivers/md/dm-mod.ko\n" +
+			"kernel/drivers/md/dm-verity.ko: kernel/drivers/md/dm-bufio.ko kernel/drivers/md/dm-mod.ko\n"},
+		{Name: d + "modules.builtin", Body: "kernel/drivers/md/dm-crypt.ko\nkernel/fs/squashfs/squashfs.ko\nkernel/fs/overlayfs/overlay.ko\n" +
+			"kernel/drivers/block/loop.ko\nkernel/fs/ext4/ext4.ko\n"},
+		{Name: d + "modules.alias", Body: "alias dm-verity-test dm_verity\n"},
+		{Name: "boot/config-" + KernelVersion, Body: "CONFIG_RD_GZIP=y\nCONFIG_RD_ZSTD=y\n"},
+	}
+	for _, m := range []string{"dm-mod", "dm-bufio", "dm-verity"} {
+		es = append(es, Entry{Name: d + "kernel/drivers/md/" + m + ".ko", Body: "fake module " + m})
+	}
+	return es
+}
+
 // Capability is a valid security.capability value (v2, cap_net_raw permitted).
 const Capability = "\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
 
@@ -116,8 +141,8 @@ func Layers(opts Options) ([][]Entry, error) {
 		{Name: "boot/firmware/bcm2711-rpi-4-b.dtb", Body: "dtb"},
 		{Name: "boot/firmware/overlays/vc4-kms-v3d.dtbo", Body: "overlay"},
 		{Name: "boot/firmware/config.txt", Body: "arm_64bit=1\nkernel=kernel8.img\n"},
-		{Name: "lib/modules/6.6.31-v8/modules.dep", Body: ""},
 	}
+	base = append(base, KernelEntries()...)
 	if opts.ExtraBytes > 0 {
 		rnd := rand.New(rand.NewSource(42))
 		const chunk = 4 << 20
@@ -147,12 +172,16 @@ func Image(opts Options, plat v1.Platform) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	img := empty.Image
+	raw := make([][]byte, 0, len(ls)+len(opts.ExtraLayers))
 	for _, es := range ls {
 		b, err := TarLayer(es)
 		if err != nil {
 			return nil, err
 		}
+		raw = append(raw, b)
+	}
+	img := empty.Image
+	for _, b := range append(raw, opts.ExtraLayers...) {
 		l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
 		if err != nil {
 			return nil, err
@@ -210,4 +239,64 @@ func WriteLayout(dir string, opts Options) (string, error) {
 		return "", err
 	}
 	return "oci-layout:" + dir + ":" + Tag, nil
+}
+
+// SparseBomb returns a layer tar of one entry, name, that claims size bytes in about 2 KiB:
+// a PAX 1.0 GNU sparse file (GNU tar's --sparse --posix format) whose map puts one byte at
+// its very end and holes before it. archive/tar expands the holes as zeros, so a builder
+// that trusts the claimed size writes size bytes. Go's tar writer refuses sparse headers,
+// so the blocks are written here by hand.
+func SparseBomb(name string, size int64) []byte {
+	var out bytes.Buffer
+	pax := ""
+	for _, kv := range [][2]string{{"GNU.sparse.major", "1"}, {"GNU.sparse.minor", "0"},
+		{"GNU.sparse.name", name}, {"GNU.sparse.realsize", fmt.Sprint(size)}} {
+		rec := " " + kv[0] + "=" + kv[1] + "\n"
+		n := len(rec) + 1
+		for len(fmt.Sprint(n))+len(rec) != n {
+			n = len(fmt.Sprint(n)) + len(rec)
+		}
+		pax += fmt.Sprint(n) + rec
+	}
+	sparseMap := fmt.Sprintf("1\n%d\n1\n", size-1)
+	for _, e := range []struct {
+		name string
+		typ  byte
+		body string
+	}{
+		{"PaxHeaders/" + name, 'x', pax},
+		{"GNUSparseFile.0/" + name, '0', pad512(sparseMap) + "!"},
+	} {
+		out.Write(ustarHeader(e.name, e.typ, int64(len(e.body))))
+		out.WriteString(pad512(e.body))
+	}
+	out.Write(make([]byte, 1024)) // end of archive
+	return out.Bytes()
+}
+
+func pad512(s string) string {
+	if r := len(s) % 512; r != 0 {
+		s += string(make([]byte, 512-r))
+	}
+	return s
+}
+
+// ustarHeader is one 512-byte ustar header block.
+func ustarHeader(name string, typ byte, size int64) []byte {
+	h := make([]byte, 512)
+	copy(h[0:100], name)
+	copy(h[100:108], "0000644\x00")
+	copy(h[108:116], "0000000\x00")
+	copy(h[116:124], "0000000\x00")
+	copy(h[124:136], fmt.Sprintf("%011o\x00", size))
+	copy(h[136:148], fmt.Sprintf("%011o\x00", Created.Unix()))
+	copy(h[148:156], "        ")
+	h[156] = typ
+	copy(h[257:265], "ustar\x0000")
+	sum := 0
+	for _, b := range h {
+		sum += int(b)
+	}
+	copy(h[148:156], fmt.Sprintf("%06o\x00 ", sum))
+	return h
 }

@@ -1,0 +1,245 @@
+// Racklet rack dashboard: the admin API's data drawn as the rack, kept live
+// by its event stream. Everything is built with textContent: no HTML from
+// the server is ever parsed.
+"use strict";
+const API = "/api/v1/admin/";
+const $ = (id) => document.getElementById(id);
+const cards = new Map();
+let pending = [];
+let consoleAbort = null;
+
+function headers(extra) {
+  const h = Object.assign({}, extra || {});
+  const t = sessionStorage.getItem("racklet-token");
+  if (t) h["Authorization"] = "Bearer " + t;
+  return h;
+}
+
+async function api(path, opts) {
+  opts = opts || {};
+  const r = await fetch(API + path, Object.assign({}, opts, { headers: headers(opts.headers), credentials: "same-origin" }));
+  if (r.status === 401 || r.status === 403) { $("login").hidden = false; throw new Error("not signed in"); }
+  const body = r.headers.get("Content-Type")?.startsWith("application/json") ? await r.json() : await r.text();
+  if (!r.ok) throw new Error(body.error || r.statusText);
+  return body;
+}
+
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "text") e.textContent = v; else e.setAttribute(k, v);
+  }
+  for (const k of kids) if (k != null) e.append(k);
+  return e;
+}
+
+function stateText(c) {
+  if (c.state === "booting" && c.stage) return "booting: " + c.stage;
+  if (c.state === "failed") return "failed";
+  return c.state;
+}
+
+function slot(c) {
+  const p = c.power || {};
+  const power = !p.connected ? "no BMC" : (p.on ? "on" : "off");
+  const ab = p.connected ? "slot " + (p.slot || "A") + (p.nextSlot && p.nextSlot !== p.slot ? " → " + p.nextSlot : "") : "slot ?";
+  const a = el("a", { href: "#node/" + encodeURIComponent(c.name),
+    "aria-label": `${c.name}, slot ${c.slot}, power ${power}, ${stateText(c)}, ${ab}, attestation ${c.attestation}` },
+    el("span", { class: "n", text: c.name }),
+    el("span", { class: "pos", text: "#" + c.slot }),
+    el("span", { class: "pw", "data-on": String(!!p.on && !!p.connected), text: power }),
+    el("span", { class: "st" }, el("span", { class: "badge", text: stateText(c) })),
+    el("span", { class: "meta", text: `${ab} · ${c.image} · attest ${c.attestation}` }));
+  return el("li", { class: "slot", "data-node": c.name, "data-state": c.state, "data-power": power }, a);
+}
+
+function renderRack() {
+  const list = [...cards.values()].sort((a, b) => a.slot - b.slot);
+  $("rack").replaceChildren(...list.map(slot));
+  $("count").textContent = `(${list.length})`;
+}
+
+function updateCard(c) {
+  cards.set(c.name, c);
+  const old = document.querySelector(`.slot[data-node="${CSS.escape(c.name)}"]`);
+  if (old) old.replaceWith(slot(c)); else renderRack();
+  if (current() === c.name) { showFacts(c); loadTimeline(c.name); }
+}
+
+function renderPending() {
+  $("pending-none").hidden = pending.length > 0;
+  $("pending").replaceChildren(...pending.map((p, i) => {
+    const name = el("input", { id: "as-" + i, name: "as", required: "", pattern: "[a-z0-9]([a-z0-9-]*[a-z0-9])?", placeholder: "pi-17" });
+    const kind = el("select", { id: "kind-" + i, name: "kind" },
+      ...["rpi4", "rpi5", "uefi-arm64", "uefi-x86_64", "bios"].map((k) => {
+        const o = el("option", { value: k, text: k }); if ((p.kind || "rpi4") === k) o.selected = true; return o;
+      }));
+    const msg = el("p", { role: "status", "aria-live": "polite" });
+    const form = el("form", { "data-serial": p.serial },
+      el("div", {}, el("label", { for: "as-" + i, text: "Node name" }), name),
+      el("div", {}, el("label", { for: "kind-" + i, text: "Kind" }), kind),
+      el("button", { type: "submit", text: "Approve" }));
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      try {
+        const r = await api("enrolments/approve", { method: "POST", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ ref: p.fingerprint, as: name.value, kind: kind.value, by: "dashboard" }) });
+        msg.textContent = `Approved as ${r.node} (${r.fingerprint}).`;
+      } catch (e) { msg.textContent = "Not approved: " + e.message; }
+    });
+    return el("li", { "data-serial": p.serial },
+      el("strong", { text: "Serial " + p.serial }), " ",
+      el("span", { class: "muted", text: (p.mac ? "MAC " + p.mac + " · " : "") + (p.kind || "kind unknown") + " · seen " + new Date(p.lastSeen).toLocaleString() }),
+      el("div", {}, "HAT key fingerprint: ", el("code", { text: p.fingerprint })),
+      form, msg);
+  }));
+}
+
+// stream reads the server-sent events of the admin API (with fetch, so the
+// operator token can go in a header) and reconnects when it ends.
+async function stream() {
+  let wait = 1000;
+  for (;;) {
+    try {
+      const r = await fetch(API + "stream", { headers: headers(), credentials: "same-origin" });
+      if (r.status === 401 || r.status === 403) { $("login").hidden = false; $("live").textContent = "sign in to see the rack"; return; }
+      if (!r.ok || !r.body) throw new Error(r.statusText);
+      $("live").textContent = "live";
+      wait = 1000;
+      const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buf = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += value;
+        let i;
+        while ((i = buf.indexOf("\n\n")) >= 0) {
+          const block = buf.slice(0, i); buf = buf.slice(i + 2);
+          let event = "message", data = "";
+          for (const line of block.split("\n")) {
+            if (line.startsWith("event: ")) event = line.slice(7);
+            else if (line.startsWith("data: ")) data += line.slice(6);
+          }
+          if (data) handle(event, JSON.parse(data));
+        }
+      }
+    } catch (e) { /* reconnect below */ }
+    $("live").textContent = "reconnecting…";
+    await new Promise((res) => setTimeout(res, wait));
+    wait = Math.min(wait * 2, 10000);
+  }
+}
+
+function handle(event, data) {
+  if (event === "rack") {
+    cards.clear();
+    for (const c of data.nodes || []) cards.set(c.name, c);
+    pending = data.pending || [];
+    renderRack(); renderPending();
+    document.body.dataset.ready = "true";
+  } else if (event === "node") updateCard(data);
+  else if (event === "pending") { pending = data || []; renderPending(); }
+}
+
+function current() {
+  const m = location.hash.match(/^#node\/(.+)$/);
+  return m ? decodeURIComponent(m[1]) : null;
+}
+
+function showFacts(c) {
+  const p = c.power || {};
+  const facts = [["State", stateText(c)], ["Power", p.connected ? (p.on ? "on" : "off") + ` (wanted ${p.want ? "on" : "off"} by ${p.wantBy})` : "HAT not connected"],
+    ["Boot", p.connected ? String(p.boot) : "—"], ["A/B slot", p.connected ? (p.slot || "A") + " (next " + (p.nextSlot || "A") + ")" : "—"],
+    ["Image", c.image], ["Attestation", c.attestation], ["Kind", c.kind], ["Serial", c.serial || "—"], ["MAC", c.mac || "—"], ["Address", c.addr || "—"],
+    ["HAT key", p.key || "—"]];
+  $("node-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
+}
+
+async function loadTimeline(name) {
+  const evs = await api(`nodes/${encodeURIComponent(name)}/timeline?limit=200`).catch(() => []);
+  $("timeline").tBodies[0].replaceChildren(...evs.slice().reverse().map((e) => {
+    const detail = el("td", { text: e.detail || "" });
+    if (e.console) {
+      const b = el("button", { type: "button", text: `console boot ${e.console.boot}, lines ${e.console.from}–${e.console.to}` });
+      b.addEventListener("click", () => showConsole(name, e.console));
+      detail.append(" ", b);
+    }
+    return el("tr", { class: e.console ? "fail" : "" }, el("td", { text: new Date(e.time).toLocaleString() }), el("td", { text: e.type }), detail);
+  }));
+}
+
+// showConsole shows one boot's console with the referenced lines marked.
+async function showConsole(name, ref) {
+  if (consoleAbort) consoleAbort.abort();
+  const r = await fetch(API + `nodes/${encodeURIComponent(name)}/console?boot=${ref.boot}`, { headers: headers(), credentials: "same-origin" });
+  const text = r.ok ? await r.text() : "";
+  const first = Number(r.headers.get("X-Racklet-First-Line") || 1);
+  const pre = $("console");
+  pre.replaceChildren();
+  text.split("\n").forEach((line, i) => {
+    const n = first + i;
+    const node = document.createTextNode(line + "\n");
+    if (n >= ref.from && n <= ref.to) pre.append(el("mark", { "data-line": String(n) }, node)); else pre.append(node);
+  });
+  pre.querySelector("mark")?.scrollIntoView({ block: "center" });
+  pre.focus();
+}
+
+// followConsole streams the node's console into the page while it is shown.
+async function followConsole(name) {
+  if (consoleAbort) consoleAbort.abort();
+  consoleAbort = new AbortController();
+  const pre = $("console");
+  pre.textContent = "";
+  try {
+    const r = await fetch(API + `nodes/${encodeURIComponent(name)}/console?follow=1`, { headers: headers(), credentials: "same-origin", signal: consoleAbort.signal });
+    if (!r.ok || !r.body) { pre.textContent = "(no console captured yet)"; return; }
+    const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+      pre.append(value);
+      if (pre.textContent.length > 400000) pre.textContent = pre.textContent.slice(-300000);
+      if (atEnd) pre.scrollTop = pre.scrollHeight;
+    }
+  } catch (e) { /* left the page */ }
+}
+
+function route() {
+  const name = current();
+  $("node-view").hidden = !name;
+  $("rack-view").hidden = !!name;
+  $("pending-view").hidden = !!name;
+  if (!name) { if (consoleAbort) consoleAbort.abort(); return; }
+  $("node-h").textContent = name;
+  $("node-msg").textContent = "";
+  api(`nodes/${encodeURIComponent(name)}`).then(showFacts).catch((e) => { $("node-msg").textContent = e.message; });
+  loadTimeline(name);
+  followConsole(name);
+  $("node-h").setAttribute("tabindex", "-1");
+  $("node-h").focus();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  for (const b of document.querySelectorAll("[data-power]")) {
+    b.addEventListener("click", async () => {
+      const name = current(); const action = b.dataset.power;
+      $("node-msg").textContent = `power ${action}…`;
+      try {
+        const st = await api(`nodes/${encodeURIComponent(name)}/power`, { method: "POST", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ action, by: "dashboard" }) });
+        $("node-msg").textContent = `power ${action}: done` + (st.note ? ` (${st.note})` : "");
+      } catch (e) { $("node-msg").textContent = `power ${action} failed: ${e.message}`; }
+    });
+  }
+  $("login-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    sessionStorage.setItem("racklet-token", $("token").value);
+    $("login").hidden = true;
+    stream();
+  });
+  window.addEventListener("hashchange", route);
+  route();
+  stream();
+});

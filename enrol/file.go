@@ -1,0 +1,5 @@
+package enrol
+
+import "net"
+
+func parseMAC(s string) (net.HardwareAddr, error) { return net.ParseMAC(s) }
