@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -75,7 +76,7 @@ func TestImageBuildPushPullFlash(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(work, "out")
-	runImage(t, "build", "--base", base, "--platform", "linux/arm64", "--output", out, "--disk", "--copy-slot-b",
+	runImage(t, "build", "--base", base, "--platform", "linux/arm64", "--dir", out, "--disk", "--copy-slot-b",
 		"--root-slot-size", "16777216", "--boot-slot-size", "83886080")
 	var m image.Manifest
 	if err := json.Unmarshal([]byte(runImage(t, "inspect", out, "-o", "json")), &m); err != nil {
@@ -87,10 +88,31 @@ func TestImageBuildPushPullFlash(t *testing.T) {
 
 	reg := imagetest.StartRegistry(t)
 	ref := reg + "/racklet/it:v1"
-	runImage(t, "push", "--insecure", out, ref)
+	var pushed struct{ Digest string }
+	if err := json.Unmarshal([]byte(runImage(t, "push", "--insecure", out, ref, "-o", "json")), &pushed); err != nil {
+		t.Fatal(err)
+	}
 	raw, err := exec.Command("skopeo", "inspect", "--tls-verify=false", "--raw", "docker://"+ref).Output()
 	if err != nil || !bytes.Contains(raw, []byte(`"artifactType":"application/vnd.racklet.image.v1"`)) {
 		t.Fatalf("skopeo inspect --raw: %v\n%s", err, raw)
+	}
+	// inspect prints the manifest digest as crane digest does: the sha256 of
+	// the manifest bytes skopeo reads, for the pushed image and its directory.
+	want := fmt.Sprintf("sha256:%x", sha256.Sum256(raw))
+	for _, src := range []string{ref, out} {
+		var d struct{ Digest string }
+		if err := json.Unmarshal([]byte(runImage(t, "inspect", "--insecure", src, "-o", "json")), &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.Digest != want {
+			t.Errorf("inspect %s: digest %s, want sha256 of skopeo inspect --raw: %s", src, d.Digest, want)
+		}
+	}
+	if pushed.Digest != want {
+		t.Errorf("push printed digest %s, want %s", pushed.Digest, want)
+	}
+	if got := runImage(t, "inspect", "--insecure", ref); !strings.HasPrefix(got, "digest:    "+want+"\n") {
+		t.Errorf("inspect's table does not start with the digest:\n%s", got)
 	}
 	pulled := filepath.Join(work, "pulled")
 	runImage(t, "pull", "--insecure", ref, pulled)

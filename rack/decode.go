@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/agnivade/levenshtein"
 	"gopkg.in/yaml.v3"
 )
 
@@ -87,7 +88,11 @@ func (d *decoder) mapping(n *yaml.Node, path string, f fields) {
 		seen[k.Value] = k
 		h, ok := f[k.Value]
 		if !ok {
-			d.errs.at(k, kp, "unknown field (known here: %s)", knownKeys(f))
+			if near := nearest(k.Value, f); near != "" {
+				d.errs.at(k, kp, "unknown field: did you mean %q? (known here: %s)", near, knownKeys(f))
+			} else {
+				d.errs.at(k, kp, "unknown field (known here: %s)", knownKeys(f))
+			}
 			continue
 		}
 		v = resolve(v)
@@ -108,6 +113,26 @@ func knownKeys(f fields) string {
 	}
 	sort.Strings(keys)
 	return strings.Join(keys, ", ")
+}
+
+// nearest returns the known key an unknown one is most likely a typo of:
+// the same word in another case, or the closest by edit distance when at
+// most a third of it (at least 1, at most 3 edits) differs. "" if none is.
+func nearest(key string, f fields) string {
+	best, bestDist := "", 0
+	for k := range f {
+		if strings.EqualFold(k, key) {
+			return k
+		}
+		dist := levenshtein.ComputeDistance(strings.ToLower(k), strings.ToLower(key))
+		if dist > max(1, min(3, len(k)/3)) {
+			continue
+		}
+		if best == "" || dist < bestDist || (dist == bestDist && k < best) {
+			best, bestDist = k, dist
+		}
+	}
+	return best
 }
 
 // sequence decodes each item of a list with item.

@@ -2,6 +2,7 @@ package rack
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -49,5 +50,36 @@ func TestAnchors(t *testing.T) {
 	}
 	if cfg.Nodes[0].Serial != "00000001" {
 		t.Errorf("serial %q lost its leading zeros", cfg.Nodes[0].Serial)
+	}
+}
+
+// TestSyntaxErrorPosition: YAML syntax errors carry a line and a column
+// that point at the mistake.
+func TestSyntaxErrorPosition(t *testing.T) {
+	for name, tc := range map[string]struct {
+		text      string
+		line, col int
+		msg       string
+	}{
+		"unclosed flow list":   {"apiVersion: [\n", 1, 13, "yaml syntax:"},
+		"over-indented key":    {"server:\n  address: 10.0.0.2\n   dataDir: x\n", 3, 4, "mapping values are not allowed"},
+		"second colon":         {"server:\n  address: 10.0.0.2\n  dataDir: x: y\n", 3, 12, "mapping values are not allowed"},
+		"unterminated quote":   {"apiVersion: 'racklet\nkind: Rack\n", 1, 13, "single-quoted"},
+		"tab indentation":      {"nodes:\n  - name: a\n\tkind: rpi4\n", 3, 1, "'\\t'"},
+		"list in a mapping":    {"kind: Rack\n- pi-01\n", 2, 1, "yaml syntax:"},
+		"key without a colon":  {"apiVersion: racklet.io/v1alpha1\nkind: Rack\nserver 2\ndhcp: {}\n", 3, 1, "could not find expected ':'"},
+		"unclosed flow object": {"server: {address: 10.0.0.2\nkind: Rack\n", 2, 1, "yaml syntax:"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.text), "rack.yaml")
+			var ve *ValidationError
+			if !errors.As(err, &ve) || len(ve.Errors) != 1 {
+				t.Fatalf("error %v, want one syntax error", err)
+			}
+			fe := ve.Errors[0]
+			if fe.Line != tc.line || fe.Col != tc.col || !strings.Contains(fe.Msg, tc.msg) {
+				t.Errorf("got %s, want rack.yaml:%d:%d: …%s…", fe, tc.line, tc.col, tc.msg)
+			}
+		})
 	}
 }

@@ -92,7 +92,7 @@ func parseDocument(data []byte, errs *collector) (root *yaml.Node) {
 		if errors.Is(err, io.EOF) {
 			errs.at(nil, "", "the file is empty: a rack config starts with \"apiVersion: %s\"", APIVersion)
 		} else {
-			errs.syntaxError(err)
+			errs.syntaxError(data, err)
 		}
 		return nil
 	}
@@ -105,7 +105,7 @@ func parseDocument(data []byte, errs *collector) (root *yaml.Node) {
 	if err := dec.Decode(&extra); err == nil {
 		errs.at(&extra, "", "a rack config is a single YAML document: remove the second one, which starts here")
 	} else if !errors.Is(err, io.EOF) {
-		errs.syntaxError(err)
+		errs.syntaxError(data, err)
 	}
 	if root.Kind != yaml.MappingNode {
 		errs.at(root, "", "a rack config is a mapping of fields (apiVersion, kind, server, ...), not %s", kindName(root))

@@ -104,11 +104,37 @@ func (v *validator) dhcp() {
 	if h.Domain != "" && !isDNSName(h.Domain) {
 		v.at("dhcp.domain", "%q is not a DNS domain name", h.Domain)
 	}
-	sub := h.Subnet
-	if h.Mode == DHCPFull && h.Router.IsValid() && sub.IsValid() && !sub.Contains(h.Router) {
-		v.at("dhcp.router", "%s is outside dhcp.subnet %s", h.Router, sub)
+	if h.Mode == DHCPFull && h.Subnet.IsValid() {
+		v.fullAddresses()
 	}
 	v.pool()
+}
+
+// fullAddresses checks, in full mode, that the server's and the router's
+// addresses are hosts of the subnet racklet-boot hands out addresses on.
+func (v *validator) fullAddresses() {
+	sub := v.c.DHCP.Subnet
+	for _, f := range []struct {
+		path, what string
+		a          netip.Addr
+	}{
+		{"server.address", "racklet-boot's own address must be on the subnet it hands out", v.c.Server.Address},
+		{"dhcp.router", "clients could not reach their router", v.c.DHCP.Router},
+	} {
+		switch {
+		case !f.a.IsValid():
+		case !sub.Contains(f.a):
+			v.at(f.path, "%s is outside dhcp.subnet %s: %s", f.a, sub, f.what)
+		case isEdge(sub, f.a):
+			v.at(f.path, "%s is the network or broadcast address of dhcp.subnet %s, not a host", f.a, sub)
+		}
+	}
+}
+
+// isEdge reports whether a is the network or broadcast address of sub
+// (prefixes of /31 and /32 have no such addresses).
+func isEdge(sub netip.Prefix, a netip.Addr) bool {
+	return sub.Bits() < 31 && (a == sub.Masked().Addr() || a == lastAddr(sub))
 }
 
 func (v *validator) pool() {
@@ -141,6 +167,9 @@ func (v *validator) pool() {
 			ok = false
 		case h.Subnet.IsValid() && !h.Subnet.Contains(f.a):
 			v.at(path, "%s is outside dhcp.subnet %s", f.a, h.Subnet)
+			ok = false
+		case h.Subnet.IsValid() && isEdge(h.Subnet, f.a):
+			v.at(path, "%s is the network or broadcast address of dhcp.subnet %s: a pool holds host addresses only", f.a, h.Subnet)
 			ok = false
 		}
 	}

@@ -88,6 +88,16 @@ func TestValidationRules(t *testing.T) {
 			[]want{{7, "dhcp.pool", "contains dhcp.router 10.0.0.150"}}},
 		{"router outside subnet", withHeader("  mode: full", "  pool: {start: 10.0.0.100, end: 10.0.0.200}", "  router: 10.0.1.1"),
 			[]want{{8, "dhcp.router", "outside dhcp.subnet"}}},
+		{"full mode: server outside the subnet", y("apiVersion: racklet.io/v1alpha1", "kind: Rack", "server: {address: 192.168.1.2}",
+			"dhcp:", "  mode: full", "  subnet: 10.0.0.0/24", "  pool: {start: 10.0.0.100, end: 10.0.0.200}"),
+			[]want{{3, "server.address", "192.168.1.2 is outside dhcp.subnet 10.0.0.0/24"}}},
+		{"full mode: server is the broadcast address", y("apiVersion: racklet.io/v1alpha1", "kind: Rack", "server: {address: 10.0.0.255}",
+			"dhcp:", "  mode: full", "  pool: {start: 10.0.0.100, end: 10.0.0.200}"),
+			[]want{{3, "server.address", "network or broadcast address"}}},
+		{"full mode: router is the network address", withHeader("  mode: full", "  pool: {start: 10.0.0.100, end: 10.0.0.200}", "  router: 10.0.0.0"),
+			[]want{{8, "dhcp.router", "network or broadcast address"}}},
+		{"full mode: pool ends on the broadcast address", withHeader("  mode: full", "  pool: {start: 10.0.0.100, end: 10.0.0.255}"),
+			[]want{{7, "dhcp.pool.end", "network or broadcast address"}}},
 		{"proxy mode with a pool", withHeader("  mode: proxy", "  pool: {start: 10.0.0.100, end: 10.0.0.200}"),
 			[]want{{7, "dhcp.pool", "proxy mode never hands out addresses"}}},
 		{"off mode with a pool", withHeader("  mode: off", "  pool: {start: 10.0.0.100, end: 10.0.0.200}"),
@@ -219,6 +229,29 @@ func compareErrors(t *testing.T, err error, file string, wants []want) {
 		}
 		if ve.Errors[i].File != file {
 			t.Errorf("error %d names file %q, want %q", i, ve.Errors[i].File, file)
+		}
+	}
+}
+
+// TestDidYouMean: an unknown key close to a known one is named.
+func TestDidYouMean(t *testing.T) {
+	for key, want := range map[string]string{
+		"dataDirectory": "",
+		"datadir":       `did you mean "dataDir"?`,
+		"adress":        `did you mean "address"?`,
+		"httpport":      `did you mean "httpPort"?`,
+		"tftpPrt":       `did you mean "tftpPort"?`,
+		"interfce":      `did you mean "interface"?`,
+		"x":             "",
+	} {
+		text := "apiVersion: racklet.io/v1alpha1\nkind: Rack\nserver:\n  address: 10.0.0.2\n  " + key + ": 1\ndhcp: {mode: proxy}\n"
+		_, err := Parse([]byte(text), "rack.yaml")
+		if err == nil || !strings.Contains(err.Error(), "server."+key+": unknown field") {
+			t.Errorf("%s: error %v, want an unknown field", key, err)
+			continue
+		}
+		if got := strings.Contains(err.Error(), "did you mean"); got != (want != "") || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %q, want %q", key, err, want)
 		}
 	}
 }

@@ -15,6 +15,8 @@ pkgs=(
   skopeo docker-registry openssl
   mmdebstrap arch-test qemu-user-static binfmt-support
   chromium
+  systemd  # systemd-analyze: examples/systemd's unit is verified with it
+  jq       # docs/real-rack.md reads racklet-boot's JSON with it
 )
 # --lab: only what `racklet-boot lab` needs (namespaces; dnsmasq as the router in proxy mode).
 lab=0

@@ -45,7 +45,7 @@ func Copy(ctx context.Context, src, dst string, reg ociref.Options) (CopyResult,
 	if err != nil {
 		return CopyResult{}, fmt.Errorf("digest of %s: %w", src, err)
 	}
-	if err := to.put(ctx, toTag, img); err != nil {
+	if err := to.put(ctx, toTag, reg.Counting(img)); err != nil {
 		return CopyResult{}, err
 	}
 	res := CopyResult{Digest: d}

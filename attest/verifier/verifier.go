@@ -59,6 +59,9 @@ type Verifier struct {
 	Secrets     Secrets
 	// Events, if set, gets an "attest.ok" or "attest.refused" event per quote.
 	Events EventSink
+	// Outcome, if set, is called once per quote with "ok", the refusal's
+	// Code, or "error" for the server's own failures (for metrics).
+	Outcome func(outcome string)
 	// TrustOnFirstUse records an unknown node's key as pending for an
 	// operator to approve (it is refused until then). Off: unknown keys are refused.
 	TrustOnFirstUse bool
@@ -121,6 +124,9 @@ func (v *Verifier) Challenge(ctx context.Context, node string) (attest.Challenge
 // other errors are the server's own failures. Either way nothing is released.
 func (v *Verifier) Verify(ctx context.Context, q attest.QuoteSubmission) (attest.Release, error) {
 	rel, err := v.verify(ctx, q)
+	if v.Outcome != nil {
+		v.Outcome(outcomeOf(err))
+	}
 	ev := store.Event{Time: v.now(), Node: q.Node, Type: "attest.ok"}
 	if err != nil {
 		ev.Type, ev.Detail = "attest.refused", err.Error()
@@ -135,6 +141,18 @@ func (v *Verifier) Verify(ctx context.Context, q attest.QuoteSubmission) (attest
 		}
 	}
 	return rel, err
+}
+
+// outcomeOf names a Verify result: "ok", a refusal's code, or "error".
+func outcomeOf(err error) string {
+	var r *Refusal
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.As(err, &r) && r.Code != "":
+		return r.Code
+	}
+	return "error"
 }
 
 func (v *Verifier) verify(ctx context.Context, q attest.QuoteSubmission) (attest.Release, error) {

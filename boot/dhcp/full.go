@@ -34,7 +34,7 @@ func (s *Server) full(ctx context.Context, x *exchange) *dhcpv4.DHCPv4 {
 		x.bootOptions(r)
 		return r
 	default:
-		x.log.Debug("dhcp message type not served: dropped", "peer", x.peer)
+		x.log.Debug("dhcp message type not served: dropped", "ip", x.peer)
 	}
 	return nil
 }
@@ -71,6 +71,7 @@ func (s *Server) discover(x *exchange) *dhcpv4.DHCPv4 {
 	if err != nil {
 		s.mu.Unlock()
 		x.log.Warn("no address to offer", "err", err)
+		s.countDrop(DropNoAddress)
 		return nil
 	}
 	if l := s.table.byMAC[x.mac]; l == nil || l.Addr != addr || l.State != StateBound || !l.Expiry.After(now) {
@@ -144,7 +145,7 @@ func (s *Server) request(ctx context.Context, x *exchange) *dhcpv4.DHCPv4 {
 	default:
 		// RFC 2131 4.3.2: no record of the client, stay silent.
 		s.mu.Unlock()
-		x.log.Debug("request for an address this server has no record of: ignored", "addr", addr)
+		x.log.Debug("request for an address this server has no record of: ignored", "ip", addr)
 		return nil
 	}
 	if why != "" {
@@ -172,7 +173,7 @@ func (s *Server) request(ctx context.Context, x *exchange) *dhcpv4.DHCPv4 {
 			s.table.stale[addr] = displaced
 		}
 		s.mu.Unlock()
-		x.log.Error("persist lease failed: no ACK sent", "addr", addr, "err", err)
+		x.log.Error("persist lease failed: no ACK sent", "ip", addr, "err", err)
 		return nil
 	}
 	if displaced != "" {
@@ -207,13 +208,13 @@ func (s *Server) release(ctx context.Context, x *exchange) {
 	l := s.table.byMAC[x.mac]
 	if l == nil || l.Addr != addr || l.State != StateBound {
 		s.mu.Unlock()
-		x.log.Debug("release for an address not leased to this machine: ignored", "addr", addr)
+		x.log.Debug("release for an address not leased to this machine: ignored", "ip", addr)
 		return
 	}
 	// Keep the record, expired, so this machine gets the address back first.
 	l.Expiry = now
 	s.mu.Unlock()
-	x.log.Info("lease released", "addr", addr)
+	x.log.Info("lease released", "ip", addr)
 	if err := s.Leases.DeleteLease(ctx, x.mac); err != nil {
 		x.log.Warn("delete released lease", "err", err)
 	}

@@ -38,11 +38,13 @@ type exchange struct {
 func (s *Server) handle(ctx context.Context, data []byte, peer net.Addr, alt bool) ([]byte, net.Addr) {
 	req, err := dhcpv4.FromBytes(data)
 	if err != nil {
-		s.log().Debug("malformed dhcp packet dropped", "peer", peer, "len", len(data), "err", err)
+		s.log().Debug("malformed dhcp packet dropped", "ip", peer, "len", len(data), "err", err)
+		s.countDrop(DropMalformed)
 		return nil, nil
 	}
 	if req.OpCode != dhcpv4.OpcodeBootRequest || len(req.ClientHWAddr) == 0 {
-		s.log().Debug("dhcp packet that is not a client request dropped", "peer", peer, "op", req.OpCode)
+		s.log().Debug("dhcp packet that is not a client request dropped", "ip", peer, "op", req.OpCode)
+		s.countDrop(DropMalformed)
 		return nil, nil
 	}
 	st := s.settings.Load()
@@ -50,12 +52,13 @@ func (s *Server) handle(ctx context.Context, data []byte, peer net.Addr, alt boo
 		return nil, nil
 	}
 	if !st.ServerAddr.Is4() {
-		s.log().Warn("dhcp request dropped: the server address is not set (server.address)", "peer", peer)
+		s.log().Warn("dhcp request dropped: the server address is not set (server.address)", "ip", peer)
 		return nil, nil
 	}
 	if gi := addr4(req.GatewayIPAddr); gi.IsValid() && !st.Subnet.Contains(gi) {
 		s.log().Warn("dhcp request relayed from outside the configured subnet dropped",
-			"peer", peer, "giaddr", gi, "subnet", st.Subnet, "mac", req.ClientHWAddr)
+			"ip", peer, "giaddr", gi, "subnet", st.Subnet, "mac", req.ClientHWAddr)
+		s.countDrop(DropRelayed)
 		return nil, nil
 	}
 	c := s.recall.apply(req.MessageType(), Classify(req), s.now())
@@ -64,6 +67,7 @@ func (s *Server) handle(ctx context.Context, data []byte, peer net.Addr, alt boo
 	if !s.identify(x) {
 		return nil, nil
 	}
+	s.countRequest(x)
 	var r *dhcpv4.DHCPv4
 	if st.Mode == ModeProxy || alt {
 		r = s.proxy(x)
@@ -73,6 +77,7 @@ func (s *Server) handle(ctx context.Context, data []byte, peer net.Addr, alt boo
 	if r == nil {
 		return nil, nil
 	}
+	s.countReply(x, r)
 	s.emit(x.key, "dhcp."+eventName(r.MessageType()), detail(r))
 	return r.ToBytes(), s.dest(x, r)
 }
@@ -108,13 +113,15 @@ func (s *Server) identify(x *exchange) bool {
 		case UnknownDiscover:
 		default:
 			x.log.Debug("unknown machine ignored", "kind", x.c.Kind(), "serial", x.c.Serial)
+			s.countDrop(DropUnknown)
 			return false
 		}
 	}
 	if x.st.Mode == ModeProxy && !x.c.IsBootClient() {
+		s.countDrop(DropNotBootClient)
 		return false // ProxyDHCP leaves other machines to the real DHCP server
 	}
-	x.log.Debug("dhcp request", "kind", x.c.Kind(), "serial", x.c.Serial, "arch", x.c.Arch, "peer", x.peer)
+	x.log.Debug("dhcp request", "kind", x.c.Kind(), "serial", x.c.Serial, "arch", x.c.Arch, "ip", x.peer)
 	mt := x.req.MessageType()
 	s.emit(x.key, "dhcp."+eventName(mt), requestDetail(x))
 	if mt == dhcpv4.MessageTypeDiscover || mt == dhcpv4.MessageTypeRequest || mt == dhcpv4.MessageTypeInform {

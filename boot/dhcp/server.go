@@ -18,6 +18,8 @@ type Options struct {
 	Log    *slog.Logger // nil discards
 	Leases LeaseStore   // persisted leases; required in full mode
 	Events EventSink    // node records and boot events; may be nil
+	// Metrics counts requests, replies and drops; nil counts nothing.
+	Metrics *Metrics
 
 	// Now is the clock; nil means time.Now. Tests move it.
 	Now func() time.Time
@@ -76,9 +78,9 @@ func (s *Server) Update(st Settings) {
 		switch {
 		case n.Subnet.IsValid() && !n.Subnet.Contains(l.Addr):
 			s.log().Warn("bound lease is outside the new subnet: it stays until it expires, its renewal will be refused",
-				"mac", l.MAC, "addr", l.Addr, "subnet", n.Subnet, "expiry", l.Expiry)
+				"mac", l.MAC, "ip", l.Addr, "subnet", n.Subnet, "expiry", l.Expiry)
 		case !s.table.inPool(l.Addr):
-			s.log().Info("bound lease is outside the new pool: kept until it expires", "mac", l.MAC, "addr", l.Addr)
+			s.log().Info("bound lease is outside the new pool: kept until it expires", "mac", l.MAC, "ip", l.Addr)
 		}
 	}
 }
@@ -203,7 +205,7 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 func (s *Server) serveOne(ctx context.Context, conn net.PacketConn, p packet, altPort bool) {
 	defer func() {
 		if r := recover(); r != nil {
-			s.log().Error("dhcp handler panic: packet dropped", "peer", p.peer, "panic", r)
+			s.log().Error("dhcp handler panic: packet dropped", "ip", p.peer, "panic", r)
 		}
 	}()
 	reply, dst := s.handle(ctx, p.data, p.peer, altPort)
@@ -211,6 +213,6 @@ func (s *Server) serveOne(ctx context.Context, conn net.PacketConn, p packet, al
 		return
 	}
 	if _, err := conn.WriteTo(reply, dst); err != nil && ctx.Err() == nil {
-		s.log().Warn("send dhcp reply", "to", dst, "err", err)
+		s.log().Warn("send dhcp reply", "ip", dst, "err", err)
 	}
 }

@@ -70,6 +70,7 @@ func startHarnessClock(t testing.TB, st Settings, store *testStore, c *clock) *h
 	h := &harness{srv: New(st, Options{}), store: store, clock: c}
 	h.cl = dhcptest.NewClient(t, conn.LocalAddr())
 	h.srv.Leases, h.srv.Events, h.srv.Now = store, store, h.clock.Now
+	h.srv.Metrics = NewMetrics(nil)
 	h.srv.ClientPort, h.srv.RelayPort = h.cl.Port, h.cl.Port
 	h.srv.BroadcastAddr = netip.MustParseAddr("127.0.0.1")
 	testutil.Serve(t, func(ctx context.Context) error { return h.srv.Serve(ctx, conn) })

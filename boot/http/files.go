@@ -152,10 +152,10 @@ func (s *Server) fileError(w http.ResponseWriter, r *http.Request, name string, 
 	log := s.logger()
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		log.Debug("boot file not found", "name", name, "client", clientAddr(r).String(), "err", err)
+		log.Debug("boot file not found", "file", name, "ip", clientAddr(r).String(), "err", err)
 		http.Error(w, "not found", http.StatusNotFound)
 	case errors.Is(err, resolve.ErrRefused):
-		log.Info("boot file refused", "name", name, "client", clientAddr(r).String(), "err", err)
+		log.Info("boot file refused", "file", name, "ip", clientAddr(r).String(), "err", err)
 		http.Error(w, "forbidden", http.StatusForbidden)
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client went away while the resolver worked; nobody reads the
@@ -163,7 +163,7 @@ func (s *Server) fileError(w http.ResponseWriter, r *http.Request, name string, 
 		log.Debug("client gone before boot file resolved", "name", name, "err", err)
 		http.Error(w, "client closed request", statusClientClosed)
 	default:
-		log.Error("resolve boot file", "name", name, "client", clientAddr(r).String(), "err", err)
+		log.Error("resolve boot file", "file", name, "ip", clientAddr(r).String(), "err", err)
 		http.Error(w, fmt.Sprintf("internal error resolving %q", name), http.StatusInternalServerError)
 	}
 }

@@ -10,7 +10,7 @@ import (
 )
 
 // Metric names the server registers. Labels: route is one of boot, ipxe,
-// pi, api, healthz, metrics, mount, other; code is the HTTP status.
+// pi, api, healthz, metrics, index, mount, other; code is the HTTP status.
 const (
 	MetricRequests = "racklet_http_requests_total"           // counter{route,code}
 	MetricBytes    = "racklet_http_response_bytes_total"     // counter{route}: body bytes sent

@@ -13,7 +13,7 @@ import (
 // reqInfo is what inner handlers tell the logging and metrics middleware
 // about a request. It lives in the request context.
 type reqInfo struct {
-	route string // metrics label: boot, ipxe, pi, api, healthz, metrics, mount, other
+	route string // metrics label: boot, ipxe, pi, api, healthz, metrics, index, mount, other
 	node  string // node name once the resolver knows it
 	file  string // resolved path inside the node's source
 }
@@ -109,7 +109,7 @@ func (s *Server) observe(log *slog.Logger, m *metrics, h http.Handler) http.Hand
 				slog.Int("status", status),
 				slog.Int64("bytes", rec.bytes),
 				slog.Duration("duration", elapsed),
-				slog.String("client", clientAddr(r).String()),
+				slog.String("ip", clientAddr(r).String()),
 				slog.String("route", info.route),
 			}
 			if info.node != "" {

@@ -11,6 +11,7 @@
 //	GET /api/v1/nodes                  all nodes, each with its lease if any
 //	GET /api/v1/nodes/{key}            one node
 //	GET /api/v1/nodes/{key}/events     its boot events, oldest first (?limit=N keeps the newest N)
+//	GET /                              a page naming the server, its version and these routes
 //	GET /healthz                       "ok"
 //	GET /metrics                       Prometheus exposition of Server.Registry
 //
@@ -145,6 +146,7 @@ func (s *Server) build() http.Handler {
 	mux.Handle("GET /api/v1/nodes/{key}", routed("api", http.HandlerFunc(s.getNode)))
 	mux.Handle("GET /api/v1/nodes/{key}/events", routed("api", http.HandlerFunc(s.listEvents)))
 	mux.Handle("GET /healthz", routed("healthz", http.HandlerFunc(serveHealth)))
+	mux.Handle("GET /{$}", routed("index", http.HandlerFunc(s.serveIndex)))
 	mux.Handle("GET /metrics", routed("metrics", m.exposition(reg)))
 	mux.Handle("/", http.HandlerFunc(s.serveFallback))
 	for pattern, h := range s.Mounts {
@@ -199,7 +201,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	s.logger().Info("http server listening", "addr", ln.Addr().String())
+	s.logger().Info("http server listening", "listen", ln.Addr().String())
 
 	select {
 	case err := <-errc:

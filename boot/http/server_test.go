@@ -74,6 +74,24 @@ func TestHealthAndMetrics(t *testing.T) {
 	(&Server{Registry: reg}).Handler()
 }
 
+// TestIndex: GET / names the server and links its routes; other paths
+// are still not found.
+func TestIndex(t *testing.T) {
+	url := startServer(t, &Server{Mounts: map[string]http.Handler{"/api/v1/attest/": http.NotFoundHandler()}})
+	got := curl(t, url+"/")
+	if got.code != 200 {
+		t.Fatalf("GET /: status %d", got.code)
+	}
+	for _, want := range []string{"racklet-boot", `href="/metrics"`, `href="/healthz"`, `href="/api/v1/nodes"`, "/api/v1/attest/"} {
+		if !strings.Contains(string(got.body), want) {
+			t.Errorf("GET / lacks %q:\n%s", want, got.body)
+		}
+	}
+	if got := curl(t, url+"/nothing-here"); got.code != 404 {
+		t.Errorf("GET /nothing-here: status %d, want 404", got.code)
+	}
+}
+
 func TestPrivateRegistry(t *testing.T) {
 	url := startServer(t, &Server{})
 	got := curl(t, url+"/metrics")
@@ -117,7 +135,7 @@ func TestRequestLog(t *testing.T) {
 	delete(line, "duration")
 	want := map[string]any{
 		"level": "INFO", "msg": "http request", "method": "GET", "path": "/boot/config.txt",
-		"status": float64(206), "bytes": float64(4), "client": "127.0.0.1", "route": "boot",
+		"status": float64(206), "bytes": float64(4), "ip": "127.0.0.1", "route": "boot",
 		"node": "pi-01", "file": "config.txt", "range": "bytes=0-3",
 	}
 	if diff := cmp.Diff(want, line); diff != "" {

@@ -118,7 +118,7 @@ func (r *Resolver) logOpen(ctx context.Context, req Request, c *client, route st
 	if !log.Enabled(ctx, level) {
 		return
 	}
-	attrs := []slog.Attr{slog.String("via", req.Via), slog.Any("client", req.Client), slog.String("file", req.Name), slog.String("route", route)}
+	attrs := []slog.Attr{slog.String("via", req.Via), slog.Any("ip", req.Client), slog.String("file", req.Name), slog.String("route", route)}
 	if c != nil {
 		attrs = append(attrs, slog.String("node", c.node.Name), slog.String("match", c.how), slog.String("path", c.name))
 	}

@@ -274,8 +274,8 @@ func TestOpenLogs(t *testing.T) {
 		t.Fatal("image source served a file")
 	}
 	for _, want := range []string{
-		"level=DEBUG msg=\"boot file\" via=tftp client=10.0.0.101 file=rack7/start4.elf route=source node=pi-01 match=address path=start4.elf size=6",
-		"level=WARN msg=\"boot file not served\" via=http client=\"\" file=0badf00d/config.txt route=source-error node=img-01",
+		"level=DEBUG msg=\"boot file\" via=tftp ip=10.0.0.101 file=rack7/start4.elf route=source node=pi-01 match=address path=start4.elf size=6",
+		"level=WARN msg=\"boot file not served\" via=http ip=\"\" file=0badf00d/config.txt route=source-error node=img-01",
 	} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, buf.String())

@@ -50,15 +50,18 @@ func (s *Server) prefetchLoop(ctx context.Context) {
 		keep, err := s.booter.Prefetch(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
+				s.metrics.prefetched(0, 0, err)
 				log.Warn("not every assigned image is ready; nodes whose image failed get no boot files", "err", err)
 			}
 			continue
 		}
 		log.Info("assigned images verified and cached", "images", len(keep))
-		if n, err := s.images.GC(ctx, keep); err != nil {
+		n, err := s.images.GC(ctx, keep)
+		if err != nil {
 			log.Warn("image cache clean-up failed", "err", err)
 		} else if n > 0 {
 			log.Info("image cache cleaned", "removed", n)
 		}
+		s.metrics.prefetched(len(keep), n, nil)
 	}
 }

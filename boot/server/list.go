@@ -47,6 +47,7 @@ func listNodes(ctx context.Context, r httpboot.NodeReader, events int) ([]NodeSt
 	if err != nil {
 		return nil, err
 	}
+	nodes = dropAdopted(nodes)
 	leases, err := r.Leases(ctx)
 	if err != nil {
 		return nil, err

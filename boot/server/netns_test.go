@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net"
+	"net/http"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -153,6 +154,25 @@ func TestServeRackInNamespace(t *testing.T) {
 	for _, n := range nodes {
 		if n.Lease == nil || !n.Known {
 			t.Errorf("node %s: known %v, lease %+v; want a known node with a lease", n.Key, n.Known, n.Lease)
+		}
+	}
+
+	// After a boot and a reload every metric the Grafana dashboard queries
+	// has a value (the first scrape makes the HTTP route's own).
+	get(t, s, "/metrics")
+	code, exposition := get(t, s, "/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d", code)
+	}
+	checkDashboard(t, exposition)
+	for _, want := range []string{
+		`racklet_config_reloads_total{result="ok"} 1`,
+		`racklet_config_last_reload_successful 1`,
+		`racklet_dhcp_replies_total{class="rpi4",mode="full",type="ack"} 2`,
+		`racklet_dhcp_leases{state="bound"} 2`,
+	} {
+		if !strings.Contains(exposition, want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
 		}
 	}
 }

@@ -68,7 +68,27 @@ func (r *nodeReader) Nodes(ctx context.Context) ([]store.Node, error) {
 	for i := range recs {
 		recs[i] = r.view(inv, recs[i])
 	}
-	return recs, nil
+	return dropAdopted(recs), nil
+}
+
+// dropAdopted leaves out the records of machines discovered before the
+// config named them: a discovered record (not known) whose MAC or serial
+// a known node has is that node's past, not a second machine.
+func dropAdopted(recs []store.Node) []store.Node {
+	macs, serials := map[string]bool{}, map[string]bool{}
+	for _, n := range recs {
+		if n.Known {
+			macs[n.MAC], serials[n.Serial] = n.MAC != "", n.Serial != ""
+		}
+	}
+	out := recs[:0]
+	for _, n := range recs {
+		if !n.Known && n.Name == "" && ((n.MAC != "" && macs[n.MAC]) || (n.Serial != "" && serials[n.Serial])) {
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
 }
 
 func (r *nodeReader) Node(ctx context.Context, key string) (store.Node, bool, error) {

@@ -101,6 +101,7 @@ type Server struct {
 	enrol    *enrol.Book
 	hub      hub
 	base     *rack.Config // the config as its file says, without approved nodes
+	metrics  *metrics
 
 	reloadMu sync.Mutex   // serialises Reload
 	started  *rack.Config // the config Run's sockets were opened for
@@ -144,10 +145,12 @@ func New(cfg *rack.Config, opts Options) (*Server, error) {
 	if s.state, err = store.OpenBolt(filepath.Join(s.dataDir, StateFile), store.BoltOptions{}); err != nil {
 		return nil, err
 	}
+	s.metrics = newMetrics(reg)
 	if err := s.build(cfg, reg); err != nil {
 		s.state.Close()
 		return nil, err
 	}
+	mustRegister(reg, s.componentCollectors()...)
 	return s, nil
 }
 
@@ -162,7 +165,7 @@ func (s *Server) build(cfg *rack.Config, reg *prometheus.Registry) error {
 	s.events = &eventTap{Store: s.state, notify: s.hub.node}
 	s.booter = &imagestore.Booter{Store: s.images, Config: func() *rack.Config { return s.inv.Load().Config() }}
 
-	s.dhcp = dhcp.New(dhcpSettings(s.inv.Load()), dhcp.Options{Log: s.component("dhcp"), Leases: s.state, Events: s.events})
+	s.dhcp = dhcp.New(dhcpSettings(s.inv.Load()), dhcp.Options{Log: s.component("dhcp"), Leases: s.state, Events: s.events, Metrics: dhcp.NewMetrics(reg)})
 	neighbours := s.opts.Neighbours
 	if neighbours == nil {
 		neighbours = arpIn{network: s.network, table: resolve.ARPTable{Path: "/proc/thread-self/net/arp"}}
@@ -171,7 +174,7 @@ func (s *Server) build(cfg *rack.Config, reg *prometheus.Registry) error {
 	s.resolver = resolve.New(s.inv.Load(), resolve.Options{
 		Log:     s.component("resolve"),
 		Clients: s.clients,
-		Images:  ImageSource(s.booter),
+		Images:  countedImages{ImageSource(s.booter), s.metrics},
 	})
 	s.tftp = &tftp.Server{Files: s.resolver, Log: s.component("tftp"), Events: s.events, Metrics: tftp.NewMetrics(reg), Network: s.network}
 
@@ -186,6 +189,7 @@ func (s *Server) build(cfg *rack.Config, reg *prometheus.Registry) error {
 		Expected:        &expectedBoot{inv: s.inv, res: s.resolver, images: s.booter},
 		TrustOnFirstUse: true,
 		Logger:          s.component("attest"),
+		Outcome:         func(o string) { s.metrics.attest.WithLabelValues(o).Inc() },
 	}
 	if err := s.buildBMC(); err != nil {
 		return err
@@ -348,9 +352,11 @@ func (s *Server) Run(ctx context.Context) error {
 	s.addrs = Addrs{TFTP: tftpAddr, HTTP: httpAddr, BMC: l.bmc.Addr().String()}
 	s.reloadMu.Unlock()
 	if err := s.apply(ctx, s.inv.Load()); err != nil {
+		s.metrics.applied(len(cfg.Nodes), false, err)
 		l.close()
 		return err
 	}
+	s.metrics.applied(len(cfg.Nodes), false, nil)
 	close(s.ready)
 	s.log.Info("racklet-boot serving", "config", s.opts.ConfigFile, "dataDir", s.dataDir, "interface", cfg.Server.Interface, "address", cfg.Server.Address,
 		"dhcp", cfg.DHCP.Mode, "nodes", len(cfg.Nodes), "tftp", tftpAddr, "http", httpAddr)
@@ -369,11 +375,11 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { s.prefetchLoop(ctx); return nil })
 	if s.opts.ConfigFile != "" {
 		g.Go(func() error {
-			return Watch(ctx, s.opts.ConfigFile, s.component("config"), func(next *rack.Config) {
+			return watch(ctx, s.opts.ConfigFile, s.component("config"), func(next *rack.Config) {
 				if err := s.Reload(ctx, next); err != nil {
 					s.log.Error("apply the reloaded config", "err", err)
 				}
-			})
+			}, s.metrics.rejected)
 		})
 	}
 	err = g.Wait()
@@ -443,6 +449,7 @@ func (s *Server) Reload(ctx context.Context, cfg *rack.Config) error {
 	s.dhcp.Update(dhcpSettings(inv))
 	s.resolver.Update(inv)
 	err = s.apply(ctx, inv)
+	s.metrics.applied(len(cfg.Nodes), true, err)
 	s.bmc.Rescan()
 	s.hub.publish("*")
 	s.log.Info("config reloaded", "nodes", len(cfg.Nodes), "dhcp", cfg.DHCP.Mode)

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/racklet/racklet-boot/store"
 )
 
 // loopbackConfig serves one Pi (serial 5b154510) from boot with DHCP off,
@@ -100,5 +102,31 @@ func TestNewRefusesLockedState(t *testing.T) {
 	defer s.Close()
 	if _, err := New(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "lock") {
 		t.Errorf("second New on one data directory: %v, want a lock error", err)
+	}
+}
+
+// TestDiscoveredThenNamed: a machine discovered before the config named it
+// is listed once, as the node, by the server and from its data directory.
+func TestDiscoveredThenNamed(t *testing.T) {
+	dir := t.TempDir()
+	s := startLoopback(t, loopbackConfig(dir, bootTree(t, dir, "a", "one"), ""))
+	for _, n := range []store.Node{
+		{Key: "mac:dc:a6:32:00:00:09", MAC: "dc:a6:32:00:00:09", Serial: "5b154510", Kind: "rpi4"}, // pi-01, seen before it was named
+		{Key: "mac:dc:a6:32:00:00:0a", MAC: "dc:a6:32:00:00:0a", Serial: "0000abcd", Kind: "rpi4"}, // still unknown
+	} {
+		if err := s.state.PutNode(t.Context(), n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nodes, err := s.Nodes(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, n := range nodes {
+		keys = append(keys, n.Key)
+	}
+	if strings.Join(keys, " ") != "mac:dc:a6:32:00:00:0a pi-01" {
+		t.Errorf("nodes %v, want pi-01 once and the machine still unknown", keys)
 	}
 }

@@ -30,6 +30,11 @@ const WatchDebounce = 200 * time.Millisecond
 // It watches the file's directory, not the file: editors and "mv" replace
 // the file with a new one, which a watch on the old file would miss.
 func Watch(ctx context.Context, path string, log *slog.Logger, apply func(*rack.Config)) error {
+	return watch(ctx, path, log, apply, nil)
+}
+
+// watch is Watch with a callback for each rejected config.
+func watch(ctx context.Context, path string, log *slog.Logger, apply func(*rack.Config), rejected func(error)) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -51,6 +56,9 @@ func Watch(ctx context.Context, path string, log *slog.Logger, apply func(*rack.
 		cfg, err := rack.Load(path)
 		if err != nil {
 			log.Error("config rejected, keeping the previous one", "file", path, "reason", reason, "err", err)
+			if rejected != nil {
+				rejected(err)
+			}
 			return
 		}
 		log.Info("config loaded", "file", path, "reason", reason, "nodes", len(cfg.Nodes))

@@ -124,7 +124,7 @@ type result struct {
 // finish logs, records and counts one result.
 func (s *Server) finish(ctx context.Context, r result) {
 	attrs := []slog.Attr{
-		slog.String("client", r.Client),
+		slog.String("ip", r.Client),
 		slog.String("file", r.File),
 		slog.String("outcome", r.Outcome),
 	}

@@ -10,7 +10,7 @@
 //
 //	racklet-agent attest --hat unix:/tmp/hat.sock --server http://10.0.0.2 --node pi-01 \
 //	    --kernel /boot/kernel8.img --initrd /boot/initramfs --cmdline /boot/cmdline.txt \
-//	    --roothash 3f1c… --out /run/racklet
+//	    --roothash 3f1c… --secrets-dir /run/racklet
 package main
 
 import (
@@ -74,6 +74,9 @@ func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "racklet-agent",
 		Short: "Racklet node agent: measured boot, attestation and A/B state via the HAT",
+		Long: "racklet-agent runs on a Racklet node: it measures the boot into the node's HAT (RP2040),\n" +
+			"attests to racklet-boot and keeps the HAT's A/B attempt counter. boot-attempt exits 2\n" +
+			"when the slot is out of attempts (fall back to the committed one).",
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.hat, "hat", "/dev/ttyAMA0", "the HAT: a serial device, unix:PATH or tcp:HOST:PORT")
@@ -86,14 +89,23 @@ func newRoot() *cobra.Command {
 
 func attestCmd(g *global) *cobra.Command {
 	var server, node, kernel, initrd, cmdline, roothash, out string
+	var o cli.Output
 	cmd := &cobra.Command{
-		Use:   "attest --server URL --node NAME --kernel FILE --initrd FILE --cmdline FILE|STRING --roothash HEX [--out DIR]",
+		Use:   "attest --server URL --node NAME --kernel FILE --initrd FILE --cmdline FILE|STRING --roothash HEX [--secrets-dir DIR]",
 		Short: "Measure the boot, prove it to racklet-boot and receive this node's secrets",
-		Args:  cobra.NoArgs,
+		Long: "Measure the booted kernel, initramfs, command line and root hash into the HAT, prove them\n" +
+			"to racklet-boot with a HAT quote and receive the secrets it releases. A refusal (another\n" +
+			"image's measurements, an unknown HAT key) releases nothing and exits 77.",
+		Example: `  racklet-agent attest --hat unix:/tmp/hat.sock --server http://10.0.0.2 --node pi-01 \
+      --kernel kernel8.img --initrd initramfs8 --cmdline cmdline.txt --roothash 3f1c… --secrets-dir /run/racklet`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Check(); err != nil {
+				return err
+			}
 			for flag, v := range map[string]string{"server": server, "node": node, "kernel": kernel, "initrd": initrd, "cmdline": cmdline, "roothash": roothash} {
 				if v == "" {
-					return fmt.Errorf("--%s is required", flag)
+					return cli.Usagef("--%s is required", flag)
 				}
 			}
 			line := cmdline
@@ -108,12 +120,12 @@ func attestCmd(g *global) *cobra.Command {
 				res, err := agent.Attest(ctx, c, agent.Options{Node: node, Server: server, Measurements: m, Logger: g.logger()})
 				var ref *agent.Refused
 				if errors.As(err, &ref) {
-					return fmt.Errorf("%s (nothing released)", ref.Error())
+					return cli.Refused(fmt.Errorf("%s (nothing released)", ref.Error()))
 				}
 				if err != nil {
 					return err
 				}
-				return report(cmd.OutOrStdout(), res, out)
+				return report(cmd.OutOrStdout(), res, out, o)
 			})
 		},
 	}
@@ -126,16 +138,48 @@ func attestCmd(g *global) *cobra.Command {
 	// parameters there, so it never equals the image's cmdline.txt.
 	f.StringVar(&cmdline, "cmdline", "", "kernel command line as the image defines it (cmdline.txt), or a file holding it")
 	f.StringVar(&roothash, "roothash", "", "dm-verity root hash of the root filesystem, hex")
-	f.StringVar(&out, "out", "", "write each released secret to DIR/NAME (mode 0600)")
+	f.StringVar(&out, "secrets-dir", "", "write each released secret to DIR/NAME (mode 0600)")
+	f.StringVar(&out, "out", "", "old spelling of --secrets-dir")
+	_ = f.MarkDeprecated("out", "use --secrets-dir (-o/--output is the output format, as in every command)")
+	o.Register(cmd)
 	return cmd
 }
 
-func report(w io.Writer, res agent.Result, out string) error {
+// attested is what attest prints with -o json|yaml (secrets by name, never their bytes).
+type attested struct {
+	BootCounter uint64         `json:"bootCounter"`
+	Image       string         `json:"image"`
+	Secrets     []secretDigest `json:"secrets"`
+}
+
+type secretDigest struct {
+	Name   string `json:"name"`
+	Size   int    `json:"size"`
+	SHA256 string `json:"sha256"`
+	File   string `json:"file,omitempty"`
+}
+
+func report(w io.Writer, res agent.Result, out string, o cli.Output) error {
 	names := make([]string, 0, len(res.Secrets))
 	for n := range res.Secrets {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	if o.Format != "table" && o.Format != "text" && o.Format != "" {
+		v := attested{BootCounter: res.BootCounter, Image: res.Image}
+		for _, n := range names {
+			sum := sha256.Sum256(res.Secrets[n])
+			sd := secretDigest{Name: n, Size: len(res.Secrets[n]), SHA256: hex.EncodeToString(sum[:])}
+			if out != "" {
+				sd.File = filepath.Join(out, n)
+			}
+			v.Secrets = append(v.Secrets, sd)
+		}
+		if err := writeSecrets(res, names, out); err != nil {
+			return err
+		}
+		return o.Write(w, v, nil)
+	}
 	fmt.Fprintf(w, "attestation accepted: boot %d, image %s, %d secrets released\n", res.BootCounter, orNone(res.Image), len(names))
 	if out != "" {
 		if err := os.MkdirAll(out, 0o700); err != nil {
@@ -153,6 +197,22 @@ func report(w io.Writer, res agent.Result, out string) error {
 			line += "  → " + p
 		}
 		fmt.Fprintln(w, line)
+	}
+	return nil
+}
+
+// writeSecrets writes each secret to out/NAME (mode 0600) when out is set.
+func writeSecrets(res agent.Result, names []string, out string) error {
+	if out == "" {
+		return nil
+	}
+	if err := os.MkdirAll(out, 0o700); err != nil {
+		return fmt.Errorf("secrets directory: %w", err)
+	}
+	for _, n := range names {
+		if err := os.WriteFile(filepath.Join(out, n), res.Secrets[n], 0o600); err != nil {
+			return fmt.Errorf("write secret: %w", err)
+		}
 	}
 	return nil
 }
@@ -175,9 +235,10 @@ type identity struct {
 func identityCmd(g *global) *cobra.Command {
 	var out cli.Output
 	cmd := &cobra.Command{
-		Use:   "identity",
-		Short: "Print the HAT's key (for pre-provisioning in the rack config), serial and firmware",
-		Args:  cobra.NoArgs,
+		Use:     "identity",
+		Short:   "Print the HAT's key (for pre-provisioning in the rack config), serial and firmware",
+		Example: "  racklet-agent identity --hat unix:/tmp/hat.sock\n  racklet-agent identity --hat /dev/ttyAMA0 -o json",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := out.Check(); err != nil {
 				return err
@@ -233,6 +294,7 @@ func bootCmd(g *global, name string) *cobra.Command {
 	var out cli.Output
 	cmd := &cobra.Command{
 		Use: use, Short: short, Args: args,
+		Example: "  racklet-agent " + strings.TrimSuffix(use, " A|B") + map[bool]string{true: " B", false: ""}[use != name] + " --hat /dev/ttyAMA0",
 		RunE: func(cmd *cobra.Command, a []string) error {
 			if err := out.Check(); err != nil {
 				return err
@@ -281,20 +343,33 @@ func bootCmd(g *global, name string) *cobra.Command {
 }
 
 func powerCycleCmd(g *global) *cobra.Command {
-	return &cobra.Command{
-		Use:   "power-cycle",
-		Short: "Have the HAT power-cycle the Pi (registers reset, boot counter +1)",
-		Args:  cobra.NoArgs,
+	var out cli.Output
+	cmd := &cobra.Command{
+		Use:     "power-cycle",
+		Short:   "Have the HAT power-cycle the Pi (registers reset, boot counter +1)",
+		Example: "  racklet-agent power-cycle --hat /dev/ttyAMA0",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := out.Check(); err != nil {
+				return err
+			}
 			return g.withHAT(cmd, func(ctx context.Context, c *hatlink.Client) error {
 				n, err := c.PowerCycle(ctx)
-				if err == nil {
-					fmt.Fprintf(cmd.OutOrStdout(), "power cycled: boot %d\n", n)
+				if err != nil {
+					return err
 				}
-				return err
+				v := struct {
+					Boot uint64 `json:"boot"`
+				}{n}
+				return out.Write(cmd.OutOrStdout(), v, func(w io.Writer) error {
+					_, err := fmt.Fprintf(w, "power cycled: boot %d\n", v.Boot)
+					return err
+				})
 			})
 		},
 	}
+	out.Register(cmd)
+	return cmd
 }
 
 func healthCmd(g *global) *cobra.Command {

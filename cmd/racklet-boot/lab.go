@@ -21,6 +21,8 @@ func newLabCmd() *cobra.Command {
 			"serve it with racklet-boot on an embedded example config and boot files, boot\n" +
 			"--nodes simulated Raspberry Pi 4s and 5s through DHCP and TFTP, print each node's boot\n" +
 			"timeline and the server's view of the rack, and remove everything. Needs root.",
+		Example: `  racklet-boot lab
+  racklet-boot lab --nodes 20 --dhcp proxy --keep -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := out.Check(); err != nil {

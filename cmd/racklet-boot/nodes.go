@@ -10,35 +10,46 @@ import (
 )
 
 func newNodesCmd() *cobra.Command {
-	var dataDir, url string
+	var c client
 	var events int
 	var out cli.Output
 	cmd := &cobra.Command{
-		Use:   "nodes",
-		Short: "List known and discovered nodes, their leases and last boot events",
+		Use:   "nodes [NAME...]",
+		Short: "List known and discovered nodes, their leases and boot events; a node's boot timeline",
 		Long: "List nodes from a running server's API (--server) or, when the server is stopped,\n" +
-			"straight from its data directory (--data-dir; bbolt allows one process at a time).",
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+			"straight from its data directory (--data-dir; bbolt allows one process at a time).\n" +
+			"Given node names, print each one's boot timeline instead: every event (DHCP, TFTP and\n" +
+			"HTTP files, attestation, agent stages) with its offset from the first, newest --events.",
+		Example: `  racklet-boot nodes --server http://10.0.0.2
+  racklet-boot nodes --data-dir /var/lib/racklet -o json
+  racklet-boot nodes pi-01 --server http://10.0.0.2 --events 100    # pi-01's boot timeline`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, names []string) error {
 			if err := out.Check(); err != nil {
 				return err
 			}
-			var nodes []server.NodeStatus
-			var err error
-			if url != "" {
-				nodes, err = server.FetchNodes(cmd.Context(), url, events)
-			} else {
-				nodes, err = server.ReadNodes(cmd.Context(), dataDir, events)
+			n := events
+			if len(names) > 0 && !cmd.Flags().Changed("events") {
+				n = 50 // a timeline wants more than the list's last few
 			}
+			nodes, err := c.nodes(cmd.Context(), n)
 			if err != nil {
 				return err
 			}
-			return out.Write(cmd.OutOrStdout(), nodes, func(w io.Writer) error { return server.WriteNodeTable(w, nodes) })
+			if nodes, err = pick(nodes, names); err != nil {
+				return err
+			}
+			return out.Write(cmd.OutOrStdout(), nodes, func(w io.Writer) error {
+				if len(names) > 0 {
+					return server.WriteTimelines(w, nodes)
+				}
+				return server.WriteNodeTable(w, nodes)
+			})
 		},
+		ValidArgsFunction: c.completeNodes,
 	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", "/var/lib/racklet", "racklet-boot data directory (server stopped)")
-	cmd.Flags().StringVar(&url, "server", "", "URL of a running racklet-boot, e.g. http://10.0.0.2")
-	cmd.Flags().IntVar(&events, "events", 5, "boot events to show per node")
+	c.register(cmd)
+	cmd.Flags().IntVar(&events, "events", 5, "boot events to show per node (50 for a timeline)")
 	out.Register(cmd)
 	cmd.AddCommand(newPendingCmd(), newApproveCmd())
 	return cmd

@@ -14,7 +14,10 @@ func newServeCmd(g *globals) *cobra.Command {
 		Use:   "serve",
 		Short: "Serve DHCP, TFTP and HTTP to the rack from a rack config",
 		Long: "Serve DHCP (full or proxy), TFTP and HTTP on the rack LAN. The config is reloaded\n" +
-			"when the file changes and on SIGHUP; a broken new config is rejected and the old one keeps serving.",
+			"when the file changes and on SIGHUP; a broken new config is rejected and the old one keeps serving.\n" +
+			"GET / on the HTTP port names the server and links /metrics (Prometheus), /healthz and the API.",
+		Example: `  racklet-boot serve --config /etc/racklet/rack.yaml
+  racklet-boot serve -c rack.yaml --data-dir ./state --http-listen :8080 --log-format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := rack.Load(config)
@@ -34,5 +37,6 @@ func newServeCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&o.TFTPAddr, "tftp-listen", "", "TFTP listen address (default :server.tftpPort)")
 	cmd.Flags().StringVar(&o.HTTPAddr, "http-listen", "", "HTTP listen address (default :server.httpPort)")
 	_ = cmd.MarkFlagFilename("config", "yaml", "yml")
+	_ = cmd.MarkFlagDirname("data-dir")
 	return cmd
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -29,11 +30,11 @@ type eepromFlags struct {
 func (e *eepromFlags) apply(pis []*pisim.Pi) error {
 	mode, ok := map[string]pisim.PrefixMode{"serial": pisim.PrefixSerial, "mac": pisim.PrefixMAC}[e.prefix]
 	if !ok {
-		return fmt.Errorf("unknown --prefix %q: use serial or mac", e.prefix)
+		return cli.Usagef("unknown --prefix %q: use serial or mac", e.prefix)
 	}
 	order, err := strconv.ParseUint(e.bootOrder, 0, 32)
 	if err != nil {
-		return fmt.Errorf("--boot-order %q: want a number such as 0xf7 (HTTP) or 0xf2 (TFTP)", e.bootOrder)
+		return cli.Usagef("--boot-order %q: want a number such as 0xf7 (HTTP) or 0xf2 (TFTP)", e.bootOrder)
 	}
 	var pub *rsa.PublicKey
 	if e.pubKey != "" {
@@ -51,6 +52,7 @@ func (e *eepromFlags) apply(pis []*pisim.Pi) error {
 
 func (e *eepromFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&e.prefix, "prefix", "serial", "TFTP prefix mode: serial or mac")
+	_ = cmd.RegisterFlagCompletionFunc("prefix", cobra.FixedCompletions([]string{"serial", "mac"}, cobra.ShellCompDirectiveNoFileComp))
 	cmd.Flags().StringVar(&e.bootOrder, "boot-order", "0x2", "EEPROM BOOT_ORDER, lowest nibble first: 2 TFTP, 7 HTTP boot (e.g. 0xf7, 0xf27)")
 	cmd.Flags().StringVar(&e.httpHost, "http-host", "", "EEPROM HTTP_HOST: the HTTP boot server's IPv4 address")
 	cmd.Flags().IntVar(&e.httpPort, "http-port", pisim.DefaultHTTPPort, "EEPROM HTTP_PORT")
@@ -64,6 +66,7 @@ func newSimulateCmd(g *globals) *cobra.Command {
 	var iface, kind string
 	var nodes int
 	var seed uint64
+	var dhcpTimeout time.Duration
 	var r pisim.Rack
 	var e eepromFlags
 	var out cli.Output
@@ -74,6 +77,9 @@ func newSimulateCmd(g *globals) *cobra.Command {
 			"signed boot.img with --boot-order 0xf7 --http-host ADDR --pubkey PEM), each on its own\n" +
 			"macvlan of --interface with its own MAC, serial and address (needs root), and print\n" +
 			"each node's boot timeline. The same --seed always gives the same serials and MACs.",
+		Example: `  racklet-boot simulate --interface eth1 --nodes 4
+  racklet-boot simulate -i br-rack -n 20 --kind rpi5 --stagger 200ms -o json
+  racklet-boot simulate -i eth1 -n 2 --boot-order 0xf7 --http-host 10.0.0.2 --pubkey boot.pub`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := out.Check(); err != nil {
@@ -85,6 +91,9 @@ func newSimulateCmd(g *globals) *cobra.Command {
 			}
 			if err := e.apply(pis); err != nil {
 				return err
+			}
+			for _, p := range pis {
+				p.DHCPTimeout = dhcpTimeout
 			}
 			r.Transport, r.Pis, r.Logger = &pisim.MacvlanTransport{Parent: iface}, pis, g.logger()
 			results := r.Run(cmd.Context())
@@ -111,6 +120,8 @@ func newSimulateCmd(g *globals) *cobra.Command {
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "seed for serials and MACs")
 	cmd.Flags().IntVar(&r.Concurrency, "concurrency", 0, "Pis booting at once (0: all)")
 	cmd.Flags().DurationVar(&r.Stagger, "stagger", 0, "delay between Pi power-ons")
+	cmd.Flags().DurationVar(&dhcpTimeout, "dhcp-timeout", pisim.DefaultDHCPTimeout, "how long a Pi waits for a boot offer (the firmware: 45s)")
+	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions([]string{"rpi4", "rpi5", "mixed"}, cobra.ShellCompDirectiveNoFileComp))
 	e.register(cmd)
 	out.Register(cmd)
 	_ = cmd.MarkFlagRequired("interface")

@@ -41,7 +41,7 @@ func newCommand() *cobra.Command {
 			"  racklet-hat-sim --state hat.json --serial 5b154510 --bmc tcp:10.0.0.2:7070 -- qemu-system-x86_64 -m 512 -display none -nic tap,ifname=tap0",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if statePath == "" {
-				return fmt.Errorf("--state is required: the file that holds the simulated HAT's keys and counters")
+				return cli.Usagef("--state is required: the file that holds the simulated HAT's keys and counters")
 			}
 			if listen == "" && bmc == "" {
 				listen = "pty"
@@ -66,7 +66,7 @@ func newCommand() *cobra.Command {
 					return hatsim.ListenAndServe(ctx, listen, dev, log, func(addr string) {
 						// The address goes to stdout alone so scripts can read it.
 						fmt.Fprintln(cmd.OutOrStdout(), addr)
-						log.Info("hat simulator ready", "addr", addr, "serial", id.Serial,
+						log.Info("hat simulator ready", "listen", addr, "serial", id.Serial,
 							"key", hatlink.EncodeKey(id.SignKey))
 					})
 				})

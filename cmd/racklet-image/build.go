@@ -2,8 +2,8 @@ package main
 
 import (
 	"crypto/rsa"
-	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/racklet/racklet-boot/image"
-	"github.com/racklet/racklet-boot/image/artifact"
+	"github.com/racklet/racklet-boot/internal/cli"
 	"github.com/racklet/racklet-boot/sign"
 )
 
@@ -31,9 +31,16 @@ func newBuildCmd(g *globals) *cobra.Command {
 		maxFile     int64
 		maxRoot     int64
 	)
+	var out cli.Output
 	cmd := &cobra.Command{
-		Use:   "build --base REF --platform linux/arm64 (--output DIR | --push REF)",
+		Use:   "build --base REF --platform linux/arm64 (--dir DIR | --push REF)",
 		Short: "Build an image from an OCI base image",
+		Example: `  # a directory, from the Debian base (bash examples/base/debian.sh --arch arm64 --out /var/tmp/base)
+  racklet-image build --base oci-layout:/var/tmp/base:bookworm-arm64 --dir /tmp/img
+  # straight into a registry, signed
+  racklet-image build --base oci-layout:/var/tmp/base:bookworm-arm64 --push registry.lan:5000/racklet/os:v1 --sign-key racklet.key
+  # with the A/B disk image for flashing an SD card
+  racklet-image build --base oci-layout:/var/tmp/base:bookworm-arm64 --dir /tmp/img --disk`,
 		Long: `Build turns an OCI base image into a bootable, immutable OS image: a FAT32 boot partition
 (boot.vfat), the root file system as squashfs (root.squashfs) with its dm-verity hash tree
 (root.verity), optionally an A/B disk image (disk.img.zst), and manifest.json pinning them.
@@ -45,11 +52,18 @@ REF is host/repo:tag, host/repo@sha256:..., oci-layout:DIR[:tag] or docker-archi
 SOURCE_DATE_EPOCH, when set, fixes every timestamp; otherwise the base image's creation time does.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cli.IsFormat(out.Format) { // --output DIR, as build spelled --dir before
+				if output != "" {
+					return cli.Usagef("give --dir DIR once (--output DIR is its old spelling)")
+				}
+				g.logger().Warn("--output DIR is deprecated: use --dir DIR (-o/--output is the output format, as in every command)")
+				output, out.Format = out.Format, "table"
+			}
 			if (output == "") == (push == "") {
-				return errors.New("give exactly one of --output DIR and --push REF")
+				return cli.Usagef("give exactly one of --dir DIR and --push REF")
 			}
 			if signKey != "" && push == "" {
-				return errors.New("--sign-key signs what --push pushes: give --push REF too (or sign a directory's push later with racklet-image sign)")
+				return cli.Usagef("--sign-key signs what --push pushes: give --push REF too (or sign a directory's push later with racklet-image sign)")
 			}
 			var (
 				signer  signature.Signer
@@ -95,12 +109,16 @@ SOURCE_DATE_EPOCH, when set, fixes every timestamp; otherwise the base image's c
 			if err != nil {
 				return err
 			}
+			res := built{Dir: output, Manifest: m}
 			if push != "" {
-				d, err := artifact.Push(cmd.Context(), dir, push, g.registry())
+				d, err := pushWithProgress(cmd, g, dir, push)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "pushed %s@%s\n", push, d)
+				res.Pushed, res.Digest = push, d.String()
+				if out.Format == "table" {
+					fmt.Fprintf(cmd.OutOrStdout(), "pushed %s@%s\n", push, d)
+				}
 				if signer != nil {
 					t, err := sign.ResolveTarget(cmd.Context(), push, g.registry())
 					if err != nil {
@@ -109,19 +127,26 @@ SOURCE_DATE_EPOCH, when set, fixes every timestamp; otherwise the base image's c
 					if t.Digest != d {
 						return fmt.Errorf("%s moved to %s while signing the pushed %s: not signed", push, t.Digest, d)
 					}
-					if err := signTarget(cmd.Context(), cmd.OutOrStdout(), t, signer, "", g.registry()); err != nil {
+					w := cmd.OutOrStdout()
+					if out.Format != "table" {
+						w = io.Discard
+					}
+					if err := signTarget(cmd.Context(), w, t, signer, "", g.registry()); err != nil {
 						return err
 					}
+					res.Signed = true
 				}
 			}
-			fmt.Fprint(cmd.OutOrStdout(), m.Describe())
-			return nil
+			return out.Write(cmd.OutOrStdout(), res, func(w io.Writer) error {
+				_, err := io.WriteString(w, m.Describe())
+				return err
+			})
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&spec.Base, "base", "", "base image reference (required)")
 	f.StringVar(&spec.Platform, "platform", "linux/arm64", "platform of the base image to use")
-	f.StringVar(&output, "output", "", "write the image to this directory")
+	f.StringVar(&output, "dir", "", "write the image to this directory")
 	f.StringVar(&push, "push", "", "push the image to this reference instead of keeping a directory")
 	f.StringVar(&signKey, "sign-key", "", "sign the pushed image with this private key (passphrase from "+passwordEnv+")")
 	f.StringVar(&bootKeyFile, "boot-key", "", "sign boot.vfat as the Raspberry Pi's boot.img with this RSA-2048 key (keygen --type rsa2048): writes boot.sig")
@@ -145,10 +170,24 @@ SOURCE_DATE_EPOCH, when set, fixes every timestamp; otherwise the base image's c
 	f.Int64Var(&bootSlot, "boot-slot-size", 0, "boot partition size per slot in bytes (default 256 MiB)")
 	f.Int64Var(&dataSize, "data-size", 0, "data partition size in bytes (default 64 MiB; the node grows it)")
 	f.Int64Var(&controlSize, "control-size", 0, "boot control partition size in bytes (default 64 MiB)")
-	f.BoolVar(&noCache, "no-cache", false, "rebuild even when --output holds a build of the same inputs")
+	f.BoolVar(&noCache, "no-cache", false, "rebuild even when --dir holds a build of the same inputs")
 	f.StringVar(&tempDir, "temp-dir", "", "directory for the spilled root file system (default $TMPDIR)")
 	f.Int64Var(&maxFile, "max-file-size", 0, "refuse a base image with a file larger than this many bytes (default 4 GiB, -1: no limit)")
 	f.Int64Var(&maxRoot, "max-root-size", 0, "refuse a base image whose files add up to more bytes (default 16 GiB, -1: no limit)")
-	cmd.MarkFlagRequired("base")
+	out.Register(cmd)
+	cmd.Flag("output").Usage = "output format: table, json or yaml (a directory here is the deprecated spelling of --dir)"
+	_ = cmd.MarkFlagRequired("base")
+	_ = cmd.MarkFlagDirname("dir")
+	_ = cmd.RegisterFlagCompletionFunc("base", completeRef(g))
+	_ = cmd.RegisterFlagCompletionFunc("push", completeRef(g))
 	return cmd
+}
+
+// built is what build prints with -o json|yaml.
+type built struct {
+	Dir      string          `json:"dir,omitempty"`    // the output directory (--dir)
+	Pushed   string          `json:"pushed,omitempty"` // the reference pushed to (--push)
+	Digest   string          `json:"digest,omitempty"` // the pushed manifest's digest
+	Signed   bool            `json:"signed,omitempty"`
+	Manifest *image.Manifest `json:"manifest"`
 }

@@ -2,55 +2,37 @@ package main
 
 import (
 	"log/slog"
-	"os"
-	"time"
 
-	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
+	"github.com/racklet/racklet-boot/internal/cli"
 )
 
-// reporter shows progress: a progress bar on a terminal, plain log lines otherwise.
+// reporter shows a build's stages: a progress bar per stage on a terminal,
+// a log line per stage (and every few seconds) otherwise. Logs go through
+// the same console, so they never break a bar.
 type reporter struct {
 	log   *slog.Logger
-	tty   bool
 	stage string
-	bar   *progressbar.ProgressBar
-	last  time.Time
+	p     *cli.Progress
 }
 
-func newReporter(log *slog.Logger) *reporter {
-	return &reporter{log: log, tty: term.IsTerminal(int(os.Stderr.Fd()))}
-}
+func newReporter(log *slog.Logger) *reporter { return &reporter{log: log} }
 
-// update is an image.Progress / disk.Progress style callback.
+// update is an image.Progress style callback.
 func (r *reporter) update(stage string, done, total int64) {
 	if stage != r.stage {
 		r.finish()
 		r.stage = stage
-		if r.tty {
-			r.bar = progressbar.NewOptions64(total, progressbar.OptionSetDescription(stage),
-				progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowBytes(total > 1<<20 || total < 0),
-				progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
-		} else {
+		if !cli.Stderr.Terminal() {
 			r.log.Info("stage", "stage", stage)
 		}
+		r.p = cli.Stderr.NewProgress(stage, r.log)
 	}
-	if r.bar != nil {
-		if total > 0 {
-			r.bar.ChangeMax64(total)
-		}
-		r.bar.Set64(done)
-		return
-	}
-	if total != 0 && time.Since(r.last) > 5*time.Second {
-		r.last = time.Now()
-		r.log.Info("progress", "stage", stage, "done", done, "total", total)
-	}
+	r.p.Update(done, total)
 }
 
 func (r *reporter) finish() {
-	if r.bar != nil {
-		r.bar.Finish()
-		r.bar = nil
+	if r.p != nil {
+		r.p.Done()
+		r.p = nil
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"log"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/racklet/racklet-boot/internal/cli"
 	"github.com/racklet/racklet-boot/sign"
 )
 
@@ -24,7 +26,7 @@ func TestSignCommands(t *testing.T) {
 	t.Setenv(passwordEnv, "correct horse")
 	dir := t.TempDir()
 	for _, kind := range []string{"ecdsa-p256", "ed25519"} {
-		if _, err := run("keygen", "--out", filepath.Join(dir, kind), "--type", kind); err != nil {
+		if _, err := run("keygen", "--prefix", filepath.Join(dir, kind), "--type", kind); err != nil {
 			t.Fatalf("keygen %s: %v", kind, err)
 		}
 	}
@@ -96,7 +98,7 @@ func TestSignCommandErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		"keygen needs --out":         {[]string{"keygen"}, `"out" not set`},
+		"keygen needs --prefix":      {[]string{"keygen"}, "--prefix is required"},
 		"keygen unknown type":        {[]string{"keygen", "--out", dir + "/k", "--type", "rsa"}, "unknown key type"},
 		"keygen without passphrase":  {[]string{"keygen", "--out", dir + "/k"}, passwordEnv},
 		"sign needs --key":           {[]string{"sign", "oci-layout:" + dir}, `"key" not set`},
@@ -110,5 +112,55 @@ func TestSignCommandErrors(t *testing.T) {
 				t.Errorf("error %v, want it to contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestCosignPassword: keys made and used with COSIGN_PASSWORD (cosign's
+// variable) as the only passphrase; -o json of keygen, sign and verify; an
+// unsigned image is refused with exit 77; layout tags complete.
+func TestCosignPassword(t *testing.T) {
+	t.Setenv(passwordEnv, "")
+	os.Unsetenv(passwordEnv)
+	t.Setenv(cosignPasswordEnv, "cosign's own")
+	dir := t.TempDir()
+	out, err := run("keygen", "--prefix", filepath.Join(dir, "k"), "-o", "json")
+	var k keys
+	if err != nil || json.Unmarshal([]byte(out), &k) != nil || k.Public != filepath.Join(dir, "k.pub") {
+		t.Fatalf("keygen -o json: %v\n%s", err, out)
+	}
+	img, err := random.Image(64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lay := filepath.Join(dir, "layout")
+	p, err := layout.Write(lay, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range []string{"v1", "v2"} {
+		if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{sign.RefNameAnnotation: tag})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ref := "oci-layout:" + lay + ":v1"
+	if _, code, err := runCode("verify", ref, "--key", k.Public); code != cli.ExitRefused {
+		t.Errorf("verify of an unsigned image: exit %d (%v), want %d", code, err, cli.ExitRefused)
+	}
+	out, err = run("sign", ref, "--key", k.Private, "-o", "json")
+	var s signed
+	if err != nil || json.Unmarshal([]byte(out), &s) != nil || !strings.HasPrefix(s.Signature, "sha256-") {
+		t.Fatalf("sign -o json: %v\n%s", err, out)
+	}
+	out, err = run("verify", ref, "--key", k.Public, "-o", "yaml")
+	if err != nil || !strings.Contains(out, "signatures:\n  - layer: sha256:") {
+		t.Errorf("verify -o yaml: %v\n%s", err, out)
+	}
+	out, _ = run("__complete", "verify", "oci-layout:"+lay+":")
+	if !strings.Contains(out, "oci-layout:"+lay+":v1\n") || !strings.Contains(out, "oci-layout:"+lay+":v2\n") || strings.Contains(out, ".sig") {
+		t.Errorf("completion of the layout's tags:\n%s", out)
+	}
+	out, _ = run("__complete", "inspect", "oci-layout:"+dir+"/la")
+	if !strings.Contains(out, "oci-layout:"+dir+"/layout/\n") {
+		t.Errorf("completion of a layout directory:\n%s", out)
 	}
 }

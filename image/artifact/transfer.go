@@ -59,6 +59,7 @@ func Push(ctx context.Context, dir, ref string, opts Options) (v1.Hash, error) {
 	if err != nil {
 		return v1.Hash{}, err
 	}
+	img = opts.Counting(img)
 	ldir, tag, isLayout, err := layoutRef(ref)
 	if err != nil {
 		return v1.Hash{}, err
@@ -167,6 +168,7 @@ func Pull(ctx context.Context, ref, dir string, opts Options) (*image.Manifest, 
 	if err != nil {
 		return nil, err
 	}
+	img = opts.Counting(img)
 	parent := filepath.Dir(filepath.Clean(dir))
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return nil, fmt.Errorf("make %s: %w", parent, err)

@@ -21,13 +21,21 @@ func (o *Output) Register(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&o.Format, "output", "o", "table", "output format: table, json or yaml")
 }
 
-// Check fails on an unknown format, before any work is done.
+// Check fails on an unknown format (a usage error), before any work is done.
 func (o *Output) Check() error {
-	switch o.Format {
-	case "table", "json", "yaml", "text", "":
+	if IsFormat(o.Format) {
 		return nil
 	}
-	return fmt.Errorf("unknown output format %q: use table, json or yaml", o.Format)
+	return Usagef("unknown output format %q: use table, json or yaml", o.Format)
+}
+
+// IsFormat reports whether s is an output format -o accepts.
+func IsFormat(s string) bool {
+	switch s {
+	case "table", "json", "yaml", "text", "":
+		return true
+	}
+	return false
 }
 
 // Write prints v as the flag says: table runs table (nil prints nothing),

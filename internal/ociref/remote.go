@@ -30,6 +30,9 @@ type Options struct {
 	// Platform picks the variant of a multi-platform index; nil leaves the
 	// choice to the caller (go-containerregistry's default is linux/amd64).
 	Platform *v1.Platform
+	// Progress, when set, is called as layer bytes of an image wrapped by
+	// Counting are read (pushed, pulled or copied): done of total bytes.
+	Progress func(done, total int64)
 }
 
 // IsInsecure reports whether host is reached over plain HTTP.

@@ -11,29 +11,45 @@ import (
 // Version is set with -ldflags "-X github.com/racklet/racklet-boot/internal/version.Version=v1.2.3".
 var Version = ""
 
-// String returns "VERSION (commit, go version, os/arch)".
-func String() string {
-	v, rev, dirty := Version, "unknown", ""
+// Build describes the running binary.
+type Build struct {
+	Version   string `json:"version"`   // Version, else the module version, else "(devel)"
+	Revision  string `json:"revision"`  // VCS revision (12 hex digits), "unknown" without VCS information
+	Modified  bool   `json:"modified"`  // built from a work tree with uncommitted changes
+	GoVersion string `json:"goVersion"` // the toolchain, as runtime.Version
+}
+
+// Get returns the running binary's build description.
+func Get() Build {
+	b := Build{Version: Version, Revision: "unknown", GoVersion: runtime.Version()}
 	if bi, ok := debug.ReadBuildInfo(); ok {
-		if v == "" {
-			v = bi.Main.Version
+		if b.Version == "" {
+			b.Version = bi.Main.Version
 		}
 		for _, s := range bi.Settings {
 			switch s.Key {
 			case "vcs.revision":
-				rev = s.Value
-				if len(rev) > 12 {
-					rev = rev[:12]
+				b.Revision = s.Value
+				if len(b.Revision) > 12 {
+					b.Revision = b.Revision[:12]
 				}
 			case "vcs.modified":
-				if s.Value == "true" {
-					dirty = "-dirty"
-				}
+				b.Modified = s.Value == "true"
 			}
 		}
 	}
-	if v == "" {
-		v = "(devel)"
+	if b.Version == "" {
+		b.Version = "(devel)"
 	}
-	return fmt.Sprintf("%s (%s%s, %s, %s/%s)", v, rev, dirty, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return b
+}
+
+// String returns "VERSION (commit, go version, os/arch)".
+func String() string {
+	b := Get()
+	dirty := ""
+	if b.Modified {
+		dirty = "-dirty"
+	}
+	return fmt.Sprintf("%s (%s%s, %s, %s/%s)", b.Version, b.Revision, dirty, b.GoVersion, runtime.GOOS, runtime.GOARCH)
 }
