@@ -45,7 +45,7 @@ func TestAttestOverHTTP(t *testing.T) {
 	sec, _ := verifier.OpenSecretFile(filepath.Join(dir, "secrets.json"))
 	good := files(t, "kernel v1")
 	expected := good
-	v := &verifier.Verifier{Enrollments: enr, Secrets: sec, TrustOnFirstUse: true,
+	v := &verifier.Verifier{Enrollments: enr, Secrets: sec,
 		Expected: verifier.ExpectedFunc(func(ctx context.Context, node string) (attest.Measurements, error) { return expected, nil })}
 	srv := httptest.NewServer(v.Handler())
 	defer srv.Close()
@@ -54,15 +54,15 @@ func TestAttestOverHTTP(t *testing.T) {
 	// First use: pending, refused with a reason.
 	_, err = agent.Attest(ctx, hat, opts)
 	var ref *agent.Refused
-	if !errors.As(err, &ref) || ref.Code != "pending" || ref.Status != 403 {
-		t.Fatalf("first attestation: err = %v, want 403 pending", err)
+	if !errors.As(err, &ref) || ref.Code != "not-enrolled" || ref.Status != 403 {
+		t.Fatalf("first attestation: err = %v, want 403 not-enrolled", err)
 	}
-	// The operator approves over the API.
-	list, err := httpJSON[[]attest.Enrollment](srv.URL+"/api/v1/attest/enrollments", nil)
-	if err != nil || len(list) != 1 || list[0].State != attest.Pending {
-		t.Fatalf("enrollments = %+v, %v; want one pending", list, err)
+	// The operator enrolls the HAT's key over the API.
+	id, err := hat.Identity(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := httpJSON[attest.Enrollment](srv.URL+"/api/v1/attest/enrollments", attest.EnrollmentAction{Node: "pi-01", Action: "approve", Key: list[0].Key}); err != nil {
+	if _, err := httpJSON[attest.Enrollment](srv.URL+"/api/v1/attest/enrollments", attest.EnrollmentAction{Node: "pi-01", Action: "enroll", Key: hatlink.EncodeKey(id.SignKey)}); err != nil {
 		t.Fatal(err)
 	}
 

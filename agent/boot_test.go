@@ -113,7 +113,7 @@ func newRack(t *testing.T, hat *hatsim.Device) *rack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := &verifier.Verifier{Enrollments: enr, Secrets: sec, TrustOnFirstUse: true, Events: r.events,
+	v := &verifier.Verifier{Enrollments: enr, Secrets: sec, Events: r.events,
 		Expected: verifier.ExpectedFunc(func(context.Context, string) (attest.Measurements, error) {
 			return attest.Measurements{Kernel: sha(r.kernel), Initramfs: sha(r.initramfs),
 				Cmdline: attest.NormalizeCmdline(string(r.files["cmdline.txt"])), RootHash: r.params.RootHash}, nil

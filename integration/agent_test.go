@@ -224,7 +224,7 @@ func digestOf(b []byte) string {
 // racklet-boot's API.
 func agentTimeline(t *testing.T, s *server, node string) []string {
 	t.Helper()
-	out, err := s.ns.Output(t.Context(), "curl", "-sf", "http://10.81.0.1/api/v1/nodes/"+node+"/events")
+	out, err := s.ns.Output(t.Context(), "curl", "-sf", "--unix-socket", filepath.Join(s.dataDir, "admin.sock"), "http://racklet-boot/api/v1/nodes/"+node+"/events")
 	if err != nil {
 		t.Fatalf("read the timeline: %v: %s", err, out)
 	}

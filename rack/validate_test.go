@@ -101,6 +101,7 @@ func TestValidationRules(t *testing.T) {
 		{"domain invalid", withHeader("  mode: proxy", "  domain: -bad-.example"), []want{{7, "dhcp.domain", "not a DNS domain"}}},
 		{"bool invalid", withHeader("  mode: proxy", "boot: {allowEEPROMUpdate: maybe}"), []want{{7, "boot.allowEEPROMUpdate", "not true or false"}}},
 		{"unknownMachines unknown", withHeader("  mode: proxy", "unknownMachines: boot"), []want{{7, "unknownMachines", "not one of ignore"}}},
+		{"enrolment unknown", withHeader("  mode: proxy", "enrolment: anyone"), []want{{7, "enrolment", "not one of preprovisioned, approve, tofu"}}},
 		{"unknownMachines default without default", withHeader("  mode: proxy", "unknownMachines: default"),
 			[]want{{7, "unknownMachines", "top-level default"}}},
 		{"default boot checked", withHeader("  mode: proxy", "unknownMachines: default", "default: {dir: nowhere}"),

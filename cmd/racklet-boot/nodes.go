@@ -2,6 +2,8 @@ package main
 
 import (
 	"io"
+	"net"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -10,14 +12,15 @@ import (
 )
 
 func newNodesCmd() *cobra.Command {
-	var dataDir, url string
+	var a adminFlags
 	var events int
 	var out cli.Output
 	cmd := &cobra.Command{
 		Use:   "nodes",
 		Short: "List known and discovered nodes, their leases and last boot events",
-		Long: "List nodes from a running server's API (--server) or, when the server is stopped,\n" +
-			"straight from its data directory (--data-dir; bbolt allows one process at a time).",
+		Long: "List nodes from a running server: over its unix socket in --data-dir, or --server URL with\n" +
+			"--token-file. When the server is stopped (no socket answers), straight from its data directory\n" +
+			"(bbolt allows one process at a time).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := out.Check(); err != nil {
@@ -25,10 +28,14 @@ func newNodesCmd() *cobra.Command {
 			}
 			var nodes []server.NodeStatus
 			var err error
-			if url != "" {
-				nodes, err = server.FetchNodes(cmd.Context(), url, events)
+			if a.Local() && !socketAnswers(a.SocketPath()) {
+				nodes, err = server.ReadNodes(cmd.Context(), a.DataDir, events)
 			} else {
-				nodes, err = server.ReadNodes(cmd.Context(), dataDir, events)
+				c, cerr := a.client()
+				if cerr != nil {
+					return cerr
+				}
+				nodes, err = c.Nodes(cmd.Context(), events)
 			}
 			if err != nil {
 				return err
@@ -36,10 +43,19 @@ func newNodesCmd() *cobra.Command {
 			return out.Write(cmd.OutOrStdout(), nodes, func(w io.Writer) error { return server.WriteNodeTable(w, nodes) })
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", "/var/lib/racklet", "racklet-boot data directory (server stopped)")
-	cmd.Flags().StringVar(&url, "server", "", "URL of a running racklet-boot, e.g. http://10.0.0.2")
+	a.register(cmd)
 	cmd.Flags().IntVar(&events, "events", 5, "boot events to show per node")
 	out.Register(cmd)
 	cmd.AddCommand(newPendingCmd(), newApproveCmd())
 	return cmd
+}
+
+// socketAnswers reports whether a racklet-boot listens on the socket.
+func socketAnswers(path string) bool {
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }
