@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"net/http/httptest"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/racklet/racklet-boot/attest/verifier"
 	"github.com/racklet/racklet-boot/hatlink"
 	"github.com/racklet/racklet-boot/hatsim"
+	"github.com/racklet/racklet-boot/serverkey"
 )
 
 // files writes a kernel and initramfs and measures them.
@@ -47,9 +49,11 @@ func TestAttestOverHTTP(t *testing.T) {
 	expected := good
 	v := &verifier.Verifier{Enrollments: enr, Secrets: sec,
 		Expected: verifier.ExpectedFunc(func(ctx context.Context, node string) (attest.Measurements, error) { return expected, nil })}
-	srv := httptest.NewServer(v.Handler())
+	_, priv, _ := ed25519.GenerateKey(nil)
+	signer := serverkey.NewSigner(priv)
+	srv := httptest.NewServer(signer.Sign(v.Handler()))
 	defer srv.Close()
-	opts := agent.Options{Node: "pi-01", Server: srv.URL, Measurements: good}
+	opts := agent.Options{Node: "pi-01", Server: srv.URL, Measurements: good, ServerKey: signer.Public()}
 
 	// First use: pending, refused with a reason.
 	_, err = agent.Attest(ctx, hat, opts)
@@ -105,8 +109,12 @@ func TestBadServer(t *testing.T) {
 	hat, _ := hatlink.NewClient(ctx, hatlink.Direct(dev))
 	srv := httptest.NewServer(nil) // 404 everywhere
 	defer srv.Close()
-	_, err := agent.Attest(ctx, hat, agent.Options{Node: "pi-01", Server: srv.URL, Measurements: files(t, "k")})
+	pub, _, _ := ed25519.GenerateKey(nil)
+	_, err := agent.Attest(ctx, hat, agent.Options{Node: "pi-01", Server: srv.URL, Measurements: files(t, "k"), ServerKey: pub})
 	if err == nil || !strings.Contains(err.Error(), "404") {
 		t.Errorf("err = %v, want a readable 404", err)
+	}
+	if _, err := agent.Attest(ctx, hat, agent.Options{Node: "pi-01", Server: srv.URL, Measurements: files(t, "k")}); !errors.Is(err, agent.ErrNoServerKey) {
+		t.Errorf("without a server key: %v, want ErrNoServerKey", err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/racklet/racklet-boot/internal/adminclient"
 	"github.com/racklet/racklet-boot/internal/testutil"
 	"github.com/racklet/racklet-boot/rack"
+	"github.com/racklet/racklet-boot/serverkey"
 )
 
 // TestEnrolmentBootsAndAttests: a HAT no node owns connects to the BMC
@@ -65,7 +66,11 @@ func TestEnrolmentBootsAndAttests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := agent.Options{Node: "pi-17", Server: base, Measurements: m}
+	serverKey, err := serverkey.ParsePublic(s.ServerKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := agent.Options{Node: "pi-17", Server: base, Measurements: m, ServerKey: serverKey}
 	if code, _ := httpGet(t, base+"/boot/5b154517/kernel8.img"); code == http.StatusOK {
 		t.Error("a pending machine was served its kernel")
 	}

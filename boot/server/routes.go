@@ -57,10 +57,11 @@ func (s *Server) mounts() map[string]http.Handler {
 		Events: s.events,
 		Log:    s.component("nodeapi"),
 	}
-	m["GET "+bootparams.WhoAmIPath] = node
+	// The answers the agent acts on are signed with the server key.
+	m["GET "+bootparams.WhoAmIPath] = s.signer.Sign(node)
 	m["POST "+bootparams.ReportPath] = node
 	for p, h := range s.verifier.NodeRoutes() {
-		m[p] = h
+		m[p] = s.signer.Sign(h)
 	}
 	for p, h := range s.verifier.OperatorRoutes() {
 		m[p] = s.operator(h)

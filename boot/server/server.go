@@ -30,6 +30,7 @@ import (
 	"github.com/racklet/racklet-boot/internal/adminclient"
 	"github.com/racklet/racklet-boot/inventory"
 	"github.com/racklet/racklet-boot/rack"
+	"github.com/racklet/racklet-boot/serverkey"
 	"github.com/racklet/racklet-boot/store"
 )
 
@@ -103,6 +104,7 @@ type Server struct {
 	console  *consolelog.Store
 	enrol    *enrol.Book
 	auth     *adminauth.Auth
+	signer   *serverkey.Signer
 	hub      hub
 	base     *rack.Config // the config as its file says, without approved nodes
 
@@ -184,6 +186,9 @@ func (s *Server) build(cfg *rack.Config, reg *prometheus.Registry) error {
 		return err
 	}
 	if s.auth, _, err = adminauth.Open(s.dataDir, s.component("admin")); err != nil {
+		return err
+	}
+	if s.signer, err = serverkey.Open(s.dataDir); err != nil {
 		return err
 	}
 	s.verifier = &verifier.Verifier{
@@ -270,6 +275,11 @@ func (s *Server) Handler() http.Handler { return s.http.Handler() }
 // for callers that talk to this server's operator API from the same
 // process (tests, lab).
 func (s *Server) AdminToken() string { return s.auth.Token() }
+
+// ServerKey is the public key the node agent checks this server's answers
+// with ("ed25519:<base64>", also in the data directory's server.pub): what
+// racklet-image build --server-key puts into an image.
+func (s *Server) ServerKey() string { return s.signer.PublicText() }
 
 // AdminSocket is the operator API's unix socket, "" for none.
 func (s *Server) AdminSocket() string {

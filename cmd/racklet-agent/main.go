@@ -10,7 +10,7 @@
 //
 //	racklet-agent attest --hat unix:/tmp/hat.sock --server http://10.0.0.2 --node pi-01 \
 //	    --kernel /boot/kernel8.img --initrd /boot/initramfs --cmdline /boot/cmdline.txt \
-//	    --roothash 3f1c… --out /run/racklet
+//	    --roothash 3f1c… --server-key /var/lib/racklet/server.pub --out /run/racklet
 package main
 
 import (
@@ -33,6 +33,7 @@ import (
 	"github.com/racklet/racklet-boot/attest"
 	"github.com/racklet/racklet-boot/bootparams"
 	"github.com/racklet/racklet-boot/hatlink"
+	"github.com/racklet/racklet-boot/serverkey"
 	"github.com/spf13/cobra"
 )
 
@@ -85,9 +86,9 @@ func newRoot() *cobra.Command {
 }
 
 func attestCmd(g *global) *cobra.Command {
-	var server, node, kernel, initrd, cmdline, roothash, out string
+	var server, node, kernel, initrd, cmdline, roothash, out, keyFile string
 	cmd := &cobra.Command{
-		Use:   "attest --server URL --node NAME --kernel FILE --initrd FILE --cmdline FILE|STRING --roothash HEX [--out DIR]",
+		Use:   "attest --server URL --node NAME --kernel FILE --initrd FILE --cmdline FILE|STRING --roothash HEX [--server-key PUB] [--out DIR]",
 		Short: "Measure the boot, prove it to racklet-boot and receive this node's secrets",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -104,8 +105,12 @@ func attestCmd(g *global) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			key, err := serverkey.ReadPublic(keyFile)
+			if err != nil {
+				return err
+			}
 			return g.withHAT(cmd, func(ctx context.Context, c *hatlink.Client) error {
-				res, err := agent.Attest(ctx, c, agent.Options{Node: node, Server: server, Measurements: m, Logger: g.logger()})
+				res, err := agent.Attest(ctx, c, agent.Options{Node: node, Server: server, Measurements: m, Logger: g.logger(), ServerKey: key})
 				var ref *agent.Refused
 				if errors.As(err, &ref) {
 					return fmt.Errorf("%s (nothing released)", ref.Error())
@@ -127,6 +132,7 @@ func attestCmd(g *global) *cobra.Command {
 	f.StringVar(&cmdline, "cmdline", "", "kernel command line as the image defines it (cmdline.txt), or a file holding it")
 	f.StringVar(&roothash, "roothash", "", "dm-verity root hash of the root filesystem, hex")
 	f.StringVar(&out, "out", "", "write each released secret to DIR/NAME (mode 0600)")
+	f.StringVar(&keyFile, "server-key", bootparams.ServerKeyFile, "racklet-boot's answer-signing public key (its data directory's server.pub): answers not signed under it are refused")
 	return cmd
 }
 
