@@ -8,16 +8,17 @@
 //	GET|HEAD /boot/{name...}           resolver Name = name (e.g. "dc-a6-32-00-00-01/kernel8.img")
 //	GET|HEAD /ipxe/{mac}/boot.ipxe     resolver Name = "{mac}/boot.ipxe"
 //	GET|HEAD /{anything}/boot.img|sig  resolver Name = "boot.img" / "boot.sig", chosen by client address
-//	GET /api/v1/nodes                  all nodes, each with its lease if any
-//	GET /api/v1/nodes/{key}            one node
-//	GET /api/v1/nodes/{key}/events     its boot events, oldest first (?limit=N keeps the newest N)
+//	GET /api/v1/nodes                  all nodes, each with its lease if any      (Server.Operator)
+//	GET /api/v1/nodes/{key}            one node                                   (Server.Operator)
+//	GET /api/v1/nodes/{key}/events     its boot events, oldest first (?limit=N keeps the newest N) (Server.Operator)
 //	GET /healthz                       "ok"
 //	GET /metrics                       Prometheus exposition of Server.Registry
 //
 // Paths are checked before routing: a dot segment, an encoded slash, a
 // backslash, a NUL, a control character or bytes that are not UTF-8 get 400
 // and never reach the resolver or a mount. File bodies go through http.ServeContent, so an *os.File from a
-// directory source is sent with sendfile.
+// directory source is sent with sendfile. The inventory routes serve operators and are wrapped in
+// Server.Operator; a request body must arrive within BodyTimeout; Patterns lists every route.
 package httpboot
 
 import (

@@ -71,6 +71,8 @@ function renderPending() {
   $("pending-none").hidden = pending.length > 0;
   $("pending").replaceChildren(...pending.map((p, i) => {
     const name = el("input", { id: "as-" + i, name: "as", required: "", pattern: "[a-z0-9]([a-z0-9-]*[a-z0-9])?", placeholder: "pi-17" });
+    // A key asking to be a node of the config is approved for that node only.
+    if (p.node) { name.value = p.node; name.readOnly = true; }
     const kind = el("select", { id: "kind-" + i, name: "kind" },
       ...["rpi4", "rpi5", "uefi-arm64", "uefi-x86_64", "bios"].map((k) => {
         const o = el("option", { value: k, text: k }); if ((p.kind || "rpi4") === k) o.selected = true; return o;
@@ -92,6 +94,9 @@ function renderPending() {
       el("strong", { text: "Serial " + p.serial }), " ",
       el("span", { class: "muted", text: (p.mac ? "MAC " + p.mac + " · " : "") + (p.kind || "kind unknown") + " · seen " + new Date(p.lastSeen).toLocaleString() }),
       el("div", {}, "HAT key fingerprint: ", el("code", { text: p.fingerprint })),
+      p.node ? el("p", { text: "Asks to be node " + p.node + " of the config." }) : null,
+      p.conflict ? el("p", { class: "conflict", role: "alert", text: "Conflict: several keys ask to be " + p.node +
+        ". Approve only the key whose fingerprint you checked on the machine (racklet-agent identity)." }) : null,
       form, msg);
   }));
 }
