@@ -7,6 +7,7 @@ package agent
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,11 @@ type Options struct {
 	Measurements attest.Measurements
 	HTTPClient   *http.Client // default http.DefaultClient
 	Logger       *slog.Logger // nil discards
+	// ServerKey is racklet-boot's answer-signing key, as the image carries
+	// it (bootparams.ServerKeyFile): the challenge and the release must be
+	// signed under it. Required: secrets are never taken from an answer
+	// anyone on the LAN could have written.
+	ServerKey ed25519.PublicKey
 }
 
 // Result is what a successful attestation brings back.
@@ -81,9 +87,16 @@ func Measure(ctx context.Context, c *hatlink.Client, m attest.Measurements) (boo
 // ErrMeasuredOtherwise: the registers already hold other measurements in this boot.
 var ErrMeasuredOtherwise = errors.New("HAT registers already hold other measurements from this boot; power-cycle the node (or the HAT simulator) to measure anew")
 
-// Attest runs the whole exchange and returns the opened secrets.
+// ErrNoServerKey: the image carries no key to check racklet-boot's answers with.
+var ErrNoServerKey = errors.New("no racklet-boot server key to check its answers with: build the image with racklet-image build --server-key (racklet-boot's server.pub), or pass --server-key")
+
+// Attest runs the whole exchange and returns the opened secrets. Every
+// answer must be signed under o.ServerKey for the request it answers.
 func Attest(ctx context.Context, c *hatlink.Client, o Options) (Result, error) {
 	log := logger(o.Logger)
+	if len(o.ServerKey) != ed25519.PublicKeySize {
+		return Result{}, ErrNoServerKey
+	}
 	id, err := c.Identity(ctx)
 	if err != nil {
 		return Result{}, fmt.Errorf("HAT identity: %w", err)
@@ -95,7 +108,7 @@ func Attest(ctx context.Context, c *hatlink.Client, o Options) (Result, error) {
 	} else if err != nil {
 		return Result{}, err
 	}
-	api := &attest.Client{Server: o.Server, HTTP: o.HTTPClient}
+	api := &attest.Client{Server: o.Server, HTTP: o.HTTPClient, ServerKey: o.ServerKey}
 	ch, err := api.Challenge(ctx, o.Node)
 	if err != nil {
 		return Result{}, err

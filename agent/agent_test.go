@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"net/http/httptest"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/racklet/racklet-boot/attest/verifier"
 	"github.com/racklet/racklet-boot/hatlink"
 	"github.com/racklet/racklet-boot/hatsim"
+	"github.com/racklet/racklet-boot/serverkey"
 )
 
 // files writes a kernel and initramfs and measures them.
@@ -45,24 +47,26 @@ func TestAttestOverHTTP(t *testing.T) {
 	sec, _ := verifier.OpenSecretFile(filepath.Join(dir, "secrets.json"))
 	good := files(t, "kernel v1")
 	expected := good
-	v := &verifier.Verifier{Enrollments: enr, Secrets: sec, TrustOnFirstUse: true,
+	v := &verifier.Verifier{Enrollments: enr, Secrets: sec,
 		Expected: verifier.ExpectedFunc(func(ctx context.Context, node string) (attest.Measurements, error) { return expected, nil })}
-	srv := httptest.NewServer(v.Handler())
+	_, priv, _ := ed25519.GenerateKey(nil)
+	signer := serverkey.NewSigner(priv)
+	srv := httptest.NewServer(signer.Sign(v.Handler()))
 	defer srv.Close()
-	opts := agent.Options{Node: "pi-01", Server: srv.URL, Measurements: good}
+	opts := agent.Options{Node: "pi-01", Server: srv.URL, Measurements: good, ServerKey: signer.Public()}
 
 	// First use: pending, refused with a reason.
 	_, err = agent.Attest(ctx, hat, opts)
 	var ref *agent.Refused
-	if !errors.As(err, &ref) || ref.Code != "pending" || ref.Status != 403 {
-		t.Fatalf("first attestation: err = %v, want 403 pending", err)
+	if !errors.As(err, &ref) || ref.Code != "not-enrolled" || ref.Status != 403 {
+		t.Fatalf("first attestation: err = %v, want 403 not-enrolled", err)
 	}
-	// The operator approves over the API.
-	list, err := httpJSON[[]attest.Enrollment](srv.URL+"/api/v1/attest/enrollments", nil)
-	if err != nil || len(list) != 1 || list[0].State != attest.Pending {
-		t.Fatalf("enrollments = %+v, %v; want one pending", list, err)
+	// The operator enrolls the HAT's key over the API.
+	id, err := hat.Identity(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := httpJSON[attest.Enrollment](srv.URL+"/api/v1/attest/enrollments", attest.EnrollmentAction{Node: "pi-01", Action: "approve", Key: list[0].Key}); err != nil {
+	if _, err := httpJSON[attest.Enrollment](srv.URL+"/api/v1/attest/enrollments", attest.EnrollmentAction{Node: "pi-01", Action: "enroll", Key: hatlink.EncodeKey(id.SignKey)}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -105,8 +109,12 @@ func TestBadServer(t *testing.T) {
 	hat, _ := hatlink.NewClient(ctx, hatlink.Direct(dev))
 	srv := httptest.NewServer(nil) // 404 everywhere
 	defer srv.Close()
-	_, err := agent.Attest(ctx, hat, agent.Options{Node: "pi-01", Server: srv.URL, Measurements: files(t, "k")})
+	pub, _, _ := ed25519.GenerateKey(nil)
+	_, err := agent.Attest(ctx, hat, agent.Options{Node: "pi-01", Server: srv.URL, Measurements: files(t, "k"), ServerKey: pub})
 	if err == nil || !strings.Contains(err.Error(), "404") {
 		t.Errorf("err = %v, want a readable 404", err)
+	}
+	if _, err := agent.Attest(ctx, hat, agent.Options{Node: "pi-01", Server: srv.URL, Measurements: files(t, "k")}); !errors.Is(err, agent.ErrNoServerKey) {
+		t.Errorf("without a server key: %v, want ErrNoServerKey", err)
 	}
 }

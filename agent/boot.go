@@ -2,9 +2,11 @@ package agent
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/racklet/racklet-boot/bootparams"
 	"github.com/racklet/racklet-boot/hatlink"
+	"github.com/racklet/racklet-boot/serverkey"
 )
 
 // Machine is the node as the boot flow drives it: Linux (NewLinux) on a
@@ -87,6 +90,13 @@ type BootOptions struct {
 	// RootDir, HandoverFile and Init default to the constants of this
 	// package and bootparams.HandoverFile.
 	RootDir, HandoverFile, Init string
+	// ServerKey is racklet-boot's answer-signing key; nil reads
+	// ServerKeyFile (default bootparams.ServerKeyFile, in the initramfs).
+	// With it, whoami, the challenge and the release must be signed under
+	// it; without it, the agent attests nothing (it may still boot a node
+	// with racklet.hat=none, whose root the command line pins).
+	ServerKey     ed25519.PublicKey
+	ServerKeyFile string
 	// Logger receives details (debug on the command line makes them visible).
 	Logger *slog.Logger
 }
@@ -166,6 +176,34 @@ func (b *booter) fill() {
 	if b.o.Init == "" {
 		b.o.Init = Init
 	}
+	if b.o.ServerKeyFile == "" {
+		b.o.ServerKeyFile = bootparams.ServerKeyFile
+	}
+}
+
+// serverKey loads the key racklet-boot's answers are checked with.
+func (b *booter) serverKey() error {
+	if b.o.ServerKey != nil {
+		return nil
+	}
+	k, err := serverkey.ReadPublic(b.o.ServerKeyFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("the image's server key %s: %w", b.o.ServerKeyFile, err)
+	}
+	b.o.ServerKey = k
+	return nil
+}
+
+// answers is the client for the answers the agent acts on (whoami,
+// attestation): signed under the server key when the image carries one.
+func (b *booter) answers() *http.Client {
+	if b.o.ServerKey == nil {
+		return b.o.HTTPClient
+	}
+	return serverkey.Client(b.o.HTTPClient, b.o.ServerKey)
 }
 
 func fail(stage string, err error) error { return &StageError{Stage: stage, Err: err} }
@@ -194,6 +232,9 @@ func (b *booter) run(ctx context.Context) error {
 		return fail("start", fmt.Errorf("the kernel command line is not a racklet boot: %w", err))
 	}
 	b.params, b.cmdline = p, line
+	if err := b.serverKey(); err != nil {
+		return fail("start", err)
+	}
 	if err := b.m.LoadModules(ctx); err != nil {
 		return fail("start", fmt.Errorf("load kernel modules: %w", err))
 	}
@@ -244,7 +285,7 @@ func (b *booter) network(ctx context.Context) error {
 	b.server = strings.TrimSuffix(b.server, "/")
 	b.node = b.params.Node
 	if b.node == "" {
-		if b.node, err = whoami(ctx, b.o.HTTPClient, b.server); err != nil {
+		if b.node, err = whoami(ctx, b.answers(), b.server); err != nil {
 			return fail(bootparams.StageNetwork, err)
 		}
 	}

@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -26,6 +27,7 @@ import (
 	"github.com/racklet/racklet-boot/bootparams"
 	"github.com/racklet/racklet-boot/hatlink"
 	"github.com/racklet/racklet-boot/hatsim"
+	"github.com/racklet/racklet-boot/serverkey"
 	"github.com/racklet/racklet-boot/store"
 )
 
@@ -84,10 +86,12 @@ type rack struct {
 	events                           store.Store
 	kernel, initramfs, squash, verit []byte
 	params                           bootparams.Params
+	signer                           *serverkey.Signer // racklet-boot's answer-signing key
+	dir                              string
 }
 
 func newRack(t *testing.T, hat *hatsim.Device) *rack {
-	r := &rack{files: map[string][]byte{}, events: store.NewMemory(),
+	r := &rack{files: map[string][]byte{}, events: store.NewMemory(), dir: t.TempDir(),
 		kernel: []byte("kernel bytes"), initramfs: []byte("initramfs bytes"),
 		squash: []byte(strings.Repeat("squash", 5000)), verit: []byte("verity tree")}
 	r.params = bootparams.Params{RootHash: strings.Repeat("ab", 32), DataBlocks: 8, Kernel: "vmlinuz",
@@ -106,14 +110,18 @@ func newRack(t *testing.T, hat *hatsim.Device) *rack {
 		}
 		http.ServeContent(w, req, "", time.Time{}, strings.NewReader(string(b)))
 	})
-	mux.Handle(bootparams.AgentPathPrefix, &nodeapi.Handler{Events: r.events,
-		Nodes: nodeapi.DirectoryFunc(func(context.Context, netip.Addr) (string, bool, error) { return "pc-01", true, nil })})
+	_, priv, _ := ed25519.GenerateKey(nil)
+	r.signer = serverkey.NewSigner(priv)
+	node := &nodeapi.Handler{Events: r.events,
+		Nodes: nodeapi.DirectoryFunc(func(context.Context, netip.Addr) (string, bool, error) { return "pc-01", true, nil })}
+	mux.Handle("GET "+bootparams.WhoAmIPath, r.signer.Sign(node))
+	mux.Handle("POST "+bootparams.ReportPath, node)
 	dir := t.TempDir()
 	enr, sec, err := verifier.OpenDataDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := &verifier.Verifier{Enrollments: enr, Secrets: sec, TrustOnFirstUse: true, Events: r.events,
+	v := &verifier.Verifier{Enrollments: enr, Secrets: sec, Events: r.events,
 		Expected: verifier.ExpectedFunc(func(context.Context, string) (attest.Measurements, error) {
 			return attest.Measurements{Kernel: sha(r.kernel), Initramfs: sha(r.initramfs),
 				Cmdline: attest.NormalizeCmdline(string(r.files["cmdline.txt"])), RootHash: r.params.RootHash}, nil
@@ -123,7 +131,7 @@ func newRack(t *testing.T, hat *hatsim.Device) *rack {
 			t.Fatal(err)
 		}
 	}
-	mux.Handle(attest.PathPrefix, v.Handler())
+	mux.Handle(attest.PathPrefix, r.signer.Sign(v.Handler()))
 	r.srv = httptest.NewServer(mux)
 	t.Cleanup(r.srv.Close)
 	return r
@@ -166,6 +174,7 @@ func TestBoot(t *testing.T) {
 		timeline []string
 		console  string // the failure line
 		action   string // the failure action carried out
+		opts     func(r *rack, o *agent.BootOptions)
 	}{
 		{name: "no HAT: fetched, verified, switched", hat: false,
 			calls:    []string{"mount", "modules", "network", "mount-root", "switch /newroot /sbin/init"},
@@ -194,6 +203,21 @@ func TestBoot(t *testing.T) {
 			calls:    []string{"mount", "modules", "network"},
 			timeline: nil, // reports for pi-99 from pc-01's address are refused
 			console:  `boot failed at attested: "racklet.node=pi-99" precedes the image's command line`},
+		{name: "an image without the server key attests nothing", hat: true,
+			opts: func(r *rack, o *agent.BootOptions) {
+				o.ServerKey, o.ServerKeyFile = nil, filepath.Join(r.dir, "absent.pub")
+			},
+			calls:    []string{"mount", "modules", "network"},
+			timeline: []string{"network", "failed"},
+			console:  "boot failed at attested: no racklet-boot server key to check its answers with"},
+		{name: "answers signed by another server", hat: true,
+			opts: func(r *rack, o *agent.BootOptions) {
+				pub, _, _ := ed25519.GenerateKey(nil)
+				o.ServerKey = pub
+			},
+			calls:    []string{"mount", "modules", "network"},
+			timeline: nil,
+			console:  "boot failed at network: ask racklet-boot for this node's name: Get"},
 		{name: "no server anywhere", hat: false,
 			edit:     func(r *rack, m *fakeMachine) { m.server = "" },
 			calls:    []string{"mount", "modules", "network"},
@@ -217,8 +241,12 @@ func TestBoot(t *testing.T) {
 			}
 			var console strings.Builder
 			dir := t.TempDir()
-			err := agent.Boot(t.Context(), agent.BootOptions{Machine: m, Console: &console,
-				RootDir: filepath.Join(dir, "root"), HandoverFile: filepath.Join(dir, "boot.json")})
+			o := agent.BootOptions{Machine: m, Console: &console, ServerKey: r.signer.Public(),
+				RootDir: filepath.Join(dir, "root"), HandoverFile: filepath.Join(dir, "boot.json")}
+			if tc.opts != nil {
+				tc.opts(r, &o)
+			}
+			err := agent.Boot(t.Context(), o)
 			if err == nil {
 				t.Fatal("Boot returned nil; it only returns on failure")
 			}
@@ -261,7 +289,7 @@ func TestBootHandover(t *testing.T) {
 	r := newRack(t, hat)
 	m := r.machine(t, hat)
 	dir := t.TempDir()
-	agent.Boot(t.Context(), agent.BootOptions{Machine: m, RootDir: filepath.Join(dir, "root"), HandoverFile: filepath.Join(dir, "boot.json")})
+	agent.Boot(t.Context(), agent.BootOptions{Machine: m, ServerKey: r.signer.Public(), RootDir: filepath.Join(dir, "root"), HandoverFile: filepath.Join(dir, "boot.json")})
 	h, err := bootparams.ReadHandover(filepath.Join(dir, "boot.json"))
 	if err != nil {
 		t.Fatal(err)

@@ -52,6 +52,9 @@ func (b *booter) attest(ctx context.Context) (map[string][]byte, error) {
 		b.rep.send(ctx, bootparams.StageAttested, true, "skipped: racklet.hat=none, no secrets released")
 		return nil, nil
 	}
+	if b.o.ServerKey == nil {
+		return nil, fmt.Errorf("%w (the image has no %s)", ErrNoServerKey, b.o.ServerKeyFile)
+	}
 	ctx, cancel := context.WithTimeout(ctx, attestTimeout)
 	defer cancel()
 	m, err := b.measure(ctx, img)
@@ -68,7 +71,7 @@ func (b *booter) attest(ctx context.Context) (map[string][]byte, error) {
 		link.Close()
 		return nil, fmt.Errorf("talk to the HAT: %w", err)
 	}
-	res, err := Attest(ctx, c, Options{Node: b.node, Server: b.server, Measurements: m, HTTPClient: b.o.HTTPClient, Logger: b.log})
+	res, err := Attest(ctx, c, Options{Node: b.node, Server: b.server, Measurements: m, HTTPClient: b.o.HTTPClient, Logger: b.log, ServerKey: b.o.ServerKey})
 	if err != nil {
 		link.Close()
 		var ref *Refused

@@ -3,11 +3,14 @@ package attest
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/racklet/racklet-boot/serverkey"
 )
 
 // Client is the node's side of the attestation API: what the agent in a
@@ -17,6 +20,10 @@ type Client struct {
 	Server string
 	// HTTP sends the requests; nil means http.DefaultClient.
 	HTTP *http.Client
+	// ServerKey, when set, is racklet-boot's answer-signing key (the one
+	// the image carries): every answer must be signed under it for this
+	// request (serverkey), else it is refused before it is read.
+	ServerKey ed25519.PublicKey
 }
 
 // Refused is racklet-boot's refusal of a quote: nothing was released.
@@ -66,6 +73,9 @@ func (c *Client) post(ctx context.Context, path string, in, out any) error {
 	hc := c.HTTP
 	if hc == nil {
 		hc = http.DefaultClient
+	}
+	if c.ServerKey != nil {
+		hc = serverkey.Client(hc, c.ServerKey)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

@@ -109,7 +109,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	s.log.Info("board-management listener ready", "addr", ln.Addr().String())
+	s.log.Info("board-management listener ready", "listen", ln.Addr().String())
 	for {
 		c, err := ln.Accept()
 		if err != nil {

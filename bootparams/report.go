@@ -14,6 +14,12 @@ const (
 	ReportPath = AgentPathPrefix + "report"
 	// MaxReportSize bounds a report body.
 	MaxReportSize = 4 << 10
+	// ServerKeyFile is where the image's initramfs carries racklet-boot's
+	// answer-signing public key ("ed25519:<base64>", package serverkey):
+	// the image builder writes it (racklet-image build --server-key), the
+	// signed manifest pins it, and the agent accepts a whoami, challenge or
+	// release only when signed under it.
+	ServerKeyFile = "/etc/racklet/server.pub"
 )
 
 // Boot stages a node reports, in the order a good boot passes them.

@@ -3,10 +3,10 @@ package dashboard_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"image"
 	"image/png"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,6 +19,7 @@ import (
 	"github.com/racklet/racklet-boot/boot/server"
 	"github.com/racklet/racklet-boot/hatlink"
 	"github.com/racklet/racklet-boot/hatsim"
+	"github.com/racklet/racklet-boot/internal/adminclient"
 	"github.com/racklet/racklet-boot/internal/testutil"
 	"github.com/racklet/racklet-boot/rack"
 )
@@ -81,7 +82,7 @@ func (r *simRack) connect(t *testing.T, d *hatsim.Device) {
 
 func (r *simRack) power(t *testing.T, node, action string) {
 	t.Helper()
-	c := &server.AdminClient{Base: r.base}
+	c := server.NewAdminClient(adminclient.HTTP(r.base, r.srv.AdminToken()))
 	if _, err := c.Power(t.Context(), node, action, "test"); err != nil {
 		t.Fatal(err)
 	}
@@ -198,9 +199,16 @@ func inked(img image.Image) (float64, int) {
 func TestDashboard(t *testing.T) {
 	ctx := browser(t)
 	r := startRack(t, 20)
+	// Without a session the dashboard sends the browser to the login; the
+	// operator token signs in (an HttpOnly session cookie) and leads back.
 	if err := chromedp.Do(ctx, chromedp.Navigate(r.base+"/ui/")); err != nil {
 		t.Fatal(err)
 	}
+	waitJS(t, ctx, "the login page", `location.pathname === "/ui/login" && document.querySelector("#token") !== null`)
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#token"), r.srv.AdminToken()+"\r")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the dashboard after login", `location.pathname === "/ui/" && document.cookie === ""`)
 	waitJS(t, ctx, "20 powered slots", `document.querySelectorAll('.slot[data-power="on"]').length === 20`)
 	screenshot(t, ctx, "rack-desktop.png", 1280, 900)
 
@@ -259,14 +267,24 @@ func TestDashboard(t *testing.T) {
 	}
 	waitJS(t, ctx, "pi-21 in the rack", `document.querySelectorAll('.slot').length === 21 &&
 		document.querySelector('.slot[data-node="pi-21"]')?.dataset.power === "on"`)
-	resp, err := http.Get(r.base + "/api/v1/admin/nodes/pi-21")
+	if code, _ := httpGet(t, r.base+"/api/v1/admin/nodes/pi-21"); code != http.StatusUnauthorized {
+		t.Errorf("a node card without a credential: %d, want 401", code)
+	}
+	var card server.NodeCard
+	if err := adminclient.HTTP(r.base, r.srv.AdminToken()).JSON(t.Context(), "GET", "/api/v1/admin/nodes/pi-21", nil, &card); err != nil || !card.Approved || card.Power.Key != hatlink.EncodeKey(stranger.Identity().SignKey) {
+		t.Errorf("pi-21 after approval: %+v, %v", card, err)
+	}
+	screenshot(t, ctx, "rack-approved-desktop.png", 1280, 900)
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var card server.NodeCard
-	if err := json.NewDecoder(resp.Body).Decode(&card); err != nil || !card.Approved || card.Power.Key != hatlink.EncodeKey(stranger.Identity().SignKey) {
-		t.Errorf("pi-21 after approval: %+v, %v", card, err)
-	}
-	screenshot(t, ctx, "rack-approved-desktop.png", 1280, 900)
+	var b strings.Builder
+	_, _ = io.Copy(&b, resp.Body)
+	return resp.StatusCode, b.String()
 }

@@ -1,11 +1,21 @@
-// Package enrol is zero-touch enrolment: machines racklet-boot saw but the
-// config does not name (a HAT that connected to the BMC listener with its
-// serial and key, joined with what DHCP saw of that serial: MAC and kind)
-// wait as pending until an operator approves one under a node name. An
-// approval is written to the approved-nodes overlay in the data directory
-// (rack.OverlayFile), which racklet-boot merges into the config on every
-// load: the declarative file stays the operator's, the approvals stay
-// racklet-boot's, and `racklet-boot config validate` shows both.
+// Package enrol is racklet-boot's one list of HAT keys waiting for an
+// operator, whichever way they arrived:
+//
+//   - machines the config does not name (a HAT that connected to the BMC
+//     listener with its serial and key, joined with what DHCP saw of that
+//     serial: MAC and kind), with unknownMachines: discover;
+//   - keys asking to be a config node's (Pending.Node) when the node quoted
+//     with a key the config does not trust, with enrolment: approve (or a
+//     second key under tofu).
+//
+// Two keys asking for one node are a conflict (Pending.Conflict): neither
+// replaces the other, and only the key's fingerprint approves one. An
+// approval of a machine the config does not name is written to the
+// approved-nodes overlay in the data directory (rack.OverlayFile), which
+// racklet-boot merges into the config on every load: the declarative file
+// stays the operator's, the approvals stay racklet-boot's, and
+// `racklet-boot config validate` shows both. An approval for a config node
+// enrolls the key for attestation (boot/server does that; Claims here).
 package enrol
 
 import (
@@ -15,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -32,14 +43,19 @@ const PendingFile = "pending-nodes.json"
 
 // Pending is a machine waiting for an operator's approval.
 type Pending struct {
-	Key         string    `json:"key"` // the HAT's Ed25519 key (hatlink.EncodeKey form)
-	Fingerprint string    `json:"fingerprint"`
-	Serial      string    `json:"serial"`
-	MAC         string    `json:"mac,omitempty"`  // from DHCP, when it was seen there
-	Kind        string    `json:"kind,omitempty"` // as DHCP classified it
-	Remote      string    `json:"remote,omitempty"`
-	FirstSeen   time.Time `json:"firstSeen"`
-	LastSeen    time.Time `json:"lastSeen"`
+	Key         string `json:"key"` // the HAT's Ed25519 key (hatlink.EncodeKey form)
+	Fingerprint string `json:"fingerprint"`
+	Serial      string `json:"serial"`
+	MAC         string `json:"mac,omitempty"`  // from DHCP, when it was seen there
+	Kind        string `json:"kind,omitempty"` // as DHCP classified it
+	// Node is the config node this key asks to be (from a quote), "" for a
+	// machine the config does not name.
+	Node string `json:"node,omitempty"`
+	// Conflict: another pending key asks to be the same node.
+	Conflict  bool      `json:"conflict,omitempty"`
+	Remote    string    `json:"remote,omitempty"`
+	FirstSeen time.Time `json:"firstSeen"`
+	LastSeen  time.Time `json:"lastSeen"`
 }
 
 // Fingerprint is how a HAT key is shown for approval: "SHA256:" and the
@@ -92,6 +108,9 @@ func (b *Book) Seen(p Pending) (bool, error) {
 	old, had := b.m[p.Key]
 	if had {
 		p.FirstSeen = old.FirstSeen
+		if p.Node == "" {
+			p.Node = old.Node
+		}
 		if p.MAC == "" {
 			p.MAC = old.MAC
 		}
@@ -104,20 +123,79 @@ func (b *Book) Seen(p Pending) (bool, error) {
 			return false, fmt.Errorf("%d machines are pending already: approve or forget some", maxPending)
 		}
 	}
-	p.LastSeen, p.Fingerprint = now, Fingerprint(p.Key)
+	p.LastSeen, p.Fingerprint, p.Conflict = now, Fingerprint(p.Key), false
 	b.m[p.Key] = p
 	return !had, b.save()
 }
 
-// maxPending bounds the pending list (a LAN full of fake HATs).
-const maxPending = 256
+// Bounds of the pending list (a LAN full of fake HATs).
+const (
+	maxPending       = 256
+	maxClaimsPerNode = 4
+)
+
+// Claim records that key (a HAT with serial) asks to be the config node
+// node. A key claims one node; past maxClaimsPerNode keys for a node, or
+// maxPending in all, it is refused.
+func (b *Book) Claim(node, key, serial string) error {
+	b.mu.Lock()
+	if old, ok := b.m[key]; ok && old.Node != "" && old.Node != node {
+		b.mu.Unlock()
+		return fmt.Errorf("HAT key %s already asks to be node %s", Fingerprint(key), old.Node)
+	}
+	if _, ok := b.m[key]; !ok && len(b.claims(node)) >= maxClaimsPerNode {
+		b.mu.Unlock()
+		return fmt.Errorf("%d keys are pending for node %s already: approve or forget some", maxClaimsPerNode, node)
+	}
+	b.mu.Unlock()
+	_, err := b.Seen(Pending{Key: key, Serial: serial, Node: node})
+	return err
+}
+
+// Claimed lists the keys pending for the config node node.
+func (b *Book) Claimed(node string) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.claims(node)
+}
+
+func (b *Book) claims(node string) []string {
+	var keys []string
+	for _, p := range b.m {
+		if p.Node == node {
+			keys = append(keys, p.Key)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// ForgetNode drops every key pending for the config node node (once one is
+// approved, or the node is enrolled otherwise).
+func (b *Book) ForgetNode(node string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := len(b.m)
+	maps.DeleteFunc(b.m, func(_ string, p Pending) bool { return p.Node == node })
+	if len(b.m) == n {
+		return nil
+	}
+	return b.save()
+}
 
 // List returns the pending machines, oldest first.
 func (b *Book) List() []Pending {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	out := make([]Pending, 0, len(b.m))
+	perNode := map[string]int{}
 	for _, p := range b.m {
+		if p.Node != "" {
+			perNode[p.Node]++
+		}
+	}
+	for _, p := range b.m {
+		p.Conflict = p.Node != "" && perNode[p.Node] > 1
 		out = append(out, p)
 	}
 	slices.SortFunc(out, func(x, y Pending) int {
@@ -131,14 +209,16 @@ func (b *Book) List() []Pending {
 
 // Find returns the pending machine ref names: its serial, MAC, key or
 // fingerprint (or a prefix of the fingerprint's base64 of 8 or more
-// characters). Ambiguity is an error.
+// characters). Ambiguity is an error, and so is a key in conflict named by
+// anything but its whole fingerprint or key: serials and MACs are claimed
+// by the HAT, and the operator must pick the key checked on the machine.
 func (b *Book) Find(ref string) (Pending, error) {
 	var hits []Pending
+	r := strings.TrimPrefix(ref, "SHA256:")
 	for _, p := range b.List() {
 		fp := strings.TrimPrefix(p.Fingerprint, "SHA256:")
-		r := strings.TrimPrefix(ref, "SHA256:")
 		if strings.EqualFold(ref, p.Serial) || (p.MAC != "" && strings.EqualFold(ref, p.MAC)) || ref == p.Key ||
-			(len(r) >= 8 && strings.HasPrefix(fp, r)) {
+			(len(r) >= 8 && strings.HasPrefix(fp, r)) || strings.EqualFold(ref, p.Node) {
 			hits = append(hits, p)
 		}
 	}
@@ -146,13 +226,33 @@ func (b *Book) Find(ref string) (Pending, error) {
 	case 0:
 		return Pending{}, fmt.Errorf("%w: %q (give a serial, MAC or key fingerprint from racklet-boot nodes pending)", ErrNotPending, ref)
 	case 1:
-		return hits[0], nil
+		p := hits[0]
+		if p.Conflict && ref != p.Key && r != strings.TrimPrefix(p.Fingerprint, "SHA256:") {
+			return Pending{}, fmt.Errorf("%w: node %s has several HAT keys pending (a conflict): approve the one whose fingerprint you checked on the machine (racklet-agent identity), giving the whole fingerprint", ErrConflict, p.Node)
+		}
+		return p, nil
+	}
+	if hits[0].Node != "" && allNode(hits, hits[0].Node) {
+		return Pending{}, fmt.Errorf("%w: node %s has %d HAT keys pending: approve the one whose fingerprint you checked on the machine (racklet-agent identity), giving the whole fingerprint", ErrConflict, hits[0].Node, len(hits))
 	}
 	return Pending{}, fmt.Errorf("%q names %d pending machines: give the key fingerprint", ref, len(hits))
 }
 
 // ErrNotPending is returned for a machine that is not waiting for approval.
 var ErrNotPending = errors.New("no such pending machine")
+
+// ErrConflict is returned when several keys ask to be one node and the
+// reference does not pick one by its fingerprint.
+var ErrConflict = errors.New("conflicting keys")
+
+func allNode(list []Pending, node string) bool {
+	for _, p := range list {
+		if p.Node != node {
+			return false
+		}
+	}
+	return true
+}
 
 // Approval is an operator's decision to admit a pending machine.
 type Approval struct {
@@ -170,6 +270,9 @@ func (b *Book) Approve(cfg *rack.Config, a Approval) (rack.Node, *rack.Config, e
 	p, err := b.Find(a.Ref)
 	if err != nil {
 		return rack.Node{}, nil, err
+	}
+	if p.Node != "" {
+		return rack.Node{}, nil, fmt.Errorf("HAT key %s asks to be node %s of the config: enroll it for that node, not as a new machine", p.Fingerprint, p.Node)
 	}
 	kind := a.Kind
 	if kind == "" {

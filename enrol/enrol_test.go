@@ -2,6 +2,7 @@ package enrol
 
 import (
 	"crypto/ed25519"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,5 +74,61 @@ func TestApprove(t *testing.T) {
 	}
 	if _, err := b2.Find("5b154517"); err == nil {
 		t.Error("an approved machine is still pending")
+	}
+}
+
+// TestClaimsConflict: two keys asking to be one config node are both kept
+// and marked; only a whole fingerprint picks one; forgetting the node drops
+// both; bounds hold.
+func TestClaimsConflict(t *testing.T) {
+	b, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	real, squatter := newKey(t), newKey(t)
+	if err := b.Claim("pi-05", real, "5b154505"); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := b.Find("5b154505"); err != nil || p.Key != real || p.Conflict {
+		t.Fatalf("one claim: %+v, %v", p, err)
+	}
+	if err := b.Claim("pi-05", squatter, "5b154505"); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Claimed("pi-05"); len(got) != 2 {
+		t.Fatalf("claimed %v, want both keys", got)
+	}
+	for _, p := range b.List() {
+		if !p.Conflict || p.Node != "pi-05" {
+			t.Errorf("%+v: want a conflict for pi-05", p)
+		}
+	}
+	for _, ref := range []string{"5b154505", "pi-05", strings.TrimPrefix(Fingerprint(real), "SHA256:")[:12]} {
+		if _, err := b.Find(ref); !errors.Is(err, ErrConflict) {
+			t.Errorf("Find(%q) = %v, want a conflict error", ref, err)
+		}
+	}
+	if p, err := b.Find(Fingerprint(real)); err != nil || p.Key != real {
+		t.Errorf("Find(whole fingerprint) = %+v, %v", p, err)
+	}
+	if err := b.Claim("pi-06", real, "5b154505"); err == nil {
+		t.Error("one key claimed two nodes")
+	}
+	if _, _, err := b.Approve(&rack.Config{}, Approval{Ref: Fingerprint(real), As: "pi-99"}); err == nil {
+		t.Error("a claim for a config node was approved as a new machine")
+	}
+	for range maxClaimsPerNode - 2 {
+		if err := b.Claim("pi-05", newKey(t), "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Claim("pi-05", newKey(t), "x"); err == nil {
+		t.Errorf("more than %d keys pending for one node", maxClaimsPerNode)
+	}
+	if err := b.ForgetNode("pi-05"); err != nil {
+		t.Fatal(err)
+	}
+	if l := b.List(); len(l) != 0 {
+		t.Errorf("after ForgetNode: %+v", l)
 	}
 }

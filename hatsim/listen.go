@@ -129,14 +129,14 @@ func DialAndServe(ctx context.Context, addr string, h hatlink.Handler, log *slog
 	for ctx.Err() == nil {
 		c, err := hatlink.Dial(ctx, addr)
 		if err == nil {
-			log.Info("hat connected to racklet-boot", "addr", addr)
+			log.Info("hat connected to racklet-boot", "server", addr)
 			pause = time.Second
 			if err := hatlink.Serve(ctx, c, h); err != nil {
-				log.Warn("board-management link", "addr", addr, "err", err)
+				log.Warn("board-management link", "server", addr, "err", err)
 			}
 			c.Close()
 		} else {
-			log.Debug("connect to racklet-boot", "addr", addr, "err", err)
+			log.Debug("connect to racklet-boot", "server", addr, "err", err)
 		}
 		select {
 		case <-ctx.Done():

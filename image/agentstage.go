@@ -86,8 +86,12 @@ func addAgent(b *flatten.Builder, agent string) error {
 // buildInitramfs writes the initramfs of the tree's kernel with the agent as /init.
 func buildInitramfs(ctx context.Context, tree *flatten.Tree, spec Spec, agent, arch, kver string, epoch int64, log *slog.Logger) ([]byte, *initramfs.Result, error) {
 	var b bytes.Buffer
+	var files map[string][]byte
+	if spec.ServerKey != "" {
+		files = map[string][]byte{strings.TrimPrefix(bootparams.ServerKeyFile, "/"): []byte(strings.TrimSpace(spec.ServerKey) + "\n")}
+	}
 	res, err := initramfs.Build(ctx, &b, initramfs.Options{Root: tree.FS(), KernelVersion: kver, Init: agent, Arch: arch,
-		Modules: spec.Modules, ModTime: epoch})
+		Modules: spec.Modules, ModTime: epoch, Files: files})
 	if err != nil {
 		return nil, nil, fmt.Errorf("build initramfs: %w", err)
 	}

@@ -267,6 +267,11 @@ func (m *Manifest) Describe() string {
 		fmt.Fprintf(&b, "kernel:    %s\n", m.KernelVersion)
 	}
 	fmt.Fprintf(&b, "root hash: %s\ncmdline:   %s\n", m.Verity.RootHash, m.Cmdline)
+	if m.Spec.ServerKey != "" {
+		fmt.Fprintf(&b, "server key: %s (racklet-boot's answers are checked with it)\n", m.Spec.ServerKey)
+	} else {
+		fmt.Fprintf(&b, "server key: none (no --server-key: this image's nodes attest nothing)\n")
+	}
 	if k, i := m.Boot.Kernel, m.Boot.Initramfs; k != nil && i != nil {
 		fmt.Fprintf(&b, "boot:      kernel %s (%d bytes), initramfs %s (%d bytes %s, %d modules)\n",
 			k.File, k.Size, i.File, i.Size, i.Compression, len(i.Modules))

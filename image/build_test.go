@@ -183,8 +183,9 @@ func TestBuildReusesOutputOfSameInputs(t *testing.T) {
 		t.Error("an unchanged rebuild rewrote the output")
 	}
 	for name, spec := range map[string]Spec{
-		"spec":  {Base: ref, Agent: agent, Compression: "gzip"},
-		"agent": {Base: ref, Agent: appendTo(t, agent, "another build")},
+		"spec":       {Base: ref, Agent: agent, Compression: "gzip"},
+		"server key": {Base: ref, Agent: agent, Compression: "gzip", ServerKey: "ed25519:G3D+zno7uzBYXyPIyl7YZalwTn+ZdU4tug4gqzkPLos="},
+		"agent":      {Base: ref, Agent: appendTo(t, agent, "another build")},
 	} {
 		if _, err := Build(context.Background(), spec, out, Options{}); err != nil {
 			t.Fatal(err)
@@ -296,6 +297,7 @@ func TestBuildRefusesBadInput(t *testing.T) {
 		"bad overlay location":   {spec: Spec{Base: "x", Node: NodeSettings{Overlay: "disk"}}, err: ErrSpec},
 		"bad failure delay":      {spec: Spec{Base: "x", Node: NodeSettings{OnFailure: "reboot:soon"}}, err: ErrSpec},
 		"module name with space": {spec: Spec{Base: "x", Modules: []string{"a b"}}, err: ErrSpec},
+		"bad server key":         {spec: Spec{Base: "x", ServerKey: "ed25519:not-a-key"}, err: ErrSpec},
 		"missing base":           {spec: Spec{Base: "oci-layout:/nonexistent/base"}, err: source.ErrNotFound},
 		"wrong platform":         {spec: Spec{Base: amd}, err: source.ErrPlatform},
 		"corrupt layer":          {spec: Spec{Base: "oci-layout:" + corrupt}, err: source.ErrCorrupt},

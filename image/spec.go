@@ -23,6 +23,7 @@ import (
 	"strings"
 
 	"github.com/racklet/racklet-boot/bootparams"
+	"github.com/racklet/racklet-boot/hatlink"
 	"github.com/racklet/racklet-boot/image/disk"
 	"github.com/racklet/racklet-boot/image/squashfs"
 )
@@ -72,6 +73,12 @@ type Spec struct {
 	Modules []string `yaml:"modules,omitempty" json:"modules,omitempty"`
 	// Node holds the racklet.* settings the image fixes on its kernel command line.
 	Node NodeSettings `yaml:"node,omitempty" json:"node,omitempty"`
+	// ServerKey is racklet-boot's answer-signing public key ("ed25519:<base64>",
+	// its data directory's server.pub). The initramfs carries it at
+	// bootparams.ServerKeyFile, and the manifest pins it (here, in the spec): the
+	// agent takes a node name, a nonce or secrets only from answers signed under
+	// it. Without one, the image's nodes attest nothing.
+	ServerKey string `yaml:"serverKey,omitempty" json:"serverKey,omitempty"`
 }
 
 // NodeSettings are the racklet.* settings of the command line that an image fixes (package
@@ -168,6 +175,11 @@ func (s Spec) Validate() error {
 	for _, m := range s.Modules {
 		if m == "" || strings.ContainsAny(m, " \t\n/") {
 			errs = append(errs, fmt.Errorf("modules: %q is not a module name or alias", m))
+		}
+	}
+	if s.ServerKey != "" {
+		if _, err := hatlink.ParseKey(s.ServerKey); err != nil {
+			errs = append(errs, fmt.Errorf("serverKey: %w (racklet-boot's server.pub)", err))
 		}
 	}
 	if len(errs) > 0 {

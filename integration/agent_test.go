@@ -18,6 +18,7 @@ import (
 	"github.com/racklet/racklet-boot/hatsim"
 	"github.com/racklet/racklet-boot/image/verity"
 	"github.com/racklet/racklet-boot/internal/vmtest"
+	"github.com/racklet/racklet-boot/serverkey"
 )
 
 // rootMarker is what the busybox root's init prints once it runs.
@@ -69,8 +70,16 @@ func TestAgentBootsVerifiedRoot(t *testing.T) {
 		writeFile(t, boot, "vmlinuz", string(b))
 	}
 	initrd := filepath.Join(boot, "initrd.img")
+	// racklet-boot's answer-signing key, made before it starts (it keeps
+	// the one in its data directory) and carried by the initramfs as an
+	// image built with --server-key carries it.
+	signer, err := serverkey.Open(filepath.Join(dir, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	ir := vmtest.NewInitramfs()
 	ir.HostFile(t, "init", agentBin)
+	ir.File(bootparams.ServerKeyFile, []byte(signer.PublicText()+"\n"), 0o644)
 	ir.Modules(t, k, agentModules...)
 	ir.Write(t, initrd)
 
@@ -224,7 +233,7 @@ func digestOf(b []byte) string {
 // racklet-boot's API.
 func agentTimeline(t *testing.T, s *server, node string) []string {
 	t.Helper()
-	out, err := s.ns.Output(t.Context(), "curl", "-sf", "http://10.81.0.1/api/v1/nodes/"+node+"/events")
+	out, err := s.ns.Output(t.Context(), "curl", "-sf", "--unix-socket", filepath.Join(s.dataDir, "admin.sock"), "http://racklet-boot/api/v1/nodes/"+node+"/events")
 	if err != nil {
 		t.Fatalf("read the timeline: %v: %s", err, out)
 	}

@@ -61,7 +61,8 @@ func TestAttestThroughServe(t *testing.T) {
 	secrets := filepath.Join(dir, "run")
 	attestArgs := []string{"attest", "--hat", hat, "--server", "http://127.0.0.1", "--node", "pi-01",
 		"--kernel", filepath.Join(nodeDir, "kernel8.img"), "--initrd", filepath.Join(nodeDir, "initramfs8"),
-		"--cmdline", "console=serial0,115200 racklet.node=pi-01", "--roothash", rootHash, "--out", secrets}
+		"--cmdline", "console=serial0,115200 racklet.node=pi-01", "--roothash", rootHash, "--out", secrets,
+		"--server-key", filepath.Join(dir, "data", "server.pub")}
 	out, err = srvNS.Output(ctx, filepath.Join(bin, "racklet-agent"), attestArgs...)
 	if err != nil {
 		t.Fatalf("racklet-agent attest against racklet-boot: %v\n%s", err, out)

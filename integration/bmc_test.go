@@ -71,10 +71,13 @@ leaseTime: 10m`, fmt.Sprintf(`nodes:
     boot: {dir: %s, kernel: vmlinuz, initrd: [initrd.gz], cmdline: "console=ttyS0 no_timer_check"}
 `, vmMAC, key, boot)))
 	waitListening(t, srvNS, srv.proc, 10*time.Second, "udp:67", "tcp:7070")
-	api := "http://10.81.0.1"
+	// The operator commands use the server's socket in its data directory;
+	// the console and the timeline are read as a remote operator would,
+	// over HTTP with the token.
+	api := operatorAPI{url: "http://10.81.0.1", dataDir: filepath.Join(dir, "data")}
 	cli := func(args ...string) string {
 		t.Helper()
-		out, err := srvNS.Output(ctx, filepath.Join(bin, "racklet-boot"), append(args, "--server", api)...)
+		out, err := srvNS.Output(ctx, filepath.Join(bin, "racklet-boot"), append(args, "--data-dir", api.dataDir)...)
 		if err != nil {
 			t.Fatalf("racklet-boot %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
@@ -170,13 +173,24 @@ func powerStatus(t *testing.T, out string) bmcStatus {
 	return sts[0]
 }
 
-func consoleOf(ctx context.Context, ns netlab.Namespace, api, node string, boot uint64) string {
-	out, _ := ns.Output(ctx, filepath.Join(bin, "racklet-boot"), "console", node, "--boot", strconv.FormatUint(boot, 10), "--server", api)
+// operatorAPI is where a test reaches racklet-boot as an operator: its URL
+// with the token from its data directory, or its socket there.
+type operatorAPI struct{ url, dataDir string }
+
+func (a operatorAPI) tokenFile() string { return filepath.Join(a.dataDir, "admin.token") }
+
+func consoleOf(ctx context.Context, ns netlab.Namespace, api operatorAPI, node string, boot uint64) string {
+	out, _ := ns.Output(ctx, filepath.Join(bin, "racklet-boot"), "console", node, "--boot", strconv.FormatUint(boot, 10),
+		"--server", api.url, "--token-file", api.tokenFile())
 	return out
 }
 
-func eventsOf(ctx context.Context, ns netlab.Namespace, api, node string) []store.Event {
-	out, err := ns.Output(ctx, "curl", "-sf", api+"/api/v1/admin/nodes/"+node+"/timeline?limit=500")
+func eventsOf(ctx context.Context, ns netlab.Namespace, api operatorAPI, node string) []store.Event {
+	tok, err := os.ReadFile(api.tokenFile())
+	if err != nil {
+		return nil
+	}
+	out, err := ns.Output(ctx, "curl", "-sf", "-H", "Authorization: Bearer "+strings.TrimSpace(string(tok)), api.url+"/api/v1/admin/nodes/"+node+"/timeline?limit=500")
 	if err != nil {
 		return nil
 	}

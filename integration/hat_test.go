@@ -20,6 +20,7 @@ import (
 
 	"github.com/racklet/racklet-boot/attest"
 	"github.com/racklet/racklet-boot/attest/verifier"
+	"github.com/racklet/racklet-boot/serverkey"
 )
 
 // hatBuild returns the directory holding the HAT commands (TestMain built
@@ -99,7 +100,13 @@ func TestHATAttestEndToEnd(t *testing.T) {
 			}
 			return assigned, nil
 		})}
-	srv := httptest.NewServer(v.Handler())
+	// racklet-boot signs its answers; the agent checks them with the key
+	// from the server's data directory.
+	signer, err := serverkey.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(signer.Sign(v.Handler()))
 	defer srv.Close()
 
 	hat := hatSim(t, ctx, bin, filepath.Join(dir, "hat.json"), "unix:"+filepath.Join(dir, "hat.sock"))
@@ -121,7 +128,8 @@ func TestHATAttestEndToEnd(t *testing.T) {
 
 	secrets := filepath.Join(dir, "run")
 	args := []string{"attest", "--hat", hat, "--server", srv.URL, "--node", "pi-01", "--kernel", kernel,
-		"--initrd", initrd, "--cmdline", cmdline, "--roothash", roothash, "--out", secrets}
+		"--initrd", initrd, "--cmdline", cmdline, "--roothash", roothash, "--out", secrets,
+		"--server-key", filepath.Join(dir, serverkey.PublicFile)}
 	out, err = hatAgent(ctx, bin, args...)
 	if err != nil {
 		t.Fatalf("attest: %v\n%s", err, out)

@@ -177,6 +177,7 @@ func (d *decoder) decodeConfig(root *yaml.Node, c *Config) {
 		"dhcp":            d.dhcp(&c.DHCP),
 		"boot":            d.bootSettings(&c.Boot),
 		"unknownMachines": d.strAs((*string)(&c.UnknownMachines)),
+		"enrolment":       d.strAs((*string)(&c.Enrolment)),
 		"default": func(n *yaml.Node, path string) {
 			c.Default = &Boot{}
 			d.boot(c.Default)(n, path)

@@ -22,6 +22,7 @@ const (
 	DefaultLeaseTime = time.Hour           // dhcp.leaseTime
 	DefaultPiMenu    = "Raspberry Pi Boot" // dhcp.piMenu, the text the Pi bootloader matches in option 43
 	DefaultUnknown   = UnknownIgnore       // unknownMachines
+	DefaultEnrolment = EnrolPreprovisioned // enrolment
 	// dhcp.subnet defaults to the /24 around server.address.
 )
 
@@ -147,6 +148,9 @@ func applyDefaults(c *Config, base string) {
 	}
 	if c.UnknownMachines == "" {
 		c.UnknownMachines = DefaultUnknown
+	}
+	if c.Enrolment == "" {
+		c.Enrolment = DefaultEnrolment
 	}
 }
 

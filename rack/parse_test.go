@@ -85,6 +85,7 @@ func TestParseValid(t *testing.T) {
 			PiMenu:    "Raspberry Pi Boot",
 		},
 		UnknownMachines: UnknownIgnore,
+		Enrolment:       EnrolPreprovisioned,
 		Nodes: []Node{
 			{Name: "pi-01", Kind: KindRPi4, Serial: "5b154510", MAC: mustMAC("dc:a6:32:00:00:01"),
 				Address: netip.MustParseAddr("10.0.0.11"), AllowEEPROMUpdate: &yes,

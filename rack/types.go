@@ -23,8 +23,11 @@ type Config struct {
 	DHCP            DHCP          `yaml:"dhcp"`
 	Boot            BootSettings  `yaml:"boot"`
 	UnknownMachines UnknownPolicy `yaml:"unknownMachines"`
-	Default         *Boot         `yaml:"default,omitempty"` // boot source for unknown machines when UnknownMachines is "default"
-	Nodes           []Node        `yaml:"nodes"`
+	// Enrolment says how a node of the config without a hatKey gets a
+	// trusted HAT key: preprovisioned (the default), approve or tofu.
+	Enrolment EnrolmentMode `yaml:"enrolment"`
+	Default   *Boot         `yaml:"default,omitempty"` // boot source for unknown machines when UnknownMachines is "default"
+	Nodes     []Node        `yaml:"nodes"`
 	// Trust says which keys must have signed the images of which
 	// repositories; the first rule whose pattern matches wins.
 	Trust []TrustRule `yaml:"trust,omitempty"`
@@ -132,6 +135,23 @@ const (
 	UnknownIgnore   UnknownPolicy = "ignore"   // no answer at all
 	UnknownDefault  UnknownPolicy = "default"  // boot Config.Default
 	UnknownDiscover UnknownPolicy = "discover" // record the machine for discovery, do not boot it
+)
+
+// EnrolmentMode says how a HAT key becomes trusted for a node of the
+// config that names no hatKey.
+type EnrolmentMode string
+
+// Enrolment modes.
+const (
+	// EnrolPreprovisioned trusts only keys the config (or the approved-nodes
+	// file) names, or an operator enrolled; others are refused, nothing is recorded.
+	EnrolPreprovisioned EnrolmentMode = "preprovisioned"
+	// EnrolApprove lists a node's unknown key as pending for an operator
+	// (racklet-boot nodes approve); refused until then.
+	EnrolApprove EnrolmentMode = "approve"
+	// EnrolTOFU trusts the first key a node quotes with; a later different
+	// key is a conflict shown to the operator, never a replacement.
+	EnrolTOFU EnrolmentMode = "tofu"
 )
 
 // NodeKind is the hardware or firmware kind of a node.

@@ -55,6 +55,11 @@ func (v *validator) validate() {
 	default:
 		v.at("unknownMachines", "%q is not one of ignore, default, discover", c.UnknownMachines)
 	}
+	switch c.Enrolment {
+	case EnrolPreprovisioned, EnrolApprove, EnrolTOFU:
+	default:
+		v.at("enrolment", "%q is not one of preprovisioned, approve, tofu", c.Enrolment)
+	}
 	if c.Default != nil {
 		v.boot("default", c.Default)
 	}

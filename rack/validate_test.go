@@ -113,6 +113,7 @@ func TestValidationRules(t *testing.T) {
 		{"routerAdvertisements not a bool", y("apiVersion: racklet.io/v1alpha1", "kind: Rack", "server:", "  address: 10.0.0.2",
 			"  routerAdvertisements: off", "dhcp: {mode: proxy}"), []want{{5, "server.routerAdvertisements", "not true or false"}}},
 		{"unknownMachines unknown", withHeader("  mode: proxy", "unknownMachines: boot"), []want{{7, "unknownMachines", "not one of ignore"}}},
+		{"enrolment unknown", withHeader("  mode: proxy", "enrolment: anyone"), []want{{7, "enrolment", "not one of preprovisioned, approve, tofu"}}},
 		{"unknownMachines default without default", withHeader("  mode: proxy", "unknownMachines: default"),
 			[]want{{7, "unknownMachines", "top-level default"}}},
 		{"default boot checked", withHeader("  mode: proxy", "unknownMachines: default", "default: {dir: nowhere}"),

@@ -14,12 +14,12 @@ import (
 // RepairReport says what Repair kept and where the damaged file went.
 type RepairReport struct {
 	// Kept counts the records copied per bucket ("leases", "nodes", "events").
-	Kept map[string]int
+	Kept map[string]int `json:"kept"`
 	// Dropped lists records found but not readable, and the damage that hid
 	// any others (Check's problems).
-	Dropped []string
+	Dropped []string `json:"dropped,omitempty"`
 	// Old is where the original file now is, beside the new one.
-	Old string
+	Old string `json:"old"`
 }
 
 // Repair rebuilds the state database at path from every record that can

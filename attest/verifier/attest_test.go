@@ -275,10 +275,11 @@ func TestRefusals(t *testing.T) {
 			return err
 		}, verifier.ErrMeasurement, "reboot it into the assigned image"},
 		"node not in the config": {func(t *testing.T, r *rig) error {
+			q := r.quote(t, "pi-01", "pi-01")
 			r.mu.Lock()
 			delete(r.expected, "pi-01")
 			r.mu.Unlock()
-			_, err := r.v.Verify(t.Context(), r.quote(t, "pi-01", "pi-01"))
+			_, err := r.v.Verify(t.Context(), q)
 			return err
 		}, verifier.ErrUnknownNode, "not in the rack config"},
 		"garbage statement": {func(t *testing.T, r *rig) error {
@@ -296,7 +297,11 @@ func TestRefusals(t *testing.T) {
 			if !strings.Contains(reason, tc.reason) {
 				t.Errorf("reason %q does not say %q", reason, tc.reason)
 			}
-			if ev := r.ev.last(); ev.Type != "attest.refused" || ev.Detail != reason {
+			if errors.Is(tc.want, verifier.ErrUnknownNode) {
+				if ev := r.ev.last(); ev.Type != "" {
+					t.Errorf("a quote for a node missing from the config left an event: %+v", ev)
+				}
+			} else if ev := r.ev.last(); ev.Type != "attest.refused" || ev.Detail != reason {
 				t.Errorf("last event = %+v, want attest.refused with the reason", ev)
 			}
 			t.Logf("reason: %s", reason)

@@ -210,7 +210,7 @@ start_racklet() { # start_racklet LOG [CONFIG]
 	ip netns exec "$SRV" "$rb" serve --config "${2:-$cfg}" --log-format json --log-level "$LOG_LEVEL" >"$1" 2>&1 &
 	srvpid=$!
 	for _ in $(seq 150); do
-		ip netns exec "$SRV" "$rb" nodes --server http://10.42.0.2 -o json --events 0 >/dev/null 2>&1 && return 0
+		[ -S "$work/data/admin.sock" ] && ip netns exec "$SRV" "$rb" nodes --data-dir "$work/data" -o json --events 0 >/dev/null 2>&1 && return 0
 		sleep 0.1
 	done
 	echo "run.sh: racklet-boot did not answer within 15 s:" >&2

@@ -40,3 +40,19 @@ func (s *Server) NodeForAddr(_ context.Context, a netip.Addr) (string, bool) {
 	_, node, ok := s.bound(a)
 	return node, ok && node != ""
 }
+
+// AddrForNode is the address of the bound lease DHCP gave the configured
+// node node, if any. It reads memory only.
+func (s *Server) AddrForNode(node string) (netip.Addr, bool) {
+	if node == "" {
+		return netip.Addr{}, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for a, l := range s.table.byAddr {
+		if l.State == StateBound && l.Node == node {
+			return a, true
+		}
+	}
+	return netip.Addr{}, false
+}

@@ -95,13 +95,13 @@ func (s *Server) decline(ctx context.Context, x *exchange) {
 	l := s.table.byMAC[x.mac]
 	if l == nil || l.Addr != addr || l.State != StateBound || !l.Expiry.After(now) {
 		s.mu.Unlock()
-		x.log.Info("decline from a machine that holds no bound lease of that address: ignored", "addr", addr)
+		x.log.Info("decline from a machine that holds no bound lease of that address: ignored", "ip", addr)
 		s.emit(x.key, "dhcp.decline-ignored", fmt.Sprintf("%s is not bound to mac %s", addr, x.mac))
 		return
 	}
 	if x.known {
 		s.mu.Unlock()
-		x.log.Warn("decline naming a known node: its lease is kept (a DECLINE is unauthenticated; give the node a reservation if its address really is in use)", "addr", addr)
+		x.log.Warn("decline naming a known node: its lease is kept (a DECLINE is unauthenticated; give the node a reservation if its address really is in use)", "ip", addr)
 		s.emit(x.key, "dhcp.decline-ignored", fmt.Sprintf("%s kept: declines of known nodes are not honoured", addr))
 		return
 	}
@@ -130,12 +130,12 @@ func (s *Server) decline(ctx context.Context, x *exchange) {
 		x.log.Warn("delete declined lease", "err", err)
 	}
 	if why != "" {
-		x.log.Warn("client declined its address: lease ended, address not quarantined", "addr", addr, "reason", why)
+		x.log.Warn("client declined its address: lease ended, address not quarantined", "ip", addr, "reason", why)
 		s.emit(x.key, "dhcp.decline-limited", fmt.Sprintf("%s back in the pool: %s", addr, why))
 		return
 	}
-	x.log.Warn("client declined its address (in use by another machine?): quarantined", "addr", addr, "until", q.Expiry)
+	x.log.Warn("client declined its address (in use by another machine?): quarantined", "ip", addr, "until", q.Expiry)
 	if err := s.Leases.PutLease(ctx, q); err != nil {
-		x.log.Warn("persist declined address", "addr", addr, "err", err)
+		x.log.Warn("persist declined address", "ip", addr, "err", err)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"gopkg.in/yaml.v3"
 )
@@ -24,35 +23,23 @@ func (s *Settings) Conf() string {
 	}
 	b.WriteString("[all]\n")
 	for _, st := range s.Settings {
+		if st.Why != "" {
+			fmt.Fprintf(&b, "# %s\n", st.Why)
+		}
 		fmt.Fprintf(&b, "%s=%s\n", st.Name, st.Value)
 	}
 	return b.String()
 }
 
-// Write prints the settings as output names: conf (the boot.conf text),
-// table, json or yaml.
+// Write prints the settings as output names: table (the default, for
+// people and for rpi-eeprom-config alike: the boot.conf text, each
+// setting under a comment saying why; "conf" is the old spelling), json
+// or yaml.
 func (s *Settings) Write(w io.Writer, output string) error {
 	switch output {
-	case "conf", "":
+	case "table", "conf", "":
 		_, err := io.WriteString(w, s.Conf())
 		return err
-	case "table":
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "SETTING\tVALUE\tWHY")
-		for _, st := range s.Settings {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", st.Name, st.Value, st.Why)
-		}
-		if s.PubKey != nil {
-			fmt.Fprintf(tw, "(public key)\t%s\t%s, added with rpi-eeprom-config --pubkey\n", s.PubKey.File, s.PubKey.KeyID)
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-		fmt.Fprintln(w, "\napply (boot.conf = the SETTING=VALUE lines under [all]; -o conf prints it):")
-		for _, a := range s.Apply {
-			fmt.Fprintf(w, "  %s\n", a)
-		}
-		return nil
 	case "json":
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")

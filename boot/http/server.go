@@ -8,9 +8,9 @@
 //	GET|HEAD /boot/{name...}           resolver Name = name (e.g. "dc-a6-32-00-00-01/kernel8.img")
 //	GET|HEAD /ipxe/{mac}/boot.ipxe     resolver Name = "{mac}/boot.ipxe"
 //	GET|HEAD /{anything}/boot.img|sig  resolver Name = "boot.img" / "boot.sig", chosen by client address
-//	GET /api/v1/nodes                  all nodes, each with its lease if any
-//	GET /api/v1/nodes/{key}            one node
-//	GET /api/v1/nodes/{key}/events     its boot events, oldest first (?limit=N keeps the newest N)
+//	GET /api/v1/nodes                  all nodes, each with its lease if any      (Server.Operator)
+//	GET /api/v1/nodes/{key}            one node                                   (Server.Operator)
+//	GET /api/v1/nodes/{key}/events     its boot events, oldest first (?limit=N keeps the newest N) (Server.Operator)
 //	GET /                              a page naming the server, its version and these routes
 //	GET /healthz                       "ok"
 //	GET /metrics                       Prometheus exposition of Server.Registry
@@ -18,7 +18,8 @@
 // Paths are checked before routing: a dot segment, an encoded slash, a
 // backslash, a NUL, a control character or bytes that are not UTF-8 get 400
 // and never reach the resolver or a mount. File bodies go through http.ServeContent, so an *os.File from a
-// directory source is sent with sendfile.
+// directory source is sent with sendfile. The inventory routes serve operators and are wrapped in
+// Server.Operator; a request body must arrive within BodyTimeout; Patterns lists every route.
 package httpboot
 
 import (
@@ -28,9 +29,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -70,6 +73,8 @@ const (
 	ReadHeaderTimeout = 10 * time.Second
 	// IdleTimeout closes keep-alive connections that sit idle this long.
 	IdleTimeout = 2 * time.Minute
+	// DefaultBodyTimeout bounds reading a request body (Server.BodyTimeout).
+	DefaultBodyTimeout = 10 * time.Second
 	// DefaultShutdownTimeout is how long Serve lets in-flight requests finish
 	// after its context ends, when Server.ShutdownTimeout is zero.
 	DefaultShutdownTimeout = 30 * time.Second
@@ -104,15 +109,25 @@ type Server struct {
 	// headers (a slowloris holds a connection no longer); 0 means
 	// ReadHeaderTimeout.
 	HeaderTimeout time.Duration
+	// Operator wraps every route that serves operators rather than nodes
+	// (the node inventory API under /api/v1/nodes): the operator credential
+	// check. nil leaves them open, for embedders that authenticate in front;
+	// racklet-boot (boot/server) always sets it.
+	Operator func(http.Handler) http.Handler
+	// BodyTimeout bounds how long a client may take to send a request body
+	// (a POST trickling in after complete headers holds its connection no
+	// longer); 0 means DefaultBodyTimeout.
+	BodyTimeout time.Duration
 	// MaxConns bounds the connections open at once and MaxConnsPerClient
 	// those from one client address; a connection past either is closed as
 	// it arrives (and counted in MetricConnsRefused). 0 means
 	// DefaultMaxConns and DefaultMaxConnsPerClient.
 	MaxConns, MaxConnsPerClient int
 
-	once    sync.Once
-	handler http.Handler
-	metrics *metrics
+	once     sync.Once
+	handler  http.Handler
+	metrics  *metrics
+	patterns []string
 }
 
 // Handler returns the server's complete HTTP handler: path checks, request
@@ -139,20 +154,53 @@ func (s *Server) build() http.Handler {
 	m := newMetrics(reg)
 	s.metrics = m
 
-	mux := http.NewServeMux()
-	mux.Handle("GET /boot/{name...}", routed("boot", http.HandlerFunc(s.serveBoot)))
-	mux.Handle("GET /ipxe/{mac}/boot.ipxe", routed("ipxe", http.HandlerFunc(s.serveIPXE)))
-	mux.Handle("GET /api/v1/nodes", routed("api", http.HandlerFunc(s.listNodes)))
-	mux.Handle("GET /api/v1/nodes/{key}", routed("api", http.HandlerFunc(s.getNode)))
-	mux.Handle("GET /api/v1/nodes/{key}/events", routed("api", http.HandlerFunc(s.listEvents)))
-	mux.Handle("GET /healthz", routed("healthz", http.HandlerFunc(serveHealth)))
-	mux.Handle("GET /{$}", routed("index", http.HandlerFunc(s.serveIndex)))
-	mux.Handle("GET /metrics", routed("metrics", m.exposition(reg)))
-	mux.Handle("/", http.HandlerFunc(s.serveFallback))
-	for pattern, h := range s.Mounts {
-		mux.Handle(pattern, routed("mount", h))
+	operator := s.Operator
+	if operator == nil {
+		operator = func(h http.Handler) http.Handler { return h }
 	}
-	return s.observe(log, m, checkPath(mux))
+	mux := http.NewServeMux()
+	handle := func(pattern string, h http.Handler) {
+		mux.Handle(pattern, h)
+		s.patterns = append(s.patterns, pattern)
+	}
+	handle("GET /boot/{name...}", routed("boot", http.HandlerFunc(s.serveBoot)))
+	handle("GET /ipxe/{mac}/boot.ipxe", routed("ipxe", http.HandlerFunc(s.serveIPXE)))
+	handle("GET /api/v1/nodes", routed("api", operator(http.HandlerFunc(s.listNodes))))
+	handle("GET /api/v1/nodes/{key}", routed("api", operator(http.HandlerFunc(s.getNode))))
+	handle("GET /api/v1/nodes/{key}/events", routed("api", operator(http.HandlerFunc(s.listEvents))))
+	handle("GET /healthz", routed("healthz", http.HandlerFunc(serveHealth)))
+	handle("GET /{$}", routed("index", http.HandlerFunc(s.serveIndex)))
+	handle("GET /metrics", routed("metrics", m.exposition(reg)))
+	handle("/", http.HandlerFunc(s.serveFallback))
+	mounts := slices.Sorted(maps.Keys(s.Mounts))
+	for _, pattern := range mounts {
+		handle(pattern, routed("mount", s.Mounts[pattern]))
+	}
+	return s.observe(log, m, checkPath(s.bodyDeadline(mux)))
+}
+
+// Patterns lists every ServeMux pattern of the handler (built-in routes and
+// Mounts), in the order registered: what a test walks to prove each route
+// is either a node's or behind the operator check.
+func (s *Server) Patterns() []string {
+	s.Handler()
+	return slices.Clone(s.patterns)
+}
+
+// bodyDeadline gives a request that has a body BodyTimeout to send it: a
+// read deadline on the connection, lifted when the handler returns (the
+// next request's header timeout replaces it).
+func (s *Server) bodyDeadline(h http.Handler) http.Handler {
+	d := cmp.Or(s.BodyTimeout, DefaultBodyTimeout)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+			rc := http.NewResponseController(w)
+			if rc.SetReadDeadline(time.Now().Add(d)) == nil {
+				defer rc.SetReadDeadline(time.Time{})
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // routed labels a request with its route for logs and metrics.

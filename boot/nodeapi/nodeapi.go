@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/racklet/racklet-boot/bootparams"
+	"github.com/racklet/racklet-boot/internal/ratelimit"
 	"github.com/racklet/racklet-boot/store"
 )
 
@@ -48,7 +49,6 @@ type EventSink interface {
 // Defaults of Handler's bounds.
 const (
 	DefaultReportsPerMinute = 30
-	maxClients              = 4096
 	maxReason               = 1024
 	maxImage                = 256
 )
@@ -66,13 +66,8 @@ type Handler struct {
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
 
-	mu      sync.Mutex
-	windows map[netip.Addr]*window
-}
-
-type window struct {
-	start time.Time
-	n     int
+	once    sync.Once
+	reports *ratelimit.Window
 }
 
 var nodeRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
@@ -213,23 +208,14 @@ func validate(r bootparams.Report) error {
 
 // allow counts one report from a; false past the per-minute bound.
 func (h *Handler) allow(a netip.Addr) bool {
-	limit := h.ReportsPerMinute
-	if limit <= 0 {
-		limit = DefaultReportsPerMinute
-	}
-	now := h.now()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.windows == nil || len(h.windows) >= maxClients {
-		h.windows = map[netip.Addr]*window{}
-	}
-	win := h.windows[a]
-	if win == nil || now.Sub(win.start) >= time.Minute {
-		win = &window{start: now}
-		h.windows[a] = win
-	}
-	win.n++
-	return win.n <= limit
+	h.once.Do(func() {
+		limit := h.ReportsPerMinute
+		if limit <= 0 {
+			limit = DefaultReportsPerMinute
+		}
+		h.reports = ratelimit.New(limit, time.Minute)
+	})
+	return h.reports.Allow(a, h.now())
 }
 
 func (h *Handler) now() time.Time {
@@ -247,11 +233,8 @@ func (h *Handler) log() *slog.Logger {
 }
 
 func clientAddr(r *http.Request) (netip.Addr, bool) {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return netip.Addr{}, false
-	}
-	return ap.Addr().Unmap(), true
+	a := ratelimit.ClientAddr(r)
+	return a, a.IsValid()
 }
 
 type errorBody struct {

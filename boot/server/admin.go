@@ -14,33 +14,28 @@ import (
 	"github.com/racklet/racklet-boot/enrol"
 )
 
-// AdminPrefix is where the operators' API lives: everything under it (and
-// the dashboard under dashboard.Prefix) goes through Options.AdminAuth.
+// AdminPrefix is where the operators' API lives; every route under it (and
+// the dashboard under dashboard.Prefix, the node inventory under
+// /api/v1/nodes and the attestation enrolments) goes through the operator
+// check (routes.go).
 const AdminPrefix = "/api/v1/admin/"
 
-// adminMounts is the one place admin endpoints are registered: the API and
-// the dashboard, each wrapped by Options.AdminAuth.
-func (s *Server) adminMounts() map[string]http.Handler {
-	wrap := func(h http.Handler) http.Handler {
-		if s.opts.AdminAuth != nil {
-			return s.opts.AdminAuth(h)
-		}
-		return h
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+AdminPrefix+"rack", s.serveRack)
-	mux.HandleFunc("GET "+AdminPrefix+"stream", s.serveStream)
-	mux.HandleFunc("GET "+AdminPrefix+"nodes/{node}", s.serveNodeCard)
-	mux.HandleFunc("POST "+AdminPrefix+"nodes/{node}/power", s.servePower)
-	mux.HandleFunc("GET "+AdminPrefix+"nodes/{node}/timeline", s.serveTimeline)
-	mux.HandleFunc("GET "+AdminPrefix+"nodes/{node}/console", s.serveConsole)
-	mux.HandleFunc("GET "+AdminPrefix+"nodes/{node}/console/boots", s.serveConsoleBoots)
-	mux.HandleFunc("GET "+AdminPrefix+"enrolments", s.servePending)
-	mux.HandleFunc("POST "+AdminPrefix+"enrolments/approve", s.serveApprove)
-	mux.HandleFunc("POST "+AdminPrefix+"enrolments/forget", s.serveForget)
+// adminRoutes are the operator API's handlers by ServeMux pattern: the one
+// place admin endpoints are registered. routes wraps each in the operator
+// check.
+func (s *Server) adminRoutes() map[string]http.Handler {
 	return map[string]http.Handler{
-		AdminPrefix:      wrap(mux),
-		dashboard.Prefix: wrap(dashboard.Handler()),
+		"GET " + AdminPrefix + "rack":                       http.HandlerFunc(s.serveRack),
+		"GET " + AdminPrefix + "stream":                     http.HandlerFunc(s.serveStream),
+		"GET " + AdminPrefix + "nodes/{node}":               http.HandlerFunc(s.serveNodeCard),
+		"POST " + AdminPrefix + "nodes/{node}/power":        http.HandlerFunc(s.servePower),
+		"GET " + AdminPrefix + "nodes/{node}/timeline":      http.HandlerFunc(s.serveTimeline),
+		"GET " + AdminPrefix + "nodes/{node}/console":       http.HandlerFunc(s.serveConsole),
+		"GET " + AdminPrefix + "nodes/{node}/console/boots": http.HandlerFunc(s.serveConsoleBoots),
+		"GET " + AdminPrefix + "enrolments":                 http.HandlerFunc(s.servePending),
+		"POST " + AdminPrefix + "enrolments/approve":        http.HandlerFunc(s.serveApprove),
+		"POST " + AdminPrefix + "enrolments/forget":         http.HandlerFunc(s.serveForget),
+		dashboard.Prefix:                                    dashboard.Handler(),
 	}
 }
 
@@ -232,40 +227,6 @@ func (s *Server) pending(r *http.Request) []enrol.Pending {
 		}
 	}
 	return list
-}
-
-func (s *Server) serveApprove(w http.ResponseWriter, r *http.Request) {
-	var req ApproveRequest
-	if !decodeBody(w, r, &req) {
-		return
-	}
-	// Refresh the pending entry with what DHCP saw (MAC, kind) first.
-	for _, p := range s.pending(r) {
-		if _, err := s.enrol.Seen(p); err != nil {
-			adminError(w, http.StatusInternalServerError, err)
-			return
-		}
-	}
-	s.reloadMu.Lock()
-	base := s.base
-	s.reloadMu.Unlock()
-	n, _, err := s.enrol.Approve(base, enrol.Approval{Ref: req.Ref, As: req.As, Kind: req.Kind, By: actor(r, req.By)})
-	switch {
-	case errors.Is(err, enrol.ErrNotPending):
-		adminError(w, http.StatusNotFound, err)
-		return
-	case err != nil:
-		adminError(w, http.StatusBadRequest, err)
-		return
-	}
-	s.log.Info("machine approved", "node", n.Name, "serial", n.Serial, "key", n.HATKey, "by", actor(r, req.By))
-	if err := s.Reload(r.Context(), base); err != nil {
-		adminError(w, http.StatusInternalServerError, fmt.Errorf("approved, but applying it failed: %w", err))
-		return
-	}
-	s.events.AddEvent(r.Context(), eventNow(n.Name, "enrol.approved", fmt.Sprintf("serial %s, HAT key %s, approved by %s", n.Serial, enrol.Fingerprint(n.HATKey), actor(r, req.By))))
-	s.hub.pending()
-	adminJSON(w, http.StatusOK, ApproveResult{Node: n.Name, Serial: n.Serial, Key: n.HATKey, Fingerprint: enrol.Fingerprint(n.HATKey), File: s.enrol.OverlayPath()})
 }
 
 func (s *Server) serveForget(w http.ResponseWriter, r *http.Request) {

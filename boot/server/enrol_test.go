@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -15,8 +14,10 @@ import (
 	"github.com/racklet/racklet-boot/attest"
 	"github.com/racklet/racklet-boot/hatlink"
 	"github.com/racklet/racklet-boot/hatsim"
+	"github.com/racklet/racklet-boot/internal/adminclient"
 	"github.com/racklet/racklet-boot/internal/testutil"
 	"github.com/racklet/racklet-boot/rack"
+	"github.com/racklet/racklet-boot/serverkey"
 )
 
 // TestEnrolmentBootsAndAttests: a HAT no node owns connects to the BMC
@@ -37,7 +38,7 @@ func TestEnrolmentBootsAndAttests(t *testing.T) {
 	}
 	s := startLoopback(t, loopbackConfig(dir, boot, "unknownMachines: discover\ndefault: {dir: "+boot+", rootHash: "+rootHash+"}\n"))
 	base := httpBase(t, s)
-	admin := &AdminClient{Base: base}
+	admin := NewAdminClient(adminclient.HTTP(base, s.AdminToken()))
 
 	dev, err := hatsim.Open(filepath.Join(dir, "hat.json"), hatsim.Options{Serial: "5b154517"})
 	if err != nil {
@@ -65,13 +66,19 @@ func TestEnrolmentBootsAndAttests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := agent.Options{Node: "pi-17", Server: base, Measurements: m}
+	serverKey, err := serverkey.ParsePublic(s.ServerKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := agent.Options{Node: "pi-17", Server: base, Measurements: m, ServerKey: serverKey}
 	if code, _ := httpGet(t, base+"/boot/5b154517/kernel8.img"); code == http.StatusOK {
 		t.Error("a pending machine was served its kernel")
 	}
-	var ref *agent.Refused
-	if _, err := agent.Attest(ctx, hat, opts); !errors.As(err, &ref) {
-		t.Fatalf("a pending machine attested: %v", err)
+	// Not a node of the config yet: not even a challenge.
+	if rel, err := agent.Attest(ctx, hat, opts); err == nil || len(rel.Secrets) != 0 {
+		t.Fatalf("a pending machine attested: %+v", rel)
+	} else if !strings.Contains(err.Error(), "no such node") {
+		t.Errorf("a pending machine's attestation failed with %v, want no challenge for it", err)
 	}
 
 	res, err := admin.Approve(ctx, ApproveRequest{Ref: "5b154517", As: "pi-17", By: "test"})

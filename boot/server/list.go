@@ -2,11 +2,8 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -66,54 +63,13 @@ func listNodes(ctx context.Context, r httpboot.NodeReader, events int) ([]NodeSt
 	return out, nil
 }
 
-// FetchNodes lists the nodes of a running server through its API at base
-// (e.g. http://10.0.0.2).
-func FetchNodes(ctx context.Context, base string, events int) ([]NodeStatus, error) {
-	base = strings.TrimRight(base, "/")
-	var list httpboot.NodeList
-	if err := getJSON(ctx, base+"/api/v1/nodes", &list); err != nil {
-		return nil, err
-	}
-	out := make([]NodeStatus, 0, len(list.Nodes))
-	for _, n := range list.Nodes {
-		v := NodeStatus{Node: n.Node, Lease: n.Lease}
-		if events > 0 {
-			var ev httpboot.EventList
-			if err := getJSON(ctx, fmt.Sprintf("%s/api/v1/nodes/%s/events?limit=%d", base, url.PathEscape(n.Key), events), &ev); err != nil {
-				return nil, err
-			}
-			v.Events = ev.Events
-		}
-		out = append(out, v)
-	}
-	sortNodes(out)
-	return out, nil
-}
+type (
+	nodeList  = httpboot.NodeList
+	eventList = httpboot.EventList
+)
 
 func sortNodes(v []NodeStatus) {
 	slices.SortFunc(v, func(a, b NodeStatus) int { return strings.Compare(a.Key, b.Key) })
-}
-
-func getJSON(ctx context.Context, u string, v any) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("ask racklet-boot: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("GET %s: %s: %s", u, resp.Status, strings.TrimSpace(string(b)))
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(v); err != nil {
-		return fmt.Errorf("GET %s: decode: %w", u, err)
-	}
-	return nil
 }
 
 // WriteNodeTable writes one line per node: name, kind, MAC, serial,

@@ -18,8 +18,10 @@ import (
 // rackLAN is a switch with the server's and the rack's namespaces on it,
 // removed when the test ends; the server's sockets are opened by srv.
 type rackLAN struct {
-	srv  *netlab.Thread
-	rack netlab.Namespace
+	srv   *netlab.Thread
+	srvNS netlab.Namespace
+	rack  netlab.Namespace
+	sw    *netlab.Switch
 }
 
 func newRackLAN(t *testing.T) *rackLAN {
@@ -36,12 +38,13 @@ func newRackLAN(t *testing.T) *rackLAN {
 		t.Fatal(err)
 	}
 	t.Cleanup(sw.Close)
-	l := &rackLAN{}
+	l := &rackLAN{sw: sw}
 	srvNS, err := netlab.AddNamespace(ctx, "rkt-srv-"+id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srvNS.Delete)
+	l.srvNS = srvNS
 	if l.rack, err = netlab.AddNamespace(ctx, "rkt-rack-"+id); err != nil {
 		t.Fatal(err)
 	}

@@ -17,21 +17,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/racklet/racklet-boot/attest"
 	"github.com/racklet/racklet-boot/attest/verifier"
 	"github.com/racklet/racklet-boot/bmc"
 	"github.com/racklet/racklet-boot/bmc/consolelog"
+	"github.com/racklet/racklet-boot/boot/adminauth"
 	"github.com/racklet/racklet-boot/boot/dhcp"
 	httpboot "github.com/racklet/racklet-boot/boot/http"
-	"github.com/racklet/racklet-boot/boot/nodeapi"
 	"github.com/racklet/racklet-boot/boot/ra"
 	"github.com/racklet/racklet-boot/boot/resolve"
 	"github.com/racklet/racklet-boot/boot/tftp"
-	"github.com/racklet/racklet-boot/bootparams"
 	"github.com/racklet/racklet-boot/enrol"
 	"github.com/racklet/racklet-boot/imagestore"
+	"github.com/racklet/racklet-boot/internal/adminclient"
 	"github.com/racklet/racklet-boot/inventory"
 	"github.com/racklet/racklet-boot/rack"
+	"github.com/racklet/racklet-boot/serverkey"
 	"github.com/racklet/racklet-boot/store"
 )
 
@@ -48,7 +48,8 @@ type Options struct {
 	// DataDir holds the state; "" means the config's server.dataDir.
 	DataDir string
 	// TFTPAddr and HTTPAddr are listen addresses; "" means
-	// ":<server.tftpPort>" and ":<server.httpPort>".
+	// "<server.address>:<server.tftpPort>" and "<server.address>:<server.httpPort>":
+	// racklet-boot never listens on every interface by default.
 	TFTPAddr string
 	HTTPAddr string
 	// ConfigFile, when set, is watched: Run reloads the config from it when
@@ -65,12 +66,16 @@ type Options struct {
 	// ARP table (resolve.ARPTable) where Network runs.
 	Neighbours resolve.Clients
 	// BMCAddr is where HATs connect as board-management controllers; ""
-	// means ":<server.bmcPort>".
+	// means "<server.address>:<server.bmcPort>".
 	BMCAddr string
-	// AdminAuth, when set, wraps every admin endpoint (the /api/v1/admin/
-	// API and the /ui/ dashboard) in one place: the operator credential
-	// check. nil serves them without one.
+	// AdminAuth, when set, replaces the operator credential check that
+	// wraps every operator route (routes.go). nil is boot/adminauth with
+	// the token in the data directory (generated on first start) and the
+	// data directory's unix socket.
 	AdminAuth func(http.Handler) http.Handler
+	// AdminSocket is the operator API's unix socket; "" means admin.sock in
+	// the data directory, "-" none.
+	AdminSocket string
 	// Network runs fn where the server's network is: every socket the
 	// server opens (listeners, TFTP transfer sockets) and the ARP table it
 	// reads. nil runs fn on the calling goroutine, in the process's own
@@ -99,6 +104,8 @@ type Server struct {
 	bmc      *bmc.Server
 	console  *consolelog.Store
 	enrol    *enrol.Book
+	auth     *adminauth.Auth
+	signer   *serverkey.Signer
 	hub      hub
 	base     *rack.Config // the config as its file says, without approved nodes
 	metrics  *metrics
@@ -182,37 +189,39 @@ func (s *Server) build(cfg *rack.Config, reg *prometheus.Registry) error {
 	if err != nil {
 		return err
 	}
-	s.verifier = &verifier.Verifier{
-		Enrollments:     enr,
-		Secrets:         sec,
-		Events:          s.events,
-		Expected:        &expectedBoot{inv: s.inv, res: s.resolver, images: s.booter},
-		TrustOnFirstUse: true,
-		Logger:          s.component("attest"),
-		Outcome:         func(o string) { s.metrics.attest.WithLabelValues(o).Inc() },
+	if s.auth, _, err = adminauth.Open(s.dataDir, s.component("admin")); err != nil {
+		return err
 	}
+	if s.signer, err = serverkey.Open(s.dataDir); err != nil {
+		return err
+	}
+	s.verifier = &verifier.Verifier{
+		Enrollments: enr,
+		Secrets:     sec,
+		Events:      s.events,
+		Expected:    &expectedBoot{inv: s.inv, res: s.resolver, images: s.booter},
+		Known: func(_ context.Context, node string) bool {
+			_, ok := s.inv.Load().ByName(node)
+			return ok
+		},
+		NodeAddr: s.nodeAddr,
+		Logger:   s.component("attest"),
+		Outcome:  func(o string) { s.metrics.attest.WithLabelValues(o).Inc() },
+	}
+	s.verifier.SetEnrolment(verifier.Enrolment(cfg.Enrolment))
 	if err := s.buildBMC(); err != nil {
 		return err
 	}
+	s.verifier.Claims = claimBook{s.enrol}
 	s.events.ref = s.bmc.ConsoleRef
-	mounts := map[string]http.Handler{
-		attest.PathPrefix: s.verifier.Handler(),
-		bootparams.AgentPathPrefix: &nodeapi.Handler{
-			Nodes:  nodeapi.DirectoryFunc(s.nodeAt),
-			Events: s.events,
-			Log:    s.component("nodeapi"),
-		},
-	}
-	for pattern, h := range s.adminMounts() {
-		mounts[pattern] = h
-	}
 	s.http = &httpboot.Server{
 		Files:    s.resolver,
 		Nodes:    &nodeReader{inv: s.inv, state: s.state},
 		Registry: reg,
 		Log:      s.component("http"),
 		Events:   s.events,
-		Mounts:   mounts,
+		Operator: s.operator,
+		Mounts:   s.mounts(),
 	}
 	return nil
 }
@@ -251,16 +260,39 @@ func (s *Server) nodeAt(ctx context.Context, a netip.Addr) (string, bool, error)
 func (s *Server) Config() *rack.Config { return s.inv.Load().Config() }
 
 // Handler is the server's HTTP handler (boot files, node API, attestation,
-// metrics), for callers that serve it themselves.
+// metrics, and the operator routes behind their check), for callers that
+// serve it themselves.
 func (s *Server) Handler() http.Handler { return s.http.Handler() }
+
+// AdminToken is the operator token (the data directory's admin.token),
+// for callers that talk to this server's operator API from the same
+// process (tests, lab).
+func (s *Server) AdminToken() string { return s.auth.Token() }
+
+// ServerKey is the public key the node agent checks this server's answers
+// with ("ed25519:<base64>", also in the data directory's server.pub): what
+// racklet-image build --server-key puts into an image.
+func (s *Server) ServerKey() string { return s.signer.PublicText() }
+
+// AdminSocket is the operator API's unix socket, "" for none.
+func (s *Server) AdminSocket() string {
+	switch s.opts.AdminSocket {
+	case "-":
+		return ""
+	case "":
+		return filepath.Join(s.dataDir, adminclient.SocketFile)
+	}
+	return s.opts.AdminSocket
+}
 
 // listeners are the sockets of one Run, opened before any is served.
 type listeners struct {
-	dhcp []net.PacketConn
-	ra   *ra.Conn // nil: router advertisements off, or unavailable
-	tftp net.PacketConn
-	http net.Listener
-	bmc  net.Listener
+	dhcp  []net.PacketConn
+	ra    *ra.Conn // nil: router advertisements off, or unavailable
+	tftp  net.PacketConn
+	http  net.Listener
+	bmc   net.Listener
+	admin *adminauth.Socket
 }
 
 func (l *listeners) close() {
@@ -279,6 +311,9 @@ func (l *listeners) close() {
 	if l.bmc != nil {
 		l.bmc.Close()
 	}
+	if l.admin != nil {
+		l.admin.Close()
+	}
 }
 
 // listen opens every socket on the calling goroutine, so a caller that has
@@ -287,10 +322,10 @@ func (s *Server) listen(ctx context.Context, cfg *rack.Config) (*listeners, stri
 	l := &listeners{}
 	tftpAddr, httpAddr := s.opts.TFTPAddr, s.opts.HTTPAddr
 	if tftpAddr == "" {
-		tftpAddr = ":" + strconv.Itoa(cfg.Server.TFTPPort)
+		tftpAddr = hostPort(cfg, cfg.Server.TFTPPort)
 	}
 	if httpAddr == "" {
-		httpAddr = ":" + strconv.Itoa(cfg.Server.HTTPPort)
+		httpAddr = hostPort(cfg, cfg.Server.HTTPPort)
 	}
 	var lc net.ListenConfig
 	var err error
@@ -321,13 +356,26 @@ func (s *Server) listen(ctx context.Context, cfg *rack.Config) (*listeners, stri
 	}
 	bmcAddr := s.opts.BMCAddr
 	if bmcAddr == "" {
-		bmcAddr = ":" + strconv.Itoa(cfg.Server.BMCPort)
+		bmcAddr = hostPort(cfg, cfg.Server.BMCPort)
 	}
 	if l.bmc, err = lc.Listen(ctx, "tcp", bmcAddr); err != nil {
 		l.close()
 		return nil, "", "", fmt.Errorf("listen for HATs (board management) on %s: %w", bmcAddr, err)
 	}
+	if path := s.AdminSocket(); path != "" {
+		if l.admin, err = adminauth.ListenSocket(ctx, path, s.component("admin")); err != nil {
+			l.close()
+			return nil, "", "", err
+		}
+	}
 	return l, l.tftp.LocalAddr().String(), l.http.Addr().String(), nil
+}
+
+// hostPort is server.address with port: where TFTP, HTTP and the BMC
+// listener bind (DHCP binds the interface). Binding the address, not every
+// interface, keeps them off other networks the host is on.
+func hostPort(cfg *rack.Config, port int) string {
+	return net.JoinHostPort(cfg.Server.Address.String(), strconv.Itoa(port))
 }
 
 // Run opens every socket (on the calling goroutine), enrolls the config's
@@ -372,6 +420,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	g.Go(func() error { return s.http.Serve(ctx, l.http) })
 	g.Go(func() error { return s.bmc.Serve(ctx, l.bmc) })
+	if l.admin != nil {
+		g.Go(func() error { return adminauth.ServeSocket(ctx, l.admin, s.http.Handler()) })
+	}
 	g.Go(func() error { s.prefetchLoop(ctx); return nil })
 	if s.opts.ConfigFile != "" {
 		g.Go(func() error {
@@ -448,6 +499,7 @@ func (s *Server) Reload(ctx context.Context, cfg *rack.Config) error {
 	s.inv.Store(inv)
 	s.dhcp.Update(dhcpSettings(inv))
 	s.resolver.Update(inv)
+	s.verifier.SetEnrolment(verifier.Enrolment(cfg.Enrolment))
 	err = s.apply(ctx, inv)
 	s.metrics.applied(len(cfg.Nodes), true, err)
 	s.bmc.Rescan()

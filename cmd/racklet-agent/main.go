@@ -10,7 +10,7 @@
 //
 //	racklet-agent attest --hat unix:/tmp/hat.sock --server http://10.0.0.2 --node pi-01 \
 //	    --kernel /boot/kernel8.img --initrd /boot/initramfs --cmdline /boot/cmdline.txt \
-//	    --roothash 3f1c… --secrets-dir /run/racklet
+//	    --roothash 3f1c… --server-key /var/lib/racklet/server.pub --secrets-dir /run/racklet
 package main
 
 import (
@@ -33,6 +33,7 @@ import (
 	"github.com/racklet/racklet-boot/attest"
 	"github.com/racklet/racklet-boot/bootparams"
 	"github.com/racklet/racklet-boot/hatlink"
+	"github.com/racklet/racklet-boot/serverkey"
 	"github.com/spf13/cobra"
 )
 
@@ -88,16 +89,16 @@ func newRoot() *cobra.Command {
 }
 
 func attestCmd(g *global) *cobra.Command {
-	var server, node, kernel, initrd, cmdline, roothash, out string
+	var server, node, kernel, initrd, cmdline, roothash, out, keyFile string
 	var o cli.Output
 	cmd := &cobra.Command{
-		Use:   "attest --server URL --node NAME --kernel FILE --initrd FILE --cmdline FILE|STRING --roothash HEX [--secrets-dir DIR]",
+		Use:   "attest --server URL --node NAME --kernel FILE --initrd FILE --cmdline FILE|STRING --roothash HEX [--server-key PUB] [--secrets-dir DIR]",
 		Short: "Measure the boot, prove it to racklet-boot and receive this node's secrets",
 		Long: "Measure the booted kernel, initramfs, command line and root hash into the HAT, prove them\n" +
 			"to racklet-boot with a HAT quote and receive the secrets it releases. A refusal (another\n" +
 			"image's measurements, an unknown HAT key) releases nothing and exits 77.",
 		Example: `  racklet-agent attest --hat unix:/tmp/hat.sock --server http://10.0.0.2 --node pi-01 \
-      --kernel kernel8.img --initrd initramfs8 --cmdline cmdline.txt --roothash 3f1c… --secrets-dir /run/racklet`,
+      --kernel kernel8.img --initrd initramfs8 --cmdline cmdline.txt --roothash 3f1c… --server-key server.pub --secrets-dir /run/racklet`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Check(); err != nil {
@@ -116,8 +117,12 @@ func attestCmd(g *global) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			key, err := serverkey.ReadPublic(keyFile)
+			if err != nil {
+				return err
+			}
 			return g.withHAT(cmd, func(ctx context.Context, c *hatlink.Client) error {
-				res, err := agent.Attest(ctx, c, agent.Options{Node: node, Server: server, Measurements: m, Logger: g.logger()})
+				res, err := agent.Attest(ctx, c, agent.Options{Node: node, Server: server, Measurements: m, Logger: g.logger(), ServerKey: key})
 				var ref *agent.Refused
 				if errors.As(err, &ref) {
 					return cli.Refused(fmt.Errorf("%s (nothing released)", ref.Error()))
@@ -141,6 +146,7 @@ func attestCmd(g *global) *cobra.Command {
 	f.StringVar(&out, "secrets-dir", "", "write each released secret to DIR/NAME (mode 0600)")
 	f.StringVar(&out, "out", "", "old spelling of --secrets-dir")
 	_ = f.MarkDeprecated("out", "use --secrets-dir (-o/--output is the output format, as in every command)")
+	f.StringVar(&keyFile, "server-key", bootparams.ServerKeyFile, "racklet-boot's answer-signing public key (its data directory's server.pub): answers not signed under it are refused")
 	o.Register(cmd)
 	return cmd
 }
@@ -378,7 +384,9 @@ func healthCmd(g *global) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "health",
 		Short: "Report this booted node healthy to racklet-boot (run once the default target is reached)",
-		Args:  cobra.NoArgs,
+		Example: "  racklet-agent health                     # what racklet-health.service runs\n" +
+			"  racklet-agent health --handover /run/racklet/boot.json --attempts 3",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
 			defer cancel()

@@ -13,29 +13,25 @@ import (
 	"github.com/racklet/racklet-boot/rack"
 )
 
-// client is how a command reaches racklet-boot's state: a running server's
-// API (--server) or, with the server stopped, its data directory
-// (--data-dir). Every command that reads or changes a server's state
-// registers these flags here, so a new way to reach the server (a
-// credential, a unix socket) is added once.
-type client struct {
-	server  string
-	dataDir string
-}
+// client is how a command reaches racklet-boot's state: a running
+// server's operator API (its unix socket in --data-dir, or --server with
+// --token-file) or, with the server stopped, its data directory. Every
+// command that reads a server's state registers these flags, so a new way
+// to reach the server is added once.
+type client struct{ adminFlags }
 
-// register adds --server and --data-dir to cmd.
-func (c *client) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&c.dataDir, "data-dir", rack.DefaultDataDir, "racklet-boot data directory (server stopped)")
-	cmd.Flags().StringVar(&c.server, "server", "", "URL of a running racklet-boot, e.g. http://10.0.0.2")
-	_ = cmd.MarkFlagDirname("data-dir")
-}
-
-// nodes lists the server's nodes with up to events boot events each.
+// nodes lists the server's nodes with up to events boot events each: from
+// the running server when its socket answers or --server names one, else
+// from the data directory.
 func (c *client) nodes(ctx context.Context, events int) ([]server.NodeStatus, error) {
-	if c.server != "" {
-		return server.FetchNodes(ctx, c.server, events)
+	if c.Local() && !socketAnswers(c.SocketPath()) {
+		return server.ReadNodes(ctx, c.DataDir, events)
 	}
-	return server.ReadNodes(ctx, c.dataDir, events)
+	ac, err := c.client()
+	if err != nil {
+		return nil, err
+	}
+	return ac.Nodes(ctx, events)
 }
 
 // pick keeps the nodes named (by name or key), in the order given; a

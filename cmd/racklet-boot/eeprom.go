@@ -19,6 +19,8 @@ func newEEPROMCmd() *cobra.Command {
 			"PXE_OPTION43) that make a Pi boot from racklet-boot as the rack config sets it up, and how to\n" +
 			"apply them. HTTP boot needs the RSA-2048 public key that signs boot.img (racklet-image keygen\n" +
 			"--type rsa2048; racklet-image build --boot-key): the EEPROM gets it with rpi-eeprom-config --pubkey.",
+		Example: "  racklet-boot eeprom --config /etc/racklet/rack.yaml > boot.conf\n" +
+			"  racklet-boot eeprom --config rack.yaml --mode http --pubkey eeprom.pub -o json",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := rack.Load(config)
@@ -40,7 +42,7 @@ func newEEPROMCmd() *cobra.Command {
 	f.StringVar(&opts.HTTPPath, "http-path", eeprom.DefaultHTTPPath, "HTTP_PATH")
 	f.StringVar(&opts.PubKeyFile, "pubkey", "", "PEM RSA-2048 public key that verifies boot.img (http mode)")
 	f.BoolVar(&opts.SDFirst, "sd-first", false, "try the SD card before the network (nodes that keep an A/B disk)")
-	f.StringVarP(&output, "output", "o", "conf", "output format: conf (boot.conf text), table, json or yaml")
+	f.StringVarP(&output, "output", "o", "table", "output format: table (the boot.conf text, each setting explained in a comment), json or yaml")
 	_ = cmd.MarkFlagFilename("config", "yaml", "yml")
 	_ = cmd.MarkFlagFilename("pubkey", "pem", "pub")
 	return cmd

@@ -20,7 +20,7 @@ func TestEEPROMCommand(t *testing.T) {
 		return out.String(), err
 	}
 	out, err := run("eeprom", "--config", "../../examples/rack.yaml")
-	if err != nil || !strings.Contains(out, "[all]\nBOOT_ORDER=0xf2\nTFTP_PREFIX=0\n") {
+	if err != nil || !strings.Contains(out, "[all]\n") || !strings.Contains(out, "\nBOOT_ORDER=0xf2\n") || !strings.Contains(out, "\nTFTP_PREFIX=0\n") {
 		t.Fatalf("eeprom: %v\n%s", err, out)
 	}
 	out, err = run("eeprom", "--config", "../../examples/rack.yaml", "--mode", "http", "--http-path", "rack1",

@@ -27,9 +27,10 @@ func run(args ...string) (string, int, error) {
 }
 
 // TestConventions: every command has an example and, unless it prints no
-// data, -o table|json|yaml.
+// data (serve logs; console copies the node's serial output as it came),
+// -o table|json|yaml.
 func TestConventions(t *testing.T) {
-	for _, p := range cli.Lint(newRoot(), "racklet-boot serve") {
+	for _, p := range cli.Lint(newRoot(), "racklet-boot serve", "racklet-boot console") {
 		t.Error(p)
 	}
 }
@@ -84,14 +85,18 @@ func TestNodesAndCompletion(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The server records the config's nodes when it runs: run it briefly on loopback.
-	srv, err := server.New(cfg, server.Options{TFTPAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"})
+	srv, err := server.New(cfg, server.Options{TFTPAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", BMCAddr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
-	<-srv.Ready()
+	select {
+	case <-srv.Ready():
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"io"
+	"net"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -16,11 +18,12 @@ func newNodesCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "nodes [NAME...]",
 		Short: "List known and discovered nodes, their leases and boot events; a node's boot timeline",
-		Long: "List nodes from a running server's API (--server) or, when the server is stopped,\n" +
-			"straight from its data directory (--data-dir; bbolt allows one process at a time).\n" +
+		Long: "List nodes from a running server: over its unix socket in --data-dir, or --server URL with\n" +
+			"--token-file. When the server is stopped (no socket answers), straight from its data directory\n" +
+			"(bbolt allows one process at a time).\n" +
 			"Given node names, print each one's boot timeline instead: every event (DHCP, TFTP and\n" +
 			"HTTP files, attestation, agent stages) with its offset from the first, newest --events.",
-		Example: `  racklet-boot nodes --server http://10.0.0.2
+		Example: `  racklet-boot nodes --server http://10.0.0.2 --token-file ~/racklet.token
   racklet-boot nodes --data-dir /var/lib/racklet -o json
   racklet-boot nodes pi-01 --server http://10.0.0.2 --events 100    # pi-01's boot timeline`,
 		Args: cobra.ArbitraryArgs,
@@ -53,4 +56,14 @@ func newNodesCmd() *cobra.Command {
 	out.Register(cmd)
 	cmd.AddCommand(newPendingCmd(), newApproveCmd())
 	return cmd
+}
+
+// socketAnswers reports whether a racklet-boot listens on the socket.
+func socketAnswers(path string) bool {
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -10,14 +9,16 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/racklet/racklet-boot/internal/cli"
 	"github.com/racklet/racklet-boot/store"
 )
 
 // newStateCmd is `racklet-boot state check|repair`: inspect and rebuild
 // the state database (leases, nodes, events) of a stopped server.
 func newStateCmd() *cobra.Command {
-	var dataDir, output string
+	var dataDir string
 	var wait time.Duration
+	var checkOut, repairOut cli.Output
 	cmd := &cobra.Command{
 		Use:   "state",
 		Short: "Check or repair the state database (state.db) of a stopped racklet-boot",
@@ -28,50 +29,53 @@ func newStateCmd() *cobra.Command {
 	check := &cobra.Command{
 		Use:   "check",
 		Short: "Read every page and record of state.db without trusting it; exit non-zero if anything is damaged",
-		Args:  cobra.NoArgs,
+		Example: "  racklet-boot state check --data-dir /var/lib/racklet\n" +
+			"  racklet-boot state check -o json",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOut.Check(); err != nil {
+				return err
+			}
 			rep, err := store.Check(path(), wait)
 			if rep != nil {
-				if perr := printReport(cmd.OutOrStdout(), rep, output); perr != nil {
+				if perr := checkOut.Write(cmd.OutOrStdout(), rep, func(w io.Writer) error { return printReport(w, rep) }); perr != nil {
 					return perr
 				}
 			}
 			return err
 		},
 	}
-	check.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	checkOut.Register(check)
 	repair := &cobra.Command{
 		Use:   "repair",
 		Short: "Copy every readable record of state.db into a new file; the old one is kept beside it",
-		Args:  cobra.NoArgs,
+		Example: "  racklet-boot state repair --data-dir /var/lib/racklet",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := repairOut.Check(); err != nil {
+				return err
+			}
 			rep, err := store.Repair(path(), wait)
 			if err != nil {
 				return err
 			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "repaired %s: kept %d leases, %d nodes, %d events\n", path(), rep.Kept["leases"], rep.Kept["nodes"], rep.Kept["events"])
-			for _, d := range rep.Dropped {
-				fmt.Fprintf(w, "  lost: %s\n", d)
-			}
-			fmt.Fprintf(w, "the previous file is %s\n", rep.Old)
-			return nil
+			return repairOut.Write(cmd.OutOrStdout(), rep, func(w io.Writer) error {
+				fmt.Fprintf(w, "repaired %s: kept %d leases, %d nodes, %d events\n", path(), rep.Kept["leases"], rep.Kept["nodes"], rep.Kept["events"])
+				for _, d := range rep.Dropped {
+					fmt.Fprintf(w, "  lost: %s\n", d)
+				}
+				_, err := fmt.Fprintf(w, "the previous file is %s\n", rep.Old)
+				return err
+			})
 		},
 	}
+	repairOut.Register(repair)
 	cmd.AddCommand(check, repair)
 	return cmd
 }
 
-func printReport(w io.Writer, rep *store.Report, output string) error {
-	switch output {
-	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
-	case "text", "":
-	default:
-		return fmt.Errorf("unknown output format %q (want text or json)", output)
-	}
+// printReport prints a check's report for people.
+func printReport(w io.Writer, rep *store.Report) error {
 	fmt.Fprintf(w, "%s: %d pages of %d bytes, transaction %d\n", rep.Path, rep.Pages, rep.PageSize, rep.Txid)
 	buckets := make([]string, 0, len(rep.Records))
 	for b := range rep.Records {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/spf13/cobra"
@@ -22,6 +23,7 @@ func newBuildCmd(g *globals) *cobra.Command {
 		push        string
 		signKey     string
 		bootKeyFile string
+		serverKey   string
 		noCache     bool
 		tempDir     string
 		rootSize    int64
@@ -47,6 +49,10 @@ func newBuildCmd(g *globals) *cobra.Command {
 
 boot.vfat is also the Raspberry Pi's boot.img (HTTP boot, or TFTP with boot_ramdisk=1): with
 --boot-key it is signed for the Pi's EEPROM key and boot.sig is written beside it (at most 96 MiB).
+
+--server-key names racklet-boot's server.pub (in its data directory): the initramfs carries it,
+the manifest pins it, and the node agent accepts racklet-boot's answers (its name, the attestation
+nonce, the released secrets) only when signed under it. An image without it attests nothing.
 
 REF is host/repo:tag, host/repo@sha256:..., oci-layout:DIR[:tag] or docker-archive:FILE.
 SOURCE_DATE_EPOCH, when set, fixes every timestamp; otherwise the base image's creation time does.`,
@@ -85,6 +91,13 @@ SOURCE_DATE_EPOCH, when set, fixes every timestamp; otherwise the base image's c
 				if bootKey, err = sign.LoadBootKey(bootKeyFile, pass); err != nil {
 					return err
 				}
+			}
+			if serverKey != "" {
+				b, err := os.ReadFile(serverKey)
+				if err != nil {
+					return fmt.Errorf("--server-key: %w", err)
+				}
+				spec.ServerKey = strings.TrimSpace(string(b))
 			}
 			spec.Insecure = g.insecure
 			spec.DiskSizes.Root, spec.DiskSizes.Boot, spec.DiskSizes.Data, spec.DiskSizes.Control = rootSize, bootSlot, dataSize, controlSize
@@ -149,6 +162,7 @@ SOURCE_DATE_EPOCH, when set, fixes every timestamp; otherwise the base image's c
 	f.StringVar(&output, "dir", "", "write the image to this directory")
 	f.StringVar(&push, "push", "", "push the image to this reference instead of keeping a directory")
 	f.StringVar(&signKey, "sign-key", "", "sign the pushed image with this private key (passphrase from "+passwordEnv+")")
+	f.StringVar(&serverKey, "server-key", "", "racklet-boot's answer-signing public key (its data directory's server.pub), carried by the initramfs")
 	f.StringVar(&bootKeyFile, "boot-key", "", "sign boot.vfat as the Raspberry Pi's boot.img with this RSA-2048 key (keygen --type rsa2048): writes boot.sig")
 	f.StringVar(&spec.Overlay, "overlay", "", "directory of files to add over the root file system")
 	f.StringVar(&spec.BootDir, "boot-dir", "", "directory of the root holding the boot files (default /boot/firmware, else /boot)")

@@ -8,17 +8,18 @@ const cards = new Map();
 let pending = [];
 let consoleAbort = null;
 
+// The session is an HttpOnly cookie set by the login page (/ui/login); a
+// change also carries the CSRF header, which no other site can send.
 function headers(extra) {
-  const h = Object.assign({}, extra || {});
-  const t = sessionStorage.getItem("racklet-token");
-  if (t) h["Authorization"] = "Bearer " + t;
-  return h;
+  return Object.assign({ "X-Racklet-Csrf": "1" }, extra || {});
 }
+
+function signIn() { location.assign("/ui/login"); }
 
 async function api(path, opts) {
   opts = opts || {};
   const r = await fetch(API + path, Object.assign({}, opts, { headers: headers(opts.headers), credentials: "same-origin" }));
-  if (r.status === 401 || r.status === 403) { $("login").hidden = false; throw new Error("not signed in"); }
+  if (r.status === 401) { signIn(); throw new Error("not signed in"); }
   const body = r.headers.get("Content-Type")?.startsWith("application/json") ? await r.json() : await r.text();
   if (!r.ok) throw new Error(body.error || r.statusText);
   return body;
@@ -70,6 +71,8 @@ function renderPending() {
   $("pending-none").hidden = pending.length > 0;
   $("pending").replaceChildren(...pending.map((p, i) => {
     const name = el("input", { id: "as-" + i, name: "as", required: "", pattern: "[a-z0-9]([a-z0-9-]*[a-z0-9])?", placeholder: "pi-17" });
+    // A key asking to be a node of the config is approved for that node only.
+    if (p.node) { name.value = p.node; name.readOnly = true; }
     const kind = el("select", { id: "kind-" + i, name: "kind" },
       ...["rpi4", "rpi5", "uefi-arm64", "uefi-x86_64", "bios"].map((k) => {
         const o = el("option", { value: k, text: k }); if ((p.kind || "rpi4") === k) o.selected = true; return o;
@@ -91,18 +94,21 @@ function renderPending() {
       el("strong", { text: "Serial " + p.serial }), " ",
       el("span", { class: "muted", text: (p.mac ? "MAC " + p.mac + " · " : "") + (p.kind || "kind unknown") + " · seen " + new Date(p.lastSeen).toLocaleString() }),
       el("div", {}, "HAT key fingerprint: ", el("code", { text: p.fingerprint })),
+      p.node ? el("p", { text: "Asks to be node " + p.node + " of the config." }) : null,
+      p.conflict ? el("p", { class: "conflict", role: "alert", text: "Conflict: several keys ask to be " + p.node +
+        ". Approve only the key whose fingerprint you checked on the machine (racklet-agent identity)." }) : null,
       form, msg);
   }));
 }
 
-// stream reads the server-sent events of the admin API (with fetch, so the
-// operator token can go in a header) and reconnects when it ends.
+// stream reads the server-sent events of the admin API (with fetch) and
+// reconnects when it ends.
 async function stream() {
   let wait = 1000;
   for (;;) {
     try {
       const r = await fetch(API + "stream", { headers: headers(), credentials: "same-origin" });
-      if (r.status === 401 || r.status === 403) { $("login").hidden = false; $("live").textContent = "sign in to see the rack"; return; }
+      if (r.status === 401) { $("live").textContent = "sign in to see the rack"; signIn(); return; }
       if (!r.ok || !r.body) throw new Error(r.statusText);
       $("live").textContent = "live";
       wait = 1000;
@@ -233,12 +239,6 @@ document.addEventListener("DOMContentLoaded", () => {
       } catch (e) { $("node-msg").textContent = `power ${action} failed: ${e.message}`; }
     });
   }
-  $("login-form").addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    sessionStorage.setItem("racklet-token", $("token").value);
-    $("login").hidden = true;
-    stream();
-  });
   window.addEventListener("hashchange", route);
   route();
   stream();

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -51,6 +53,9 @@ type Options struct {
 	Compression Compression
 	// ModTime is the modification time of every member (the build epoch).
 	ModTime int64
+	// Files are more regular files (path in the archive → content, mode
+	// 0644), e.g. racklet-boot's server key at bootparams.ServerKeyFile.
+	Files map[string][]byte
 }
 
 // Result describes a written initramfs.
@@ -88,6 +93,11 @@ func Build(ctx context.Context, w io.Writer, opts Options) (*Result, error) {
 	}
 	if err := a.File("init", 0o755, fi.Size(), func() (io.ReaderAt, error) { return os.Open(opts.Init) }); err != nil {
 		return nil, err
+	}
+	for _, p := range slices.Sorted(maps.Keys(opts.Files)) {
+		if err := a.Bytes(p, 0o644, opts.Files[p]); err != nil {
+			return nil, err
+		}
 	}
 	res, err := addModules(ctx, a, opts)
 	if err != nil {

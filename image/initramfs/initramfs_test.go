@@ -89,7 +89,7 @@ func TestBuild(t *testing.T) {
 	for i := range out {
 		var err error
 		res, err = Build(context.Background(), &out[i], Options{Root: testKernel(), KernelVersion: testKver, Init: init, Arch: "amd64",
-			Modules: []string{"zram"}, ModTime: 1700000000})
+			Modules: []string{"zram"}, ModTime: 1700000000, Files: map[string][]byte{"etc/racklet/server.pub": []byte("ed25519:key\n")}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,6 +107,9 @@ func TestBuild(t *testing.T) {
 	bb, _ := os.ReadFile(init)
 	if content(t, recs, "init") != string(bb) || recs["init"].Mode != cpio.S_IFREG|0o755 {
 		t.Errorf("/init is not the given executable (mode %o)", recs["init"].Mode)
+	}
+	if content(t, recs, "etc/racklet/server.pub") != "ed25519:key\n" || recs["etc/racklet/server.pub"].Mode != cpio.S_IFREG|0o644 {
+		t.Errorf("extra file: %q mode %o", content(t, recs, "etc/racklet/server.pub"), recs["etc/racklet/server.pub"].Mode)
 	}
 	if c := recs["dev/console"]; c.Mode != cpio.S_IFCHR|0o600 || c.Rmajor != 5 || c.Rminor != 1 {
 		t.Errorf("/dev/console: %v", c.Info)
