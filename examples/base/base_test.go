@@ -21,6 +21,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/racklet/racklet-boot/image"
+	"github.com/racklet/racklet-boot/image/imagetest"
 	"github.com/racklet/racklet-boot/image/source"
 	"github.com/racklet/racklet-boot/internal/testutil"
 )
@@ -64,6 +65,12 @@ func rackletImage(t *testing.T) string {
 	p := filepath.Join(t.TempDir(), "racklet-image")
 	if out, err := exec.Command("go", "build", "-o", p, "../../cmd/racklet-image").CombinedOutput(); err != nil {
 		t.Fatalf("build racklet-image: %v\n%s", err, out)
+	}
+	// racklet-image packs the agent it finds beside itself into every image's initramfs.
+	for _, arch := range []string{"amd64", "arm64"} {
+		if _, err := imagetest.Agent(filepath.Dir(p), arch); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return p
 }
