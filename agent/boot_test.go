@@ -84,6 +84,7 @@ type rack struct {
 	events                           store.Store
 	kernel, initramfs, squash, verit []byte
 	params                           bootparams.Params
+	api                              *nodeapi.Handler
 }
 
 func newRack(t *testing.T, hat *hatsim.Device) *rack {
@@ -106,8 +107,9 @@ func newRack(t *testing.T, hat *hatsim.Device) *rack {
 		}
 		http.ServeContent(w, req, "", time.Time{}, strings.NewReader(string(b)))
 	})
-	mux.Handle(bootparams.AgentPathPrefix, &nodeapi.Handler{Events: r.events,
-		Nodes: nodeapi.DirectoryFunc(func(context.Context, netip.Addr) (string, bool, error) { return "pc-01", true, nil })})
+	r.api = &nodeapi.Handler{Events: r.events, ReportsPerMinute: 1000,
+		Nodes: nodeapi.DirectoryFunc(func(context.Context, netip.Addr) (string, bool, error) { return "pc-01", true, nil })}
+	mux.Handle(bootparams.AgentPathPrefix, r.api)
 	dir := t.TempDir()
 	enr, sec, err := verifier.OpenDataDir(dir)
 	if err != nil {
@@ -279,7 +281,7 @@ func TestBootHandover(t *testing.T) {
 		t.Errorf("MountRoot got params %+v", m.root.Params)
 	}
 	// The booted OS's health unit reports through the hand-over.
-	if err := agent.Health(t.Context(), filepath.Join(dir, "boot.json"), 1, 0, nil); err != nil {
+	if err := agent.Health(t.Context(), agent.HealthOptions{Handover: filepath.Join(dir, "boot.json"), Attempts: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if tl := r.timeline(t); tl[len(tl)-1] != "healthy" {

@@ -38,6 +38,8 @@ func (s *Server) adminMounts() map[string]http.Handler {
 	mux.HandleFunc("GET "+AdminPrefix+"enrolments", s.servePending)
 	mux.HandleFunc("POST "+AdminPrefix+"enrolments/approve", s.serveApprove)
 	mux.HandleFunc("POST "+AdminPrefix+"enrolments/forget", s.serveForget)
+	mux.HandleFunc("GET "+AdminPrefix+"rollouts", s.serveRollouts)
+	mux.HandleFunc("POST "+AdminPrefix+"rollouts/{group}/{action}", s.serveRolloutAction)
 	return map[string]http.Handler{
 		AdminPrefix:      wrap(mux),
 		dashboard.Prefix: wrap(dashboard.Handler()),

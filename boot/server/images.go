@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/racklet/racklet-boot/boot/resolve"
@@ -48,6 +49,19 @@ func (s *Server) prefetchLoop(ctx context.Context) {
 		case <-s.prefetch:
 		}
 		keep, err := s.booter.Prefetch(ctx)
+		if serr := s.ab.sync(ctx); serr != nil && ctx.Err() == nil {
+			log.Warn("a/b: not every node's image could be resolved; those nodes keep what they boot", "err", serr)
+		}
+		// The images A/B holds (committed and trial, of nodes in and out
+		// of the config) stay cached: a rollback never waits for a registry.
+		for _, ref := range s.ab.images() {
+			img, aerr := s.booter.Boot(ctx, ref)
+			if aerr != nil {
+				err = errors.Join(err, aerr)
+				continue
+			}
+			keep = append(keep, img.Digest)
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Warn("not every assigned image is ready; nodes whose image failed get no boot files", "err", err)

@@ -70,6 +70,9 @@ type Options struct {
 	// API and the /ui/ dashboard) in one place: the operator credential
 	// check. nil serves them without one.
 	AdminAuth func(http.Handler) http.Handler
+	// PowerCycle, when set, power-cycles a node for A/B (a trial's attempt,
+	// a rollback); nil power-cycles it through its HAT (the BMC).
+	PowerCycle func(ctx context.Context, node string) error
 	// Network runs fn where the server's network is: every socket the
 	// server opens (listeners, TFTP transfer sockets) and the ARP table it
 	// reads. nil runs fn on the calling goroutine, in the process's own
@@ -98,6 +101,7 @@ type Server struct {
 	bmc      *bmc.Server
 	console  *consolelog.Store
 	enrol    *enrol.Book
+	ab       *abWiring // A/B slots and rollouts (package ab)
 	hub      hub
 	base     *rack.Config // the config as its file says, without approved nodes
 
@@ -160,6 +164,9 @@ func (s *Server) build(cfg *rack.Config, reg *prometheus.Registry) error {
 	}
 	s.events = &eventTap{Store: s.state, notify: s.hub.node}
 	s.booter = &imagestore.Booter{Store: s.images, Config: func() *rack.Config { return s.inv.Load().Config() }}
+	if err := s.openAB(context.Background()); err != nil {
+		return err
+	}
 
 	s.dhcp = dhcp.New(dhcpSettings(s.inv.Load()), dhcp.Options{Log: s.component("dhcp"), Leases: s.state, Events: s.events})
 	neighbours := s.opts.Neighbours
@@ -171,6 +178,7 @@ func (s *Server) build(cfg *rack.Config, reg *prometheus.Registry) error {
 		Log:     s.component("resolve"),
 		Clients: s.clients,
 		Images:  ImageSource(s.booter),
+		Slots:   s.ab,
 	})
 	s.tftp = &tftp.Server{Files: s.resolver, Log: s.component("tftp"), Events: s.events, Metrics: tftp.NewMetrics(reg), Dial: s.dialUDP}
 
@@ -182,7 +190,7 @@ func (s *Server) build(cfg *rack.Config, reg *prometheus.Registry) error {
 		Enrollments:     enr,
 		Secrets:         sec,
 		Events:          s.events,
-		Expected:        &expectedBoot{inv: s.inv, res: s.resolver, images: s.booter},
+		Expected:        &expectedBoot{inv: s.inv, res: s.resolver, images: s.booter, slots: s.ab},
 		TrustOnFirstUse: true,
 		Logger:          s.component("attest"),
 	}
@@ -195,6 +203,7 @@ func (s *Server) build(cfg *rack.Config, reg *prometheus.Registry) error {
 		bootparams.AgentPathPrefix: &nodeapi.Handler{
 			Nodes:  nodeapi.DirectoryFunc(s.nodeAt),
 			Events: s.events,
+			AB:     s.ab,
 			Log:    s.component("nodeapi"),
 		},
 	}
@@ -364,6 +373,7 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { return s.http.Serve(ctx, l.http) })
 	g.Go(func() error { return s.bmc.Serve(ctx, l.bmc) })
 	g.Go(func() error { s.prefetchLoop(ctx); return nil })
+	g.Go(func() error { s.ab.run(ctx); return nil })
 	if s.opts.ConfigFile != "" {
 		g.Go(func() error {
 			return Watch(ctx, s.opts.ConfigFile, s.component("config"), func(next *rack.Config) {

@@ -35,6 +35,7 @@ func newRoot() *cobra.Command {
 		newStateCmd(),
 		newPowerCmd(),
 		newConsoleCmd(),
+		newRolloutCmd(),
 		newSimulateCmd(g),
 		newLabCmd(),
 		newEEPROMCmd(),
