@@ -64,8 +64,14 @@ type Node struct {
 	HAT func(ctx context.Context) (io.ReadWriteCloser, error)
 	// Stages sends every stage report of a real boot (network, attested,
 	// root-fetched, root-verified, switched) before the final one; false
-	// sends the final report only.
+	// sends the final report only. As the real agent, a stage report that
+	// cannot be delivered is no reason to stop.
 	Stages bool
+	// Tries is how often whoami, the command line and the final report
+	// are tried before the boot fails (default 1), a second apart: the
+	// health unit retries its report, and a real node whose initramfs
+	// could not reach racklet-boot reboots and tries again.
+	Tries int
 }
 
 // Run plays one boot: whoami, the served command line, the HAT's attempt,
@@ -75,14 +81,18 @@ type Node struct {
 func (n *Node) Run(ctx context.Context, decide func(who bootparams.WhoAmI, root string) Outcome) (Boot, error) {
 	var b Boot
 	var who bootparams.WhoAmI
-	if err := n.get(ctx, bootparams.WhoAmIPath, &who); err != nil {
-		return b, fmt.Errorf("whoami: %w", err)
-	}
-	b.Node, b.Decision = who.Node, who.Boot
 	var cmdline bytes.Buffer
-	if err := n.fetch(ctx, "/boot/"+n.Prefix+"/cmdline.txt", &cmdline); err != nil {
+	err := n.retry(ctx, func() error {
+		cmdline.Reset()
+		if err := n.get(ctx, bootparams.WhoAmIPath, &who); err != nil {
+			return fmt.Errorf("whoami: %w", err)
+		}
+		return n.fetch(ctx, "/boot/"+n.Prefix+"/cmdline.txt", &cmdline)
+	})
+	if err != nil {
 		return b, err
 	}
+	b.Node, b.Decision = who.Node, who.Boot
 	p, _, err := bootparams.Parse(cmdline.String())
 	if err != nil {
 		return b, fmt.Errorf("served cmdline.txt: %w", err)
@@ -106,7 +116,7 @@ func (n *Node) Run(ctx context.Context, decide func(who bootparams.WhoAmI, root 
 			b.HAT, b.Refused, rep.HAT = &st, true, &st
 			b.Outcome = Outcome{Reason: err.Error()}
 			rep.Stage, rep.OK, rep.Reason = bootparams.StageFailed, false, "attested: "+err.Error()
-			return b, n.report(ctx, rep)
+			return b, n.retry(ctx, func() error { return n.report(ctx, rep) })
 		case err != nil:
 			return b, err
 		}
@@ -115,9 +125,7 @@ func (n *Node) Run(ctx context.Context, decide func(who bootparams.WhoAmI, root 
 	if n.Stages {
 		for _, s := range []string{bootparams.StageNetwork, bootparams.StageAttested, bootparams.StageRootFetched, bootparams.StageRootVerified, bootparams.StageSwitched} {
 			rep.Stage = s
-			if err := n.report(ctx, rep); err != nil {
-				return b, err
-			}
+			_ = n.report(ctx, rep) // not delivered: logged by a real agent, never fatal
 		}
 	}
 	b.Outcome = decide(who, p.Root)
@@ -129,7 +137,7 @@ func (n *Node) Run(ctx context.Context, decide func(who bootparams.WhoAmI, root 
 	default:
 		rep.Stage, rep.OK, rep.Reason = bootparams.StageFailed, false, b.Outcome.Reason
 	}
-	if err := n.report(ctx, rep); err != nil {
+	if err := n.retry(ctx, func() error { return n.report(ctx, rep) }); err != nil {
 		return b, err
 	}
 	if b.Outcome.Healthy && hat != nil {
@@ -138,6 +146,24 @@ func (n *Node) Run(ctx context.Context, decide func(who bootparams.WhoAmI, root 
 		}
 	}
 	return b, nil
+}
+
+// retry runs fn up to Tries times, a second apart.
+func (n *Node) retry(ctx context.Context, fn func() error) error {
+	var err error
+	for i := range max(n.Tries, 1) {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return errors.Join(err, ctx.Err())
+			case <-time.After(time.Second):
+			}
+		}
+		if err = fn(); err == nil {
+			return nil
+		}
+	}
+	return err
 }
 
 // report posts one stage report.

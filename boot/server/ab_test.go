@@ -6,14 +6,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/racklet/racklet-boot/ab"
 	"github.com/racklet/racklet-boot/ab/rollout"
@@ -21,81 +19,12 @@ import (
 	"github.com/racklet/racklet-boot/bootparams"
 	"github.com/racklet/racklet-boot/hatlink"
 	"github.com/racklet/racklet-boot/hatsim"
-	"github.com/racklet/racklet-boot/image"
-	"github.com/racklet/racklet-boot/image/artifact"
-	"github.com/racklet/racklet-boot/image/imagetest"
-	"github.com/racklet/racklet-boot/internal/testutil"
-	"github.com/racklet/racklet-boot/sign"
+	"github.com/racklet/racklet-boot/image/imagetest/signed"
 )
-
-// signedLayout builds one small racklet image per tag (the test base, each
-// with its own config.txt and /etc/racklet-version), pushes them to an OCI layout under dir as
-// oci-layout:DIR:TAG, signs each, and returns the layout and the public
-// key's PEM.
-func signedLayout(t testing.TB, dir string, tags ...string) (string, []byte) {
-	t.Helper()
-	if _, err := os.Stat("/bin/busybox"); err != nil {
-		testutil.Unavailable(t, "no /bin/busybox (Debian package busybox-static): "+err.Error())
-	}
-	ctx := context.Background()
-	base, err := imagetest.WriteLayout(filepath.Join(dir, "base"), imagetest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	agentBin, err := imagetest.FakeAgent(dir, "arm64")
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, err := sign.GenerateKey(sign.ECDSAP256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := signature.LoadDefaultSignerVerifier(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := sign.MarshalPublicKey(priv.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
-	lay := filepath.Join(dir, "layout")
-	for _, tag := range tags {
-		out := filepath.Join(dir, "build-"+tag)
-		over := filepath.Join(dir, "overlay-"+tag)
-		if err := os.MkdirAll(filepath.Join(over, "etc"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(over, "etc", "racklet-version"), []byte(tag+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		spec := image.Spec{Base: base, Agent: agentBin, Overlay: over, ConfigTxt: "arm_64bit=1\nkernel=kernel8.img\n# " + tag + "\n"}
-		if _, err := image.Build(ctx, spec, out, image.Options{}); err != nil {
-			t.Fatal(err)
-		}
-		d, err := artifact.Push(ctx, out, "oci-layout:"+lay+":"+tag, artifact.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := sign.SignLayout(ctx, lay, d, "", signer); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return lay, pub
-}
-
-// digestOf resolves a tag of the layout.
-func digestOf(t testing.TB, lay, tag string) string {
-	t.Helper()
-	d, err := sign.ResolveLayout(lay, tag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d.String()
-}
 
 // abRack is a rack config of n nodes in group "workers" on image tag,
 // each with a static loopback address 127.0.1.<i+1> its agent reports from.
-func abRack(dir, lay string, pub []byte, n int, tag, rolloutPolicy string) string {
+func abRack(dir string, im *signed.Images, n int, tag, rolloutPolicy string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `apiVersion: racklet.io/v1alpha1
 kind: Rack
@@ -105,8 +34,8 @@ trust:
   - repositories: ["oci-layout:%s"]
     keys:
       - pem: |
-`, filepath.Join(dir, "data"), lay)
-	for _, l := range strings.Split(strings.TrimSpace(string(pub)), "\n") {
+`, filepath.Join(dir, "data"), im.Layout)
+	for _, l := range strings.Split(strings.TrimSpace(string(im.PublicKey)), "\n") {
 		b.WriteString("          " + l + "\n")
 	}
 	b.WriteString("nodes:\n")
@@ -116,9 +45,9 @@ trust:
 	fmt.Fprintf(&b, `groups:
   - name: workers
     selector: {role: worker}
-    image: "oci-layout:%s:%s"
+    image: %q
     rollout: %s
-`, lay, tag, rolloutPolicy)
+`, im.Ref(tag), rolloutPolicy)
 	return b.String()
 }
 
@@ -249,7 +178,7 @@ func waitPhase(t testing.TB, s *Server, to string, phase rollout.Phase, limit ti
 // shows it.
 func TestABRolloutThroughServer(t *testing.T) {
 	dir := t.TempDir()
-	lay, pub := signedLayout(t, dir, "v1", "v2", "v3")
+	im := signed.Layout(t, dir, "v1", "v2", "v3")
 	policy := "{maxUnavailable: 2, healthTimeout: 10s, attempts: 2}"
 	const n = 6
 	sims := newSimRack(t, dir, n)
@@ -263,7 +192,7 @@ func TestABRolloutThroughServer(t *testing.T) {
 			sims.mu.Unlock()
 		}
 	})
-	s, err := New(parseConfig(t, dir, abRack(dir, lay, pub, n, "v1", policy)),
+	s, err := New(parseConfig(t, dir, abRack(dir, im, n, "v1", policy)),
 		Options{HTTPAddr: "127.0.0.1:0", TFTPAddr: "127.0.0.1:0", BMCAddr: "127.0.0.1:0", Neighbours: nobody{}, PowerCycle: sims.powerCycle})
 	if err != nil {
 		t.Fatal(err)
@@ -274,15 +203,11 @@ func TestABRolloutThroughServer(t *testing.T) {
 		node.Server = base
 	}
 	root := map[string]string{}
-	for _, tag := range []string{"v1", "v2", "v3"} {
-		m, err := image.ReadManifest(filepath.Join(dir, "build-"+tag))
-		if err != nil {
-			t.Fatal(err)
-		}
+	for tag, m := range im.Manifests {
 		root[tag] = m.Root.Digest
 	}
 	sims.bad = func(i int, r string) bool { return i == 3 && r == root["v3"] }
-	v1d, v2d := digestOf(t, lay, "v1"), digestOf(t, lay, "v2")
+	v1d, v2d := im.Digests["v1"], im.Digests["v2"]
 
 	waitPhase(t, s, "v1", rollout.PhaseDone, 60*time.Second)
 	for i := range n {
@@ -293,7 +218,7 @@ func TestABRolloutThroughServer(t *testing.T) {
 
 	reload := func(tag string) {
 		t.Helper()
-		if err := s.Reload(t.Context(), parseConfig(t, dir, abRack(dir, lay, pub, n, tag, policy))); err != nil {
+		if err := s.Reload(t.Context(), parseConfig(t, dir, abRack(dir, im, n, tag, policy))); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -80,7 +80,7 @@ func newRoot() *cobra.Command {
 	pf.DurationVar(&g.timeout, "timeout", 2*time.Minute, "give up after this long")
 	g.log.Register(root) // --log-level debug logs link retransmissions and progress
 	root.AddCommand(attestCmd(g), identityCmd(g), bootCmd(g, "boot-state"), bootCmd(g, "boot-attempt"),
-		bootCmd(g, "boot-commit"), powerCycleCmd(g), healthCmd(g))
+		bootCmd(g, "boot-commit"), powerCycleCmd(g), healthCmd(g), diskCmd(g))
 	return root
 }
 
