@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/racklet/racklet-boot/ab"
 	"github.com/racklet/racklet-boot/ab/rollout"
 	"github.com/racklet/racklet-boot/agent/agentsim"
