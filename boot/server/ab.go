@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
 
 	"github.com/racklet/racklet-boot/ab"
 	"github.com/racklet/racklet-boot/ab/rollout"
@@ -42,6 +45,11 @@ type abWiring struct {
 
 	kick chan struct{} // a transition asked for an action: run the loop now
 
+	// Metrics: the loop's own CPU (its thread's, locked while it runs)
+	// and the power cycles it performed, by result.
+	cpu    prometheus.Counter
+	cycles *prometheus.CounterVec
+
 	mu     sync.Mutex
 	roots  map[string]string       // manifest digest -> root.squashfs digest
 	failed map[ab.Action]time.Time // power cycles that failed, by when
@@ -49,8 +57,9 @@ type abWiring struct {
 	told   map[string]string       // per node, the timeline line last written
 }
 
-// openAB opens the A/B state in the server's state database.
-func (s *Server) openAB(ctx context.Context) error {
+// openAB opens the A/B state in the server's state database and registers
+// its metrics with reg.
+func (s *Server) openAB(ctx context.Context, reg prometheus.Registerer) error {
 	log := s.component("ab")
 	m, err := ab.Open(ctx, s.state, ab.WithLogger(log))
 	if err != nil {
@@ -61,9 +70,21 @@ func (s *Server) openAB(ctx context.Context) error {
 		return err
 	}
 	s.ab = &abWiring{s: s, m: m, c: c, log: log, kick: make(chan struct{}, 1),
-		roots: map[string]string{}, failed: map[ab.Action]time.Time{}, told: map[string]string{}}
+		roots: map[string]string{}, failed: map[ab.Action]time.Time{}, told: map[string]string{},
+		cpu: prometheus.NewCounter(prometheus.CounterOpts{Name: "racklet_ab_controller_cpu_seconds_total",
+			Help: "CPU time of the A/B loop (ending silent attempts, stepping rollouts, acknowledging power cycles)."}),
+		cycles: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "racklet_ab_power_cycles_total",
+			Help: "Power cycles A/B asked for, by result (ok, failed: retried later, skipped: not possible)."}, []string{"result"})}
 	for _, n := range m.Nodes() {
 		s.ab.told[n.Name] = "ab." + string(n.State) + " " + abDetail(n)
+	}
+	for _, c := range []prometheus.Collector{s.ab.cpu, s.ab.cycles,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "racklet_ab_transitions_total",
+			Help: "A/B node transitions journaled (assign, attempt, commit, roll back, acknowledge)."},
+			func() float64 { return float64(m.Transitions()) })} {
+		if reg != nil {
+			_ = reg.Register(c) // a registry shared by two servers keeps the first's
+		}
 	}
 	return nil
 }
@@ -277,6 +298,9 @@ func (w *abWiring) nudge() {
 // cycles ab asks for, every abTick and whenever a transition asks for one,
 // until ctx ends.
 func (w *abWiring) run(ctx context.Context) {
+	// One thread of its own, so its CPU can be read (RUSAGE_THREAD).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	t := time.NewTicker(abTick)
 	defer t.Stop()
 	for {
@@ -286,16 +310,32 @@ func (w *abWiring) run(ctx context.Context) {
 		case <-t.C:
 		case <-w.kick:
 		}
-		if _, err := w.m.Tick(ctx); err != nil && ctx.Err() == nil {
-			w.log.Error("end silent a/b attempts", "err", err)
-		}
-		if _, err := w.c.Step(ctx); err != nil && ctx.Err() == nil {
-			w.log.Error("step the rollouts", "err", err)
-		}
-		w.perform(ctx)
-		if w.timeline(ctx) {
-			w.s.hub.publish(rolloutTopic)
-		}
+		before := threadCPU()
+		w.pass(ctx)
+		w.cpu.Add((threadCPU() - before).Seconds())
+	}
+}
+
+// threadCPU is the calling thread's CPU time so far.
+func threadCPU() time.Duration {
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_THREAD, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// pass is one round of the loop.
+func (w *abWiring) pass(ctx context.Context) {
+	if _, err := w.m.Tick(ctx); err != nil && ctx.Err() == nil {
+		w.log.Error("end silent a/b attempts", "err", err)
+	}
+	if _, err := w.c.Step(ctx); err != nil && ctx.Err() == nil {
+		w.log.Error("step the rollouts", "err", err)
+	}
+	w.perform(ctx)
+	if w.timeline(ctx) {
+		w.s.hub.publish(rolloutTopic)
 	}
 }
 
@@ -332,10 +372,13 @@ func (w *abWiring) perform(ctx context.Context) {
 			switch {
 			case err == nil:
 				done[i] = true
+				w.cycles.WithLabelValues("ok").Inc()
 			case errors.Is(err, bmc.ErrNodeOff), errors.Is(err, bmc.ErrUnknownNode):
 				w.log.Warn("a/b power cycle not possible; the attempt's deadline ends it", "node", a.Node, "err", err)
 				done[i] = true
+				w.cycles.WithLabelValues("skipped").Inc()
 			default:
+				w.cycles.WithLabelValues("failed").Inc()
 				w.log.Warn("a/b power cycle failed; retrying later", "node", a.Node, "err", err, "retry", abRetry)
 				w.mu.Lock()
 				w.failed[a] = now

@@ -21,8 +21,11 @@ import (
 	"github.com/racklet/racklet-boot/image/imagetest/signed"
 )
 
+// nodeAddr is node i's static loopback address: 127.1.<i/250>.<i%250+1>.
+func nodeAddr(i int) net.IP { return net.IPv4(127, 1, byte(i/250), byte(i%250+1)) }
+
 // abRack is a rack config of n nodes in group "workers" on image tag,
-// each with a static loopback address 127.0.1.<i+1> its agent reports from.
+// each with a static loopback address (nodeAddr) its agent reports from.
 func abRack(dir string, im *signed.Images, n int, tag, rolloutPolicy string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `apiVersion: racklet.io/v1alpha1
@@ -39,7 +42,7 @@ trust:
 	}
 	b.WriteString("nodes:\n")
 	for i := range n {
-		fmt.Fprintf(&b, "  - {name: pi-%03d, kind: rpi4, serial: \"%08x\", address: 127.0.1.%d, labels: {role: worker}}\n", i, 0x10000000+i, i+1)
+		fmt.Fprintf(&b, "  - {name: pi-%03d, kind: rpi4, serial: \"%08x\", address: %s, labels: {role: worker}}\n", i, 0x10000000+i, nodeAddr(i))
 	}
 	fmt.Fprintf(&b, `groups:
   - name: workers
@@ -80,7 +83,7 @@ func newSimRack(t testing.TB, dir string, n int) *simRack {
 		if err != nil {
 			t.Fatal(err)
 		}
-		local := &net.TCPAddr{IP: net.IPv4(127, 0, 1, byte(i+1))}
+		local := &net.TCPAddr{IP: nodeAddr(i)}
 		tr := &http.Transport{DialContext: (&net.Dialer{LocalAddr: local, Timeout: 5 * time.Second}).DialContext, MaxIdleConnsPerHost: 1}
 		r.hats = append(r.hats, dev)
 		r.nodes = append(r.nodes, &agentsim.Node{HTTP: &http.Client{Transport: tr, Timeout: 30 * time.Second}, Prefix: fmt.Sprintf("%08x", 0x10000000+i),

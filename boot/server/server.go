@@ -164,7 +164,7 @@ func (s *Server) build(cfg *rack.Config, reg *prometheus.Registry) error {
 	}
 	s.events = &eventTap{Store: s.state, notify: s.hub.node}
 	s.booter = &imagestore.Booter{Store: s.images, Config: func() *rack.Config { return s.inv.Load().Config() }}
-	if err := s.openAB(context.Background()); err != nil {
+	if err := s.openAB(context.Background(), reg); err != nil {
 		return err
 	}
 
