@@ -156,6 +156,7 @@ type booter struct {
 	net     Network
 	server  string
 	node    string
+	slot    *bootparams.SlotBoot // racklet-boot's A/B decision for this boot, nil when none
 	rep     *reporter
 	// hat is the HAT link kept open after a successful attestation, for
 	// EndBoot at the hand-over; nil without a HAT.
@@ -256,7 +257,7 @@ func (b *booter) run(ctx context.Context) error {
 	}
 	b.say("root %s verified by dm-verity and mounted", shortHash(p.RootHash))
 	b.rep.send(ctx, bootparams.StageRootVerified, true, "root hash "+p.RootHash)
-	h := bootparams.Handover{Server: b.server, Node: b.node, Image: p.Root, Attested: secrets != nil}
+	h := bootparams.Handover{Server: b.server, Node: b.node, Image: p.Root, Attested: secrets != nil, Boot: b.slot, HAT: p.HAT}
 	if err := bootparams.WriteHandover(b.o.HandoverFile, h); err != nil {
 		return fail(bootparams.StageSwitched, err)
 	}
@@ -284,10 +285,14 @@ func (b *booter) network(ctx context.Context) error {
 	}
 	b.server = strings.TrimSuffix(b.server, "/")
 	b.node = b.params.Node
-	if b.node == "" {
-		if b.node, err = whoami(ctx, b.answers(), b.server); err != nil {
-			return fail(bootparams.StageNetwork, err)
-		}
+	who, err := whoami(ctx, b.answers(), b.server)
+	switch {
+	case err != nil && b.node == "":
+		return fail(bootparams.StageNetwork, err)
+	case err != nil:
+		b.log.Warn("whoami failed; booting without racklet-boot's A/B decision", "node", b.node, "err", err)
+	case b.node == "" || who.Node == b.node:
+		b.node, b.slot = who.Node, who.Boot
 	}
 	b.rep = &reporter{hc: b.o.HTTPClient, server: b.server, node: b.node, image: b.params.Root, log: b.log}
 	b.say("%s %s on %s, node %s, racklet-boot %s", nw.Interface, nw.MAC, nw.Addr, b.node, b.server)

@@ -88,6 +88,7 @@ type rack struct {
 	params                           bootparams.Params
 	signer                           *serverkey.Signer // racklet-boot's answer-signing key
 	dir                              string
+	api                              *nodeapi.Handler
 }
 
 func newRack(t *testing.T, hat *hatsim.Device) *rack {
@@ -112,10 +113,10 @@ func newRack(t *testing.T, hat *hatsim.Device) *rack {
 	})
 	_, priv, _ := ed25519.GenerateKey(nil)
 	r.signer = serverkey.NewSigner(priv)
-	node := &nodeapi.Handler{Events: r.events,
+	r.api = &nodeapi.Handler{Events: r.events, ReportsPerMinute: 1000,
 		Nodes: nodeapi.DirectoryFunc(func(context.Context, netip.Addr) (string, bool, error) { return "pc-01", true, nil })}
-	mux.Handle("GET "+bootparams.WhoAmIPath, r.signer.Sign(node))
-	mux.Handle("POST "+bootparams.ReportPath, node)
+	mux.Handle("GET "+bootparams.WhoAmIPath, r.signer.Sign(r.api))
+	mux.Handle("POST "+bootparams.ReportPath, r.api)
 	dir := t.TempDir()
 	enr, sec, err := verifier.OpenDataDir(dir)
 	if err != nil {
@@ -307,7 +308,7 @@ func TestBootHandover(t *testing.T) {
 		t.Errorf("MountRoot got params %+v", m.root.Params)
 	}
 	// The booted OS's health unit reports through the hand-over.
-	if err := agent.Health(t.Context(), filepath.Join(dir, "boot.json"), 1, 0, nil); err != nil {
+	if err := agent.Health(t.Context(), agent.HealthOptions{Handover: filepath.Join(dir, "boot.json"), Attempts: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if tl := r.timeline(t); tl[len(tl)-1] != "healthy" {

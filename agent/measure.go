@@ -71,6 +71,20 @@ func (b *booter) attest(ctx context.Context) (map[string][]byte, error) {
 		link.Close()
 		return nil, fmt.Errorf("talk to the HAT: %w", err)
 	}
+	// The HAT counts this boot's attempt (a trial) before anything is
+	// proven: the count is the witness of the attempts a trial used.
+	st, err := SlotAttempt(ctx, c, b.slot)
+	if err == nil || errors.Is(err, ErrAttemptRefused) {
+		b.rep.hat = &st
+	}
+	if err != nil {
+		link.Close()
+		return nil, err
+	}
+	if b.slot != nil && b.slot.Trial {
+		b.say("trial of %s in slot %s: attempt %d of %d (the HAT counted %d of %d)", shortHash(strings.TrimPrefix(b.slot.Image, "sha256:")),
+			b.slot.Slot, b.slot.Attempt, b.slot.Allowed, st.Attempts[slotIndex(b.slot.Slot)], st.Limit)
+	}
 	res, err := Attest(ctx, c, Options{Node: b.node, Server: b.server, Measurements: m, HTTPClient: b.o.HTTPClient, Logger: b.log, ServerKey: b.o.ServerKey})
 	if err != nil {
 		link.Close()

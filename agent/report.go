@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/racklet/racklet-boot/bootparams"
+	"github.com/racklet/racklet-boot/hatlink"
 )
 
 // reportTimeout bounds one report: a report that cannot be delivered is
@@ -35,6 +36,9 @@ type reporter struct {
 	hc                  *http.Client
 	server, node, image string
 	log                 *slog.Logger
+	// hat is the HAT's A/B state read in this boot, sent with every
+	// report once known.
+	hat *bootparams.HATState
 }
 
 // send reports one stage; failures to deliver are logged.
@@ -51,7 +55,7 @@ func (r *reporter) send(ctx context.Context, stage string, ok bool, reason strin
 		}
 		return c
 	}, reason)
-	rep := bootparams.Report{Node: r.node, Stage: stage, OK: ok, Reason: reason, Image: r.image, Time: time.Now().UTC()}
+	rep := bootparams.Report{Node: r.node, Stage: stage, OK: ok, Reason: reason, Image: r.image, Time: time.Now().UTC(), HAT: r.hat}
 	if err := postReport(ctx, r.hc, r.server, rep); err != nil {
 		r.log.Warn("report to racklet-boot not delivered", "node", r.node, "stage", stage, "err", err)
 	}
@@ -82,17 +86,18 @@ func postReport(ctx context.Context, hc *http.Client, server string, rep bootpar
 	return nil
 }
 
-// whoami asks racklet-boot which node this address belongs to.
-func whoami(ctx context.Context, hc *http.Client, server string) (string, error) {
+// whoami asks racklet-boot which node this address belongs to, and what
+// it serves the node (the A/B decision).
+func whoami(ctx context.Context, hc *http.Client, server string) (bootparams.WhoAmI, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, server+bootparams.WhoAmIPath, nil)
 	if err != nil {
-		return "", fmt.Errorf("racklet-boot URL %q: %w", server, err)
+		return bootparams.WhoAmI{}, fmt.Errorf("racklet-boot URL %q: %w", server, err)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("ask racklet-boot for this node's name: %w", err)
+		return bootparams.WhoAmI{}, fmt.Errorf("ask racklet-boot for this node's name: %w", err)
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
@@ -101,45 +106,87 @@ func whoami(ctx context.Context, hc *http.Client, server string) (string, error)
 		if json.Unmarshal(data, &e) != nil || e.Error == "" {
 			e.Error = strings.TrimSpace(string(data))
 		}
-		return "", fmt.Errorf("racklet-boot does not know this node (%s): %s", resp.Status, e.Error)
+		return bootparams.WhoAmI{}, fmt.Errorf("racklet-boot does not know this node (%s): %s", resp.Status, e.Error)
 	}
 	var w bootparams.WhoAmI
 	if err := json.Unmarshal(data, &w); err != nil || w.Node == "" {
-		return "", fmt.Errorf("racklet-boot's whoami answer %q has no node", data)
+		return bootparams.WhoAmI{}, fmt.Errorf("racklet-boot's whoami answer %q has no node", data)
 	}
-	return w.Node, nil
+	return w, nil
 }
 
-// Health reports the booted node healthy to racklet-boot, from the
-// hand-over file the initramfs agent left (bootparams.HandoverFile). It is
-// what the image's racklet-health.service runs once the default target is
-// reached; it tries up to attempts times, wait apart.
-func Health(ctx context.Context, handover string, attempts int, wait time.Duration, log *slog.Logger) error {
-	h, err := bootparams.ReadHandover(handover)
+// HealthOptions configure Health.
+type HealthOptions struct {
+	// Handover is the file the initramfs agent left (default bootparams.HandoverFile).
+	Handover string
+	// Attempts and Wait: the report is tried up to Attempts times (default
+	// 1), Wait apart.
+	Attempts int
+	Wait     time.Duration
+	// Failed, when set, reports the boot failed with this reason instead
+	// of healthy: the image's own health check failed. racklet-boot counts
+	// the trial's attempt as used.
+	Failed string
+	// OpenHAT opens the HAT named in the hand-over, to commit a healthy
+	// trial's slot (BootCommit); nil leaves the HAT alone.
+	OpenHAT func(ctx context.Context, spec string) (io.ReadWriteCloser, error)
+	Logger  *slog.Logger
+}
+
+// Health reports the booted node healthy (or, with Failed, failed) to
+// racklet-boot, from the hand-over file the initramfs agent left. It is what
+// the image's racklet-health.service runs once the default target is
+// reached. After a healthy report of a trial (racklet-boot committed it) it
+// commits the trial's slot on the HAT, which resets its attempt counter.
+func Health(ctx context.Context, o HealthOptions) error {
+	if o.Handover == "" {
+		o.Handover = bootparams.HandoverFile
+	}
+	h, err := bootparams.ReadHandover(o.Handover)
 	if err != nil {
 		return err
 	}
 	if h.Server == "" || h.Node == "" {
-		return fmt.Errorf("boot hand-over %s names no server or node", handover)
+		return fmt.Errorf("boot hand-over %s names no server or node", o.Handover)
 	}
 	rep := bootparams.Report{Node: h.Node, Stage: bootparams.StageHealthy, OK: true, Image: h.Image, Time: time.Now().UTC()}
 	if !h.Attested {
 		rep.Reason = "not attested"
 	}
+	if o.Failed != "" {
+		rep.Stage, rep.OK, rep.Reason = bootparams.StageFailed, false, "health check: "+o.Failed
+	}
 	hc := newHTTPClient()
 	for i := 1; ; i++ {
 		err = postReport(ctx, hc, h.Server, rep)
 		if err == nil {
-			return nil
+			break
 		}
-		if i >= attempts {
-			return fmt.Errorf("report healthy to racklet-boot %s: %w", h.Server, err)
+		if i >= max(o.Attempts, 1) {
+			return fmt.Errorf("report %s to racklet-boot %s: %w", rep.Stage, h.Server, err)
 		}
-		logger(log).Warn("health report not delivered; retrying", "node", h.Node, "err", err)
+		logger(o.Logger).Warn("health report not delivered; retrying", "node", h.Node, "err", err)
 		select {
-		case <-time.After(wait):
+		case <-time.After(o.Wait):
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
+	if o.Failed != "" || h.Boot == nil || !h.Boot.Trial || h.HAT == "none" || o.OpenHAT == nil {
+		return nil
+	}
+	rw, err := o.OpenHAT(ctx, h.HAT)
+	if err != nil {
+		return fmt.Errorf("reported healthy, but the HAT to commit slot %s on: %w", h.Boot.Slot, err)
+	}
+	link := hatlink.NewLink(rw)
+	defer link.Close()
+	c, err := hatlink.NewClient(ctx, link)
+	if err != nil {
+		return fmt.Errorf("reported healthy, but the HAT to commit slot %s on: %w", h.Boot.Slot, err)
+	}
+	if _, err := SlotCommit(ctx, c, h.Boot); err != nil {
+		return fmt.Errorf("reported healthy, but: %w", err)
+	}
+	return nil
 }

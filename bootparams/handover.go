@@ -20,6 +20,11 @@ type Handover struct {
 	Image  string `json:"image"`  // the booted image (racklet.root digest)
 	// Attested is true when the HAT quote was accepted in this boot.
 	Attested bool `json:"attested"`
+	// Boot is racklet-boot's A/B decision for this boot; after a healthy
+	// report of a trial the health unit commits its slot on the HAT.
+	Boot *SlotBoot `json:"boot,omitempty"`
+	// HAT is the HAT link the initramfs agent used ("" for none).
+	HAT string `json:"hat,omitempty"`
 }
 
 // WriteHandover writes h to path (HandoverFile outside tests), atomically.

@@ -39,6 +39,37 @@ var Stages = []string{StageNetwork, StageAttested, StageRootFetched, StageRootVe
 // WhoAmI is the answer to GET WhoAmIPath.
 type WhoAmI struct {
 	Node string `json:"node"`
+	// Boot is racklet-boot's A/B decision for the node's boot (package
+	// ab); nil for a node that boots no versioned image.
+	Boot *SlotBoot `json:"boot,omitempty"`
+}
+
+// SlotBoot is what racklet-boot serves a node now, as its agent needs it to
+// drive the HAT's attempt counter: the slot, and whether this boot is an
+// attempt of a trial image.
+type SlotBoot struct {
+	Image string `json:"image"`           // manifest digest of the image served
+	Slot  string `json:"slot"`            // "a" or "b"
+	Trial bool   `json:"trial,omitempty"` // an attempt of a trial image: BootAttempt(Slot) before attesting
+	// Attempt of Allowed is the attempt racklet-boot counts now.
+	Attempt int `json:"attempt,omitempty"`
+	Allowed int `json:"allowed,omitempty"`
+	// Rearm: reset the HAT's trial counter (BootCommit of the other,
+	// committed slot) before BootAttempt; a previous image spent it.
+	Rearm bool `json:"rearm,omitempty"`
+}
+
+// HATState is the HAT's A/B state as the agent read it in this boot
+// (hatlink BootState, or the answer to its BootAttempt): the hardware
+// witness of the attempts a trial used.
+type HATState struct {
+	Committed string `json:"committed"` // "a" or "b"
+	Limit     int    `json:"limit"`
+	Attempts  [2]int `json:"attempts"` // of slot a and slot b
+	Counter   uint64 `json:"counter"`  // the HAT's boot counter
+	// Allowed is false when the HAT refused this boot's attempt: the slot
+	// spent its budget.
+	Allowed bool `json:"allowed"`
 }
 
 // Report is one boot stage of one node (POST ReportPath).
@@ -49,4 +80,6 @@ type Report struct {
 	Reason string    `json:"reason,omitempty"` // why it failed, or a short note
 	Image  string    `json:"image,omitempty"`  // the image being booted (racklet.root digest)
 	Time   time.Time `json:"time"`             // the node's clock; may be unset in an initramfs
+	// HAT is the HAT's A/B state read in this boot, when the agent has one.
+	HAT *HATState `json:"hat,omitempty"`
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/racklet/racklet-boot/boot/server"
 	"github.com/racklet/racklet-boot/hatlink"
 	"github.com/racklet/racklet-boot/hatsim"
+	"github.com/racklet/racklet-boot/image/imagetest/signed"
 	"github.com/racklet/racklet-boot/internal/adminclient"
 	"github.com/racklet/racklet-boot/internal/testutil"
 	"github.com/racklet/racklet-boot/rack"
@@ -199,16 +200,7 @@ func inked(img image.Image) (float64, int) {
 func TestDashboard(t *testing.T) {
 	ctx := browser(t)
 	r := startRack(t, 20)
-	// Without a session the dashboard sends the browser to the login; the
-	// operator token signs in (an HttpOnly session cookie) and leads back.
-	if err := chromedp.Do(ctx, chromedp.Navigate(r.base+"/ui/")); err != nil {
-		t.Fatal(err)
-	}
-	waitJS(t, ctx, "the login page", `location.pathname === "/ui/login" && document.querySelector("#token") !== null`)
-	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#token"), r.srv.AdminToken()+"\r")); err != nil {
-		t.Fatal(err)
-	}
-	waitJS(t, ctx, "the dashboard after login", `location.pathname === "/ui/" && document.cookie === ""`)
+	signIn(t, ctx, r.base, r.srv.AdminToken())
 	waitJS(t, ctx, "20 powered slots", `document.querySelectorAll('.slot[data-power="on"]').length === 20`)
 	screenshot(t, ctx, "rack-desktop.png", 1280, 900)
 
@@ -287,4 +279,84 @@ func httpGet(t *testing.T, url string) (int, string) {
 	var b strings.Builder
 	_, _ = io.Copy(&b, resp.Body)
 	return resp.StatusCode, b.String()
+}
+
+// signIn opens the dashboard: without a session it sends the browser to
+// the login, where the operator token signs in (an HttpOnly session
+// cookie) and leads back.
+func signIn(t *testing.T, ctx context.Context, base, token string) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/ui/")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the login page", `location.pathname === "/ui/login" && document.querySelector("#token") !== null`)
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#token"), token+"\r")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the dashboard after login", `location.pathname === "/ui/" && document.cookie === ""`)
+}
+
+// TestDashboardRollout: the rollout view of a rack whose group moves to a
+// new image: the group's phase and nodes update live, and the page's
+// Pause, Resume and Undo buttons steer it (the nodes never report, so the
+// first batch stays in its trial until the undo withdraws it; it is
+// out of service until its 30 s health timeout passes).
+func TestDashboardRollout(t *testing.T) {
+	ctx := browser(t)
+	dir := t.TempDir()
+	im := signed.Layout(t, dir, "v1", "v2")
+	var pem strings.Builder
+	for _, l := range strings.Split(strings.TrimSpace(string(im.PublicKey)), "\n") {
+		pem.WriteString("          " + l + "\n")
+	}
+	config := func(tag string) *rack.Config {
+		var nodes strings.Builder
+		for i := range 4 {
+			fmt.Fprintf(&nodes, "  - {name: pi-%02d, kind: rpi4, serial: 5b1546%02x, labels: {role: worker}}\n", i+1, i+1)
+		}
+		text := fmt.Sprintf("apiVersion: racklet.io/v1alpha1\nkind: Rack\nserver: {address: 127.0.0.1, dataDir: %s}\ndhcp: {mode: off}\n"+
+			"trust:\n  - repositories: [\"oci-layout:%s\"]\n    keys:\n      - pem: |\n%snodes:\n%sgroups:\n"+
+			"  - {name: workers, selector: {role: worker}, image: %q, rollout: {maxUnavailable: 1, healthTimeout: 30s}}\n",
+			filepath.Join(dir, "data"), im.Layout, pem.String(), nodes.String(), im.Ref(tag))
+		cfg, err := rack.Parse([]byte(text), filepath.Join(dir, "rack.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	srv, err := server.New(config("v1"), server.Options{TFTPAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", BMCAddr: "127.0.0.1:0",
+		PowerCycle: func(context.Context, string) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Serve(t, srv.Run)
+	<-srv.Ready()
+	signIn(t, ctx, "http://"+srv.Addrs().HTTP, srv.AdminToken())
+	waitJS(t, ctx, "the group done on v1", `document.querySelector('#rollouts li[data-group="workers"]')?.dataset.phase === "done"`)
+	if err := srv.Reload(t.Context(), config("v2")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the rollout running with pi-01 trying", `document.querySelector('#rollouts li[data-group="workers"]')?.dataset.phase === "running" &&
+		[...document.querySelectorAll('#rollouts tr[data-node="pi-01"] td')].some(td => td.textContent === "trying")`)
+	screenshot(t, ctx, "rollout-desktop.png", 1280, 900)
+	click := func(action string) {
+		t.Helper()
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#rollouts li[data-group="workers"] button[data-rollout="`+action+`"]`))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	click("pause")
+	waitJS(t, ctx, "the rollout paused", `document.querySelector('#rollouts li[data-group="workers"]')?.dataset.paused === "true"`)
+	if st := srv.Rollouts(); !st[0].Paused {
+		t.Errorf("the server's rollout is not paused: %+v", st[0])
+	}
+	click("resume")
+	waitJS(t, ctx, "the rollout resumed", `document.querySelector('#rollouts li[data-group="workers"]')?.dataset.paused === "false"`)
+	click("undo")
+	waitJS(t, ctx, "the undo done", `document.querySelector('#rollouts li[data-group="workers"]')?.dataset.phase === "done" &&
+		document.querySelector('#rollouts li[data-group="workers"] .muted').textContent.includes("4/4 at oci-layout:")`)
+	if st := srv.Rollouts(); !strings.HasSuffix(st[0].To, ":v1") {
+		t.Errorf("after undo the group moves to %s, want v1", st[0].To)
+	}
+	screenshot(t, ctx, "rollout-phone.png", 390, 844)
 }

@@ -134,8 +134,53 @@ func TestBuildOutputsCheckWithRealTools(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	if want := "boot.vfat disk.img.zst manifest.json root.squashfs root.verity"; strings.Join(names, " ") != want {
+	if want := "boot-b.vfat boot.vfat disk.img.zst manifest.json root.squashfs root.verity"; strings.Join(names, " ") != want {
 		t.Errorf("output holds %v, want %s", names, want)
+	}
+	// One boot partition per slot, each naming its own root partition of this disk.
+	id := m.Disk.DiskID
+	if !strings.Contains(m.Cmdline, "racklet.rootdev=PARTUUID="+id+"-05") {
+		t.Errorf("slot A's cmdline %q does not name root 5 of disk %s", m.Cmdline, id)
+	}
+	cmdB, err := exec.Command(mcopy, "-n", "-i", filepath.Join(out, BootBFile), "::cmdline.txt", "-").Output()
+	if err != nil || m.BootB == nil || strings.TrimSpace(string(cmdB)) != m.BootB.Cmdline || !strings.Contains(m.BootB.Cmdline, "racklet.rootdev=PARTUUID="+id+"-06") {
+		t.Errorf("boot-b.vfat's cmdline.txt %q (%v), manifest %+v: want root 6 of disk %s", cmdB, err, m.BootB, id)
+	}
+	if o, err := exec.Command(fsck, "-n", filepath.Join(out, BootBFile)).CombinedOutput(); err != nil {
+		t.Errorf("fsck.vfat -n boot-b.vfat: %v\n%s", err, o)
+	}
+}
+
+// TestBuildSharedDiskID: two versions of a rack's image built with one
+// disk id (the second without a disk image) name the same disk in both
+// slots' command lines, so a disk flashed with the first takes the second.
+func TestBuildSharedDiskID(t *testing.T) {
+	ref := testBase(t, imagetest.Options{})
+	agent := fakeAgent(t, "arm64")
+	var ms []*Manifest
+	for i, spec := range []Spec{{Disk: true, DiskSizes: smallDisk}, {ConfigTxt: "arm_64bit=1\n# v2\n"}} {
+		spec.Base, spec.Agent, spec.DiskID = ref, agent, "1a2b3c4d"
+		out := filepath.Join(t.TempDir(), fmt.Sprint("v", i+1))
+		m, err := Build(context.Background(), spec, out, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Check(out); err != nil {
+			t.Fatal(err)
+		}
+		ms = append(ms, m)
+	}
+	if ms[0].Disk == nil || ms[0].Disk.DiskID != "1a2b3c4d" || ms[1].Disk != nil {
+		t.Errorf("disk of v1 %+v, of v2 %+v; want v1's with id 1a2b3c4d, none for v2", ms[0].Disk, ms[1].Disk)
+	}
+	for i, m := range ms {
+		if !strings.Contains(m.Cmdline, "racklet.rootdev=PARTUUID=1a2b3c4d-05") || m.BootB == nil ||
+			!strings.Contains(m.BootB.Cmdline, "racklet.rootdev=PARTUUID=1a2b3c4d-06") {
+			t.Errorf("v%d: slot A cmdline %q, slot B %+v; want roots 5 and 6 of disk 1a2b3c4d", i+1, m.Cmdline, m.BootB)
+		}
+	}
+	if _, err := Build(context.Background(), Spec{Base: ref, Agent: agent, DiskID: "00000000"}, t.TempDir(), Options{}); !errors.Is(err, ErrSpec) {
+		t.Errorf("disk id 00000000: %v, want ErrSpec", err)
 	}
 }
 

@@ -21,12 +21,11 @@ func writeDisk(ctx context.Context, spec Spec, work string, m *Manifest, epoch i
 	prog("write disk image", 0, 0)
 	raw := filepath.Join(work, ".disk.img")
 	defer os.Remove(raw)
-	defer os.Remove(filepath.Join(work, ".boot-b.vfat"))
 	in := disk.Input{Boot: filepath.Join(work, BootFile), Root: filepath.Join(work, RootFile), Verity: filepath.Join(work, VerityFile), CopyB: spec.CopySlotB}
 	if spec.CopySlotB {
-		in.BootB = filepath.Join(work, ".boot-b.vfat")
+		in.BootB = filepath.Join(work, BootBFile)
 	}
-	id := derive32(m.InputDigest, "disk id")
+	id := spec.diskID(m.InputDigest)
 	l, err := disk.Write(ctx, raw, in, disk.Options{Sizes: spec.DiskSizes, DiskID: id, ControlSerial: derive32(m.InputDigest, "control serial"), Epoch: epoch})
 	if err != nil {
 		return err

@@ -25,6 +25,9 @@ const (
 	RootFile     = "root.squashfs"
 	VerityFile   = "root.verity"
 	DiskFile     = "disk.img.zst"
+	// BootBFile is slot B's boot partition of a slotted build (Spec.DiskID or Spec.Disk):
+	// boot.vfat's files with a command line naming root partition 6.
+	BootBFile = "boot-b.vfat"
 	// BootSigFile is boot.vfat's boot.sig (rpi-eeprom-digest's format), written when
 	// the build has a boot signing key. The Pi asks for it beside boot.img, and
 	// boot.img is boot.vfat itself: one artifact, not two identical ones.
@@ -50,9 +53,19 @@ type Manifest struct {
 	Root          RootInfo   `json:"root"`
 	Verity        VerityInfo `json:"verity"`
 	Disk          *DiskInfo  `json:"disk,omitempty"`
+	// BootB describes boot-b.vfat, slot B's boot partition, in a slotted build; boot.vfat
+	// is then slot A's.
+	BootB *BootBInfo `json:"bootB,omitempty"`
 	// BootSig describes boot.sig, the Pi's signature of boot.vfat served as boot.img;
 	// absent when the build had no boot signing key.
 	BootSig *BootSigInfo `json:"bootSig,omitempty"`
+}
+
+// BootBInfo describes boot-b.vfat.
+type BootBInfo struct {
+	Blob
+	// Cmdline is its command line (racklet.rootdev names root partition 6).
+	Cmdline string `json:"cmdline"`
 }
 
 // BootSigInfo describes boot.sig.
@@ -190,6 +203,9 @@ func (m *Manifest) Blobs() []Blob {
 	out := []Blob{m.Boot.Blob, m.Root.Blob, m.Verity.Blob}
 	if m.Disk != nil {
 		out = append(out, m.Disk.Blob)
+	}
+	if m.BootB != nil {
+		out = append(out, m.BootB.Blob)
 	}
 	if m.BootSig != nil {
 		out = append(out, m.BootSig.Blob)

@@ -20,6 +20,7 @@ package image
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/racklet/racklet-boot/bootparams"
@@ -64,6 +65,12 @@ type Spec struct {
 	DiskSizes disk.Sizes `yaml:"diskSizes,omitempty" json:"diskSizes,omitempty"`
 	// CopySlotB fills slot B of the disk with a copy of slot A instead of leaving it empty.
 	CopySlotB bool `yaml:"copySlotB,omitempty" json:"copySlotB,omitempty"`
+	// DiskID is the MBR disk id (8 hex digits) of the A/B disk: every version of a rack's
+	// image must carry the same one, since a disk keeps the id it was flashed with and each
+	// slot's command line names its root by it (racklet.rootdev=PARTUUID=<id>-<part>).
+	// Default: derived from the input digest. Setting it, or Disk, makes the build write a
+	// boot partition per slot: boot.vfat naming root 5 (slot A), boot-b.vfat root 6 (slot B).
+	DiskID string `yaml:"diskId,omitempty" json:"diskId,omitempty"`
 	// Agent is the static racklet-agent executable for the image's architecture: the
 	// initramfs's /init and the root's /usr/lib/racklet/racklet-agent. Default: the file
 	// racklet-agent-linux-<arch> beside the running executable.
@@ -129,6 +136,18 @@ func (n NodeSettings) params() (bootparams.Params, error) {
 	return p, errors.Join(errs...)
 }
 
+// slotted reports whether the build makes a boot partition per A/B slot
+// (a disk image, or a disk id shared with other versions).
+func (s Spec) slotted() bool { return s.Disk || s.DiskID != "" }
+
+// diskID is the A/B disk's MBR id: the spec's, else derived from the input digest.
+func (s Spec) diskID(inputDigest string) uint32 {
+	if id, err := strconv.ParseUint(s.DiskID, 16, 32); err == nil && id != 0 {
+		return uint32(id)
+	}
+	return derive32(inputDigest, "disk id")
+}
+
 // WithDefaults returns the spec with every default filled in.
 func (s Spec) WithDefaults() Spec {
 	if s.Platform == "" {
@@ -171,6 +190,11 @@ func (s Spec) Validate() error {
 	}
 	if _, err := s.Node.params(); err != nil {
 		errs = append(errs, err)
+	}
+	if s.DiskID != "" {
+		if id, err := strconv.ParseUint(s.DiskID, 16, 32); err != nil || len(s.DiskID) != 8 || id == 0 || strings.ToLower(s.DiskID) != s.DiskID {
+			errs = append(errs, fmt.Errorf("diskId %q: want 8 lower-case hex digits, not all zero", s.DiskID))
+		}
 	}
 	for _, m := range s.Modules {
 		if m == "" || strings.ContainsAny(m, " \t\n/") {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/racklet/racklet-boot/bootparams"
 	"github.com/racklet/racklet-boot/image/disk"
 	"github.com/racklet/racklet-boot/image/fat"
 	"github.com/racklet/racklet-boot/image/flatten"
@@ -87,15 +88,20 @@ func cmdlineFor(spec Spec, m *Manifest, part int, pi bool, kernel string) (strin
 	p.Root, p.Verity = m.Root.Digest, m.Verity.Digest
 	// The agent measures the kernel as racklet-boot serves it under this name.
 	p.Kernel = kernel
-	// A node booting from its disk reads the root from this slot's partition instead of
-	// fetching root.squashfs: the racklet.rootdev key (with racklet.hashoffset set to
-	// m.Verity.Offset, the hash device being the same partition) belongs here, per slot.
+	// A slotted build names each boot partition's own root partition (racklet.rootdev),
+	// which ab/disk checks before writing a slot. racklet.hashoffset stays 0: over the
+	// network the tree is root.verity itself; on a disk it sits at Verity.Offset of the
+	// root partition (the manifest's), which a disk-booting initramfs has to be told apart.
+	id := spec.diskID(m.InputDigest)
+	if spec.slotted() {
+		p.RootDev = bootparams.PartUUID(id, part)
+	}
 	if err := p.Validate(); err != nil {
 		return "", fmt.Errorf("kernel command line: %w", err)
 	}
 	return RenderCmdline(spec.Cmdline, CmdlineVars{
 		RootHash: m.Verity.RootHash, Salt: m.Verity.Salt, Slot: slot,
-		RootDevice: fmt.Sprintf("PARTUUID=%08x-%02d", derive32(m.InputDigest, "disk id"), part),
+		RootDevice: bootparams.PartUUID(id, part),
 		DataBlocks: m.Verity.DataBlocks, DataSectors: m.Verity.DataBlocks * 8,
 		VerityOffset: uint64(m.Verity.Offset), HashStartBlock: uint64(m.Verity.Offset)/verity.BlockSize + 1,
 		KernelVersion: m.KernelVersion, Console: consoleFor(spec.Platform, pi), Racklet: p.String(),
@@ -170,16 +176,22 @@ func writeBoot(ctx context.Context, tree *flatten.Tree, spec Spec, work string, 
 	m.Boot.Serial = fmt.Sprintf("%04X-%04X", serial>>16, serial&0xffff)
 	log.Info("boot partition written", "dir", "/"+dir, "files", len(files), "bytes", m.Boot.Size,
 		"kernel", l.kernel, "initramfs", l.initramfs)
-	if spec.Disk && spec.CopySlotB {
+	if spec.slotted() {
+		// Slot B's boot partition: the same files, its command line naming root 6.
 		cmdB, err := cmdlineFor(spec, m, 6, l.pi, l.kernel)
 		if err != nil {
 			return err
 		}
 		files[len(files)-1] = memFile("cmdline.txt", []byte(cmdB+"\n"))
-		err = fat.Write(ctx, filepath.Join(work, ".boot-b.vfat"), files, fat.Options{Size: spec.BootSize, Serial: serial + 1, Epoch: epoch})
+		err = fat.Write(ctx, filepath.Join(work, BootBFile), files, fat.Options{Size: spec.BootSize, Serial: serial + 1, Epoch: epoch})
 		if err != nil {
 			return err
 		}
+		b, err := blobOf(work, BootBFile)
+		if err != nil {
+			return err
+		}
+		m.BootB = &BootBInfo{Blob: b, Cmdline: cmdB}
 	}
 	return nil
 }

@@ -87,7 +87,10 @@ func (c *Controller) save(ctx context.Context, r *Rollout) error {
 
 // Apply takes the groups of a (re)loaded config. A group seen for the first
 // time runs its image as committed (no rollout); a changed image starts a
-// rollout; the previous image while a rollout is under way undoes it.
+// rollout; the previous image while a rollout is under way undoes it. Only
+// a change of the configured image acts: applying the same config again
+// (every reload) changes nothing, and an operator's Undo holds while the
+// config still names the undone image.
 func (c *Controller) Apply(ctx context.Context, groups []Group) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -115,8 +118,9 @@ func (c *Controller) Apply(ctx context.Context, groups []Group) error {
 		switch {
 		case r == nil:
 			next = Rollout{Group: g.Name, From: g.Image, To: g.Image, Phase: PhaseDone, Policy: g.Policy}
-		case g.Image.Same(r.To):
-			if r.Policy == g.Policy {
+		case g.Image.Same(r.configured()):
+			// the config names what it named: only the policy may change
+			if r.Policy == g.Policy && !r.Config.IsZero() {
 				continue
 			}
 			next = *r
@@ -125,6 +129,11 @@ func (c *Controller) Apply(ctx context.Context, groups []Group) error {
 			next = *r
 			next.Phase, next.Paused, next.Reason, next.Policy = PhaseUndoing, false, "config edited back to "+r.From.String(), g.Policy
 			next.SettledAt = time.Time{}
+		case g.Image.Same(r.To):
+			// the config names the image the group is moving to (or, after
+			// an operator's undo, runs again): nothing to start
+			next = *r
+			next.Policy = g.Policy
 		default:
 			from := r.To
 			if r.Phase != PhaseDone {
@@ -136,11 +145,21 @@ func (c *Controller) Apply(ctx context.Context, groups []Group) error {
 		if r != nil {
 			next.Seq = r.Seq
 		}
+		next.Config = g.Image
 		if err := c.save(ctx, &next); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// configured is the image the config named at the last Apply (records
+// written before Config existed: the target).
+func (r *Rollout) configured() ab.Image {
+	if r.Config.IsZero() {
+		return r.To
+	}
+	return r.Config
 }
 
 // Step advances every rollout once: it acts on failed members, marks

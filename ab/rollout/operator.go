@@ -19,9 +19,16 @@ func (c *Controller) Pause(ctx context.Context, group string) error {
 }
 
 // Resume lets a paused or halted rollout go on; members that already failed
-// are left on their committed image and do not halt it again.
+// are left on their committed image and do not halt it again. After an undo
+// (by an operator, or onFailure: rollback) while the config still names the
+// undone image, Resume starts that rollout again.
 func (c *Controller) Resume(ctx context.Context, group string) error {
 	return c.edit(ctx, group, "resume", func(r *Rollout) error {
+		if r.Phase == PhaseDone && !r.Config.IsZero() && !r.Config.Same(r.To) {
+			*r = Rollout{Group: r.Group, Seq: r.Seq, From: r.To, To: r.Config, Config: r.Config, Phase: PhaseRunning, Policy: r.Policy,
+				Reason: "started again by an operator"}
+			return nil
+		}
 		if r.Phase == PhaseDone {
 			return fmt.Errorf("no rollout under way (it is done)")
 		}

@@ -310,3 +310,33 @@ func TestPauseResume(t *testing.T) {
 		t.Error("undo of an unknown group succeeded")
 	}
 }
+
+// TestUndoHoldsAcrossReload: after an operator's undo the config still
+// names v2; applying it again (every reload does) starts nothing, until
+// Resume starts the rollout again.
+func TestUndoHoldsAcrossReload(t *testing.T) {
+	f := newFleet(t, 20, store.NewMemory())
+	f.apply(v1, policy10)
+	f.apply(v2, policy10)
+	f.round()
+	if err := f.c.Undo(f.ctx, "workers"); err != nil {
+		t.Fatal(err)
+	}
+	f.run(200, PhaseDone)
+	f.apply(v2, policy10)
+	for range 20 {
+		f.round()
+	}
+	if st := f.c.Status()[0]; st.Phase != PhaseDone || f.committed(v1) != 20 {
+		t.Fatalf("after re-applying the undone image: %s, %d of 20 on v1; want done, all on v1", st.Phase, f.committed(v1))
+	}
+	if err := f.c.Resume(f.ctx, "workers"); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.run(200, PhaseDone); f.committed(v2) != 20 {
+		t.Errorf("resumed: %d of 20 on v2 (%s)", f.committed(v2), st.Reason)
+	}
+	if err := f.c.Resume(f.ctx, "workers"); err == nil {
+		t.Error("resuming a finished rollout succeeded")
+	}
+}

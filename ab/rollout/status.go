@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/racklet/racklet-boot/ab"
 )
 
 // Status reports every group's rollout and members, ordered by group name.
@@ -26,17 +28,25 @@ func (c *Controller) Status() []GroupStatus {
 		gs := GroupStatus{Group: name, Phase: r.Phase, Paused: r.Paused, From: r.From.String(), To: r.To.String(), Batch: r.Batch,
 			AtTarget: len(v.atTarget), Trying: len(v.trying) + len(v.cancel), Failed: len(v.failed), Total: len(g.Members), Reason: r.Reason}
 		for _, m := range g.Members {
-			n, ok := c.m.Node(m)
-			if !ok {
-				continue
+			if ns, ok := NodeStatusOf(c.m, m); ok {
+				gs.Nodes = append(gs.Nodes, ns)
 			}
-			d, _ := c.m.Boot(m)
-			gs.Nodes = append(gs.Nodes, NodeStatus{Node: m, Slot: d.Slot.String(), Image: d.Image.Digest, Ref: d.Image.Ref,
-				Committed: n.Committed.Digest, State: n.State, Attempt: n.Attempt, Allowed: n.Allowed, Flagged: n.Flagged, Reason: n.Reason})
 		}
 		out = append(out, gs)
 	}
 	return out
+}
+
+// NodeStatusOf is one node's A/B state as the status prints it; ok is
+// false for a node m has no record of.
+func NodeStatusOf(m *ab.Machine, name string) (NodeStatus, bool) {
+	n, ok := m.Node(name)
+	if !ok {
+		return NodeStatus{}, false
+	}
+	d, _ := m.Boot(name)
+	return NodeStatus{Node: name, Slot: d.Slot.String(), Image: d.Image.Digest, Ref: d.Image.Ref,
+		Committed: n.Committed.Digest, State: n.State, Attempt: n.Attempt, Allowed: n.Allowed, Flagged: n.Flagged, Reason: n.Reason}, true
 }
 
 func sortedKeys(m map[string]Group) []string {

@@ -49,8 +49,12 @@ type Rollout struct {
 	Seq   uint64 `json:"seq"`
 	// From is the image the group ran before; To the image it is moving to.
 	// After an undo, both are the old image.
-	From   ab.Image `json:"from"`
-	To     ab.Image `json:"to"`
+	From ab.Image `json:"from"`
+	To   ab.Image `json:"to"`
+	// Config is the image the config named at the last Apply: only a
+	// change of it starts (or undoes) a rollout, so an operator's undo
+	// holds while the config still names the undone image.
+	Config ab.Image `json:"config,omitzero"`
 	Phase  Phase    `json:"phase"`
 	Paused bool     `json:"paused,omitempty"`
 	Policy Policy   `json:"policy"`

@@ -1,6 +1,8 @@
 // Package nodeapi is racklet-boot's node-facing API for racklet-agent:
-// "who am I" by the client's address, and boot stage reports recorded in the
-// node's timeline as store events of type "agent.<stage>". The wire types
+// "who am I" by the client's address (with the A/B decision for the boot),
+// and boot stage reports recorded in the node's timeline as store events of
+// type "agent.<stage>"; the reports that end a boot (healthy, failed) also
+// go to the A/B machine. The wire types
 // and paths are bootparams' (AgentPathPrefix). Both routes are open to the
 // LAN, so they are bounded: a report body is at most
 // bootparams.MaxReportSize, each client address gets a few reports a
@@ -46,6 +48,17 @@ type EventSink interface {
 	AddEvent(ctx context.Context, e store.Event) error
 }
 
+// AB is package ab as the node API sees it; the server adapts it.
+type AB interface {
+	// Decision is what node boots now, for the whoami answer; ok is false
+	// for a node that boots no versioned image.
+	Decision(node string) (bootparams.SlotBoot, bool)
+	// Report takes a node's report that ends a boot (healthy or failed)
+	// or carries its HAT's A/B state. Errors are logged, never refused to
+	// the node: its report is in the timeline either way.
+	Report(ctx context.Context, rep bootparams.Report) error
+}
+
 // Defaults of Handler's bounds.
 const (
 	DefaultReportsPerMinute = 30
@@ -58,6 +71,9 @@ const (
 type Handler struct {
 	Nodes  Directory
 	Events EventSink
+	// AB, when set, answers whoami's A/B decision and takes the reports
+	// that decide a trial.
+	AB AB
 	// ReportsPerMinute bounds the reports taken from one client address;
 	// 0 means DefaultReportsPerMinute.
 	ReportsPerMinute int
@@ -119,7 +135,13 @@ func (h *Handler) whoami(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no node of the rack config is at %s (no lease, no neighbour entry): set racklet.node= on the kernel command line or add the node's MAC", a))
 		return
 	}
-	writeJSON(w, http.StatusOK, bootparams.WhoAmI{Node: node})
+	ans := bootparams.WhoAmI{Node: node}
+	if h.AB != nil {
+		if d, ok := h.AB.Decision(node); ok {
+			ans.Boot = &d
+		}
+	}
+	writeJSON(w, http.StatusOK, ans)
 }
 
 func (h *Handler) report(w http.ResponseWriter, r *http.Request) {
@@ -170,6 +192,11 @@ func (h *Handler) report(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "recording the report failed; see the server log")
 		return
 	}
+	if h.AB != nil && (rep.Stage == bootparams.StageHealthy || rep.Stage == bootparams.StageFailed || rep.HAT != nil) {
+		if err := h.AB.Report(r.Context(), rep); err != nil {
+			h.log().Error("node api: a/b report", "node", rep.Node, "err", err)
+		}
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -202,6 +229,22 @@ func validate(r bootparams.Report) error {
 		return fmt.Errorf("image of %d bytes: at most %d", len(r.Image), maxImage)
 	case strings.ContainsFunc(r.Reason+r.Image, func(c rune) bool { return c < 0x20 || c == 0x7f }):
 		return errors.New("reason and image must be one line without control characters")
+	case r.HAT != nil:
+		return validateHAT(*r.HAT)
+	}
+	return nil
+}
+
+// validateHAT checks a HAT A/B state: slot names and the counts an 8-bit
+// counter holds.
+func validateHAT(s bootparams.HATState) error {
+	if s.Committed != "a" && s.Committed != "b" {
+		return fmt.Errorf("hat committed slot %q: want a or b", s.Committed)
+	}
+	for _, n := range []int{s.Limit, s.Attempts[0], s.Attempts[1]} {
+		if n < 0 || n > 255 {
+			return fmt.Errorf("hat count %d: want 0 to 255", n)
+		}
 	}
 	return nil
 }

@@ -138,3 +138,57 @@ func TestRoutes(t *testing.T) {
 		t.Errorf("unknown path = %d, want 404", w.Code)
 	}
 }
+
+// fakeAB records the reports handed to it and decides pi-01's boot.
+type fakeAB struct{ got []bootparams.Report }
+
+func (f *fakeAB) Decision(node string) (bootparams.SlotBoot, bool) {
+	if node != "pi-01" {
+		return bootparams.SlotBoot{}, false
+	}
+	return bootparams.SlotBoot{Image: "sha256:22", Slot: "b", Trial: true, Attempt: 1, Allowed: 3}, true
+}
+
+func (f *fakeAB) Report(_ context.Context, r bootparams.Report) error {
+	f.got = append(f.got, r)
+	return nil
+}
+
+// TestAB: whoami carries the A/B decision; the reports that end a boot, and
+// those carrying the HAT's state, go to the A/B machine; a HAT state out of
+// range is refused.
+func TestAB(t *testing.T) {
+	h, _ := newHandler(t)
+	h.ReportsPerMinute = 100
+	ab := &fakeAB{}
+	h.AB = ab
+	if w := do(h, "GET", bootparams.WhoAmIPath, "10.0.0.100", ""); w.Code != 200 ||
+		!strings.Contains(w.Body.String(), `"boot":{"image":"sha256:22","slot":"b","trial":true,"attempt":1,"allowed":3}`) {
+		t.Errorf("whoami of pi-01 = %d %s, want its A/B decision", w.Code, w.Body)
+	}
+	if w := do(h, "GET", bootparams.WhoAmIPath, "10.0.0.101", ""); w.Code != 200 || strings.Contains(w.Body.String(), "boot") {
+		t.Errorf("whoami of pi-02 = %d %s, want no A/B decision", w.Code, w.Body)
+	}
+	hat := &bootparams.HATState{Committed: "a", Limit: 3, Attempts: [2]int{0, 1}, Counter: 7, Allowed: true}
+	for _, tc := range []struct {
+		name   string
+		rep    bootparams.Report
+		status int
+		toAB   bool
+	}{
+		{"network stage", bootparams.Report{Node: "pi-01", Stage: bootparams.StageNetwork, OK: true}, 204, false},
+		{"attested with the HAT's state", bootparams.Report{Node: "pi-01", Stage: bootparams.StageAttested, OK: true, HAT: hat}, 204, true},
+		{"healthy", bootparams.Report{Node: "pi-01", Stage: bootparams.StageHealthy, OK: true, Image: "sha256:ab"}, 204, true},
+		{"failed", bootparams.Report{Node: "pi-01", Stage: bootparams.StageFailed, Reason: "health check"}, 204, true},
+		{"bad slot", bootparams.Report{Node: "pi-01", Stage: bootparams.StageAttested, OK: true, HAT: &bootparams.HATState{Committed: "c"}}, 400, false},
+		{"bad count", bootparams.Report{Node: "pi-01", Stage: bootparams.StageAttested, OK: true, HAT: &bootparams.HATState{Committed: "a", Limit: 300}}, 400, false},
+	} {
+		n := len(ab.got)
+		if w := do(h, "POST", bootparams.ReportPath, "10.0.0.100", report(tc.rep)); w.Code != tc.status {
+			t.Errorf("%s: status %d %s, want %d", tc.name, w.Code, w.Body, tc.status)
+		}
+		if got := len(ab.got) > n; got != tc.toAB {
+			t.Errorf("%s: handed to A/B %v, want %v", tc.name, got, tc.toAB)
+		}
+	}
+}

@@ -28,10 +28,10 @@ type Facts struct {
 	HTTPPort    int      // server.httpPort (80 when unset)
 	Kernel      string   // boot.kernel
 	Initrd      []string // boot.initrd
-	Cmdline     string   // boot.cmdline, itself template-expanded
+	Cmdline     string   // boot.cmdline, itself template-expanded; else the image's own command line
 	ImageDigest string   // manifest digest of the node's verified image; "" for other sources
 	RootHash    string   // dm-verity root hash: the image's, else boot.rootHash
-	Slot        string   // A/B slot being served; "a" until A/B serving exists
+	Slot        string   // A/B slot being served ("a" or "b"), as package ab decides
 }
 
 // maxTemplateSize bounds a template read from a boot source.
@@ -39,7 +39,7 @@ const maxTemplateSize = 1 << 20
 
 // factsFor collects the facts of a node for a request. The command line is
 // expanded last, with the other facts (and an empty Cmdline) in scope.
-func factsFor(s *snapshot, c *client, req Request, img *ImageBoot) (*Facts, error) {
+func factsFor(s *snapshot, c *client, req Request, img *ImageBoot, slot string) (*Facts, error) {
 	n := c.node
 	f := &Facts{
 		Name:     n.Name,
@@ -48,7 +48,7 @@ func factsFor(s *snapshot, c *client, req Request, img *ImageBoot) (*Facts, erro
 		Kernel:   n.Boot.Kernel,
 		Initrd:   n.Boot.Initrd,
 		HTTPPort: s.cfg.Server.HTTPPort,
-		Slot:     "a",
+		Slot:     slot,
 		RootHash: n.Boot.RootHash,
 	}
 	if img != nil {
@@ -75,6 +75,10 @@ func factsFor(s *snapshot, c *client, req Request, img *ImageBoot) (*Facts, erro
 			return nil, err
 		}
 		f.Cmdline = strings.TrimSpace(string(cl))
+	} else if img != nil {
+		// An image node boots its image's own command line (what its
+		// cmdline.txt says): an iPXE script has to carry it.
+		f.Cmdline = img.Cmdline
 	}
 	return f, nil
 }

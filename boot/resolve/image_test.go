@@ -205,3 +205,72 @@ func TestNodeForAddr(t *testing.T) {
 		}
 	}
 }
+
+// fakeSlots is a Slots over a map of node decisions.
+type fakeSlots struct {
+	mu   sync.Mutex
+	refs map[string][2]string // node -> ref, slot
+}
+
+func (f *fakeSlots) BootImage(node string) (string, string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d, ok := f.refs[node]
+	return d[0], d[1], ok
+}
+
+func (f *fakeSlots) set(node, ref, slot string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.refs[node] = [2]string{ref, slot}
+}
+
+// TestImageSlots: a boot.image node is served the image Slots names (the
+// trial, then the committed one again), with the slot in {{.Slot}}; without
+// a decision the configured reference is served from slot a.
+func TestImageSlots(t *testing.T) {
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"root1": "v1 root", "root2": "v2 root", "verity": "verity bytes"})
+	fatPath := mtoolsImage(t, "16", 16384, nil)
+	d1, d2 := "sha256:"+strings.Repeat("1", 64), "sha256:"+strings.Repeat("2", 64)
+	img := func(root, d string) *ImageBoot {
+		return &ImageBoot{FAT: fatPath, Root: filepath.Join(dir, root), Verity: filepath.Join(dir, "verity"), Digest: d, RootHash: strings.Repeat("a", 64)}
+	}
+	im := &fakeImages{images: map[string]*ImageBoot{"reg/os:v2": img("root2", d2), "reg/os@" + d1: img("root1", d1), "reg/os@" + d2: img("root2", d2)}}
+	cfg := imageRack("reg/os:v2")
+	cfg.Nodes[0].Boot.Cmdline = "slot={{.Slot}} digest={{.ImageDigest}}"
+	slots := &fakeSlots{refs: map[string][2]string{}}
+	r := New(inventory.New(cfg), Options{Images: im, Slots: slots})
+	check := func(step, root, cmdline string) {
+		t.Helper()
+		if got := resolveResult(t, r, Request{Name: "5b154510/root.squashfs", Via: "http"}); got.Content != root {
+			t.Errorf("%s: root.squashfs %q, want %q", step, got.Content, root)
+		}
+		if got := resolveResult(t, r, Request{Name: "5b154510/cmdline.txt", Via: "tftp"}); got.Content != cmdline+"\n" {
+			t.Errorf("%s: cmdline.txt %q, want %q", step, got.Content, cmdline)
+		}
+	}
+	check("no decision", "v2 root", "slot=a digest="+d2)
+	slots.set("pi-img", "reg/os@"+d1, "a")
+	check("committed v1", "v1 root", "slot=a digest="+d1)
+	slots.set("pi-img", "reg/os@"+d2, "b")
+	check("trial v2", "v2 root", "slot=b digest="+d2)
+	slots.set("pi-img", "reg/os@"+d1, "a")
+	check("rolled back", "v1 root", "slot=a digest="+d1)
+}
+
+// TestImageIPXECmdline: a generic node booting an image without a
+// boot.cmdline of its own gets the image's command line in its iPXE script.
+func TestImageIPXECmdline(t *testing.T) {
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"root": "root", "verity": "verity"})
+	im := &fakeImages{images: map[string]*ImageBoot{"reg/os:v1": {FAT: mtoolsImage(t, "16", 16384, nil), Root: filepath.Join(dir, "root"),
+		Verity: filepath.Join(dir, "verity"), Digest: "sha256:" + strings.Repeat("d", 64), Cmdline: "console=ttyS0 racklet.roothash=ab"}}}
+	cfg := &rack.Config{Nodes: []rack.Node{{Name: "pc-img", Kind: rack.KindBIOS, MAC: net.HardwareAddr{0x52, 0x54, 0, 0, 0, 1},
+		Boot: rack.Boot{Image: "reg/os:v1", Kernel: "vmlinuz", Initrd: []string{"initramfs"}}}}}
+	r := New(inventory.New(cfg), Options{Images: im})
+	got := resolveResult(t, r, Request{Name: "52-54-00-00-00-01/boot.ipxe", Via: "http"})
+	if !strings.Contains(got.Content, "vmlinuz initrd=initramfs console=ttyS0 racklet.roothash=ab\n") {
+		t.Errorf("boot.ipxe does not carry the image's command line:\n%s", got.Content)
+	}
+}

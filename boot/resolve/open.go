@@ -15,6 +15,7 @@ type query struct {
 	req    Request
 	client *client
 	src    source // nil when the node has no source
+	slot   string // the A/B slot served ("a" unless Slots says otherwise)
 	srcErr error  // why the node's source cannot be used
 	facts  *Facts // computed on first use
 	miss   error  // the source's own not-found answer, the most precise one
@@ -28,7 +29,7 @@ func (q *query) getFacts() (*Facts, error) {
 		if s, ok := q.src.(*imageSource); ok {
 			img = s.img
 		}
-		f, err := factsFor(q.snap, q.client, q.req, img)
+		f, err := factsFor(q.snap, q.client, q.req, img, q.slot)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", nodeLabel(q.client), err)
 		}
@@ -77,7 +78,8 @@ func (r *Resolver) Open(ctx context.Context, req Request) (*File, error) {
 		return nil, err
 	}
 	q := &query{snap: s, req: req, client: c}
-	q.src, q.srcErr = r.sourceFor(ctx, c.node.Boot)
+	boot := r.slotBoot(c, q)
+	q.src, q.srcErr = r.sourceFor(ctx, boot)
 	if q.src != nil {
 		defer q.src.done()
 	}

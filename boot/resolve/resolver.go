@@ -44,6 +44,7 @@ type Resolver struct {
 	baseDir  string
 	fat      *fatCache
 	images   Images
+	slots    Slots
 	imageFAT imageFATs
 	snap     atomic.Pointer[snapshot]
 }
@@ -63,12 +64,25 @@ type Options struct {
 	// Images is the source of verified images for boot.image nodes; without
 	// it such nodes fail with ErrImageSource.
 	Images Images
+	// Slots says which image a boot.image node boots now (package ab
+	// decides); nil serves the configured reference from slot "a".
+	Slots Slots
+}
+
+// Slots answers, for a node that boots an OCI image, which image it boots
+// now and from which A/B slot. The server implements it over package ab:
+// the trial image while an attempt is under way, else the committed one.
+type Slots interface {
+	// BootImage returns the image reference (pinned to its digest) and
+	// the slot ("a" or "b") node boots now; ok is false when there is no
+	// decision for the node yet, and the configured reference is served.
+	BootImage(node string) (ref, slot string, ok bool)
 }
 
 // New returns a resolver serving the nodes of inv (the server's one node
 // index) and its config's boot sources.
 func New(inv *inventory.Inventory, opts Options) *Resolver {
-	r := &Resolver{Log: opts.Log, Clients: opts.Clients, baseDir: opts.BaseDir, images: opts.Images, fat: newFATCache()}
+	r := &Resolver{Log: opts.Log, Clients: opts.Clients, baseDir: opts.BaseDir, images: opts.Images, slots: opts.Slots, fat: newFATCache()}
 	r.Update(inv)
 	return r
 }

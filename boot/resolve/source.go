@@ -34,6 +34,20 @@ type source interface {
 	done()
 }
 
+// slotBoot returns the boot source of the client's node with its image as
+// Slots decides it, and records the slot in q.
+func (r *Resolver) slotBoot(c *client, q *query) rack.Boot {
+	b := c.node.Boot
+	q.slot = "a"
+	if r.slots == nil || b.Image == "" || !c.known {
+		return b
+	}
+	if ref, slot, ok := r.slots.BootImage(c.node.Name); ok {
+		b.Image, q.slot = ref, slot
+	}
+	return b
+}
+
 // sourceFor returns the boot source of b, nil when b names none.
 func (r *Resolver) sourceFor(ctx context.Context, b rack.Boot) (source, error) {
 	switch {

@@ -35,7 +35,9 @@ func (s *Server) adminRoutes() map[string]http.Handler {
 		"GET " + AdminPrefix + "enrolments":                 http.HandlerFunc(s.servePending),
 		"POST " + AdminPrefix + "enrolments/approve":        http.HandlerFunc(s.serveApprove),
 		"POST " + AdminPrefix + "enrolments/forget":         http.HandlerFunc(s.serveForget),
-		dashboard.Prefix:                                    dashboard.Handler(),
+		"GET " + AdminPrefix + "rollouts":                   http.HandlerFunc(s.serveRollouts),
+		"POST " + AdminPrefix + "rollouts/{group}/{action}": http.HandlerFunc(s.serveRolloutAction),
+		dashboard.Prefix: dashboard.Handler(),
 	}
 }
 

@@ -29,6 +29,7 @@ type expectedBoot struct {
 	inv    *inventory.Live
 	res    resolve.Opener
 	images *imagestore.Booter // the verified image of nodes booting one
+	slots  resolve.Slots      // which image (package ab): the one being served
 
 	mu     sync.Mutex
 	hashes map[string]string // path + ETag -> sha256 hex
@@ -65,11 +66,22 @@ func (e *expectedBoot) Expected(ctx context.Context, node string) (attest.Measur
 	}
 	m := attest.Measurements{RootHash: n.Boot.RootHash, Image: bootLabel(n.Boot)}
 	if n.Boot.Image != "" {
-		img, err := e.images.Boot(ctx, n.Boot.Image)
+		// The image served now, as package ab decides (the trial or the
+		// committed one): the same the resolver serves the node's files from.
+		ref := n.Boot.Image
+		if e.slots != nil {
+			if r, _, ok := e.slots.BootImage(node); ok {
+				ref = r
+			}
+		}
+		img, err := e.images.Boot(ctx, ref)
 		if err != nil {
 			return attest.Measurements{}, fmt.Errorf("node %s: its image: %w", node, err)
 		}
-		m.RootHash, m.Image = img.Manifest.Verity.RootHash, n.Boot.Image+"@"+img.Digest.String()
+		m.RootHash, m.Image = img.Manifest.Verity.RootHash, ref
+		if !strings.Contains(ref, "@") {
+			m.Image += "@" + img.Digest.String()
+		}
 	}
 	var err error
 	if m.Kernel, err = e.digest(ctx, prefix+kernel); err != nil {

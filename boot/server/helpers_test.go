@@ -44,7 +44,7 @@ func bootTree(t *testing.T, dir, name, marker string) string {
 }
 
 // parseConfig parses a rack config written under dir.
-func parseConfig(t *testing.T, dir, text string) *rack.Config {
+func parseConfig(t testing.TB, dir, text string) *rack.Config {
 	t.Helper()
 	path := filepath.Join(dir, "rack.yaml")
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
@@ -59,7 +59,7 @@ func parseConfig(t *testing.T, dir, text string) *rack.Config {
 
 // serve runs s until the test ends (then Run must return nil) and waits
 // until it serves.
-func serve(t *testing.T, s *Server) {
+func serve(t testing.TB, s *Server) {
 	t.Helper()
 	early := make(chan error, 1)
 	testutil.Serve(t, func(ctx context.Context) error { err := s.Run(ctx); early <- err; return err })

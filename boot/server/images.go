@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/racklet/racklet-boot/boot/resolve"
 	"github.com/racklet/racklet-boot/imagestore"
@@ -34,6 +36,10 @@ func (s imageSource) Boot(ctx context.Context, ref string) (*resolve.ImageBoot, 
 	}, nil
 }
 
+// prefetchRetry is how soon a prefetch whose images could not all be
+// resolved for A/B runs again (a registry down at start).
+const prefetchRetry = time.Minute
+
 // prefetchLoop verifies and fetches every image the config assigns, at
 // start and after each reload, so a node's first TFTP read does not wait
 // for a pull; then it removes blobs no assigned image uses. A failure
@@ -48,6 +54,25 @@ func (s *Server) prefetchLoop(ctx context.Context) {
 		case <-s.prefetch:
 		}
 		keep, err := s.booter.Prefetch(ctx)
+		if serr := s.ab.sync(ctx); serr != nil && ctx.Err() == nil {
+			log.Warn("a/b: not every node's image could be resolved; those nodes keep what they boot, tried again in a minute", "err", serr)
+			time.AfterFunc(prefetchRetry, func() {
+				select {
+				case s.prefetch <- struct{}{}:
+				default:
+				}
+			})
+		}
+		// The images A/B holds (committed and trial, of nodes in and out
+		// of the config) stay cached: a rollback never waits for a registry.
+		for _, ref := range s.ab.images() {
+			img, aerr := s.booter.Boot(ctx, ref)
+			if aerr != nil {
+				err = errors.Join(err, aerr)
+				continue
+			}
+			keep = append(keep, img.Digest)
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				s.metrics.prefetched(0, 0, err)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/racklet/racklet-boot/ab/rollout"
 	"github.com/racklet/racklet-boot/bmc"
 	"github.com/racklet/racklet-boot/enrol"
 	"github.com/racklet/racklet-boot/store"
@@ -30,6 +31,9 @@ type NodeCard struct {
 	Power       bmc.Status  `json:"power"`
 	Last        store.Event `json:"last,omitzero"`
 	Approved    bool        `json:"approved,omitempty"` // from the approved-nodes overlay
+	// AB is the node's A/B state (package ab) for a node that boots an
+	// image: slot and image served now, state, attempts, last reason.
+	AB *rollout.NodeStatus `json:"ab,omitempty"`
 }
 
 // RackView is the body of GET /api/v1/admin/rack.
@@ -56,6 +60,9 @@ func (s *Server) card(ctx context.Context, name string) (NodeCard, bool) {
 		c.MAC = n.MAC.String()
 	}
 	c.Power, _ = s.bmc.Status(name)
+	if ns, ok := rollout.NodeStatusOf(s.ab.m, name); ok && n.Boot.Image != "" {
+		c.AB = &ns
+	}
 	if rec, ok, err := s.state.Node(ctx, name); err == nil && ok {
 		c.Addr = rec.Addr
 	}
@@ -126,7 +133,8 @@ func (s *Server) serveNodeCard(w http.ResponseWriter, r *http.Request) {
 
 // serveStream is the dashboard's live feed (server-sent events): "rack"
 // with the whole view first and after a config change, "node" with a
-// node's card whenever it changes, "pending" with the pending machines.
+// node's card whenever it changes, "pending" with the pending machines,
+// "rollouts" with every group's rollout when one moves.
 func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	ch, cancel, ok := s.hub.subscribe()
 	if !ok {
@@ -164,6 +172,8 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 			switch what {
 			case "":
 				ok = send("pending", s.pending(r))
+			case rolloutTopic:
+				ok = send("rollouts", s.Rollouts())
 			case "*":
 				ok = send("rack", s.rackView(r))
 			default:

@@ -55,6 +55,7 @@ func (s *Server) mounts() map[string]http.Handler {
 	node := &nodeapi.Handler{
 		Nodes:  nodeapi.DirectoryFunc(s.nodeAt),
 		Events: s.events,
+		AB:     s.ab,
 		Log:    s.component("nodeapi"),
 	}
 	// The answers the agent acts on are signed with the server key.

@@ -76,6 +76,9 @@ type Options struct {
 	// AdminSocket is the operator API's unix socket; "" means admin.sock in
 	// the data directory, "-" none.
 	AdminSocket string
+	// PowerCycle, when set, power-cycles a node for A/B (a trial's attempt,
+	// a rollback); nil power-cycles it through its HAT (the BMC).
+	PowerCycle func(ctx context.Context, node string) error
 	// Network runs fn where the server's network is: every socket the
 	// server opens (listeners, TFTP transfer sockets) and the ARP table it
 	// reads. nil runs fn on the calling goroutine, in the process's own
@@ -106,6 +109,7 @@ type Server struct {
 	enrol    *enrol.Book
 	auth     *adminauth.Auth
 	signer   *serverkey.Signer
+	ab       *abWiring // A/B slots and rollouts (package ab)
 	hub      hub
 	base     *rack.Config // the config as its file says, without approved nodes
 	metrics  *metrics
@@ -171,6 +175,9 @@ func (s *Server) build(cfg *rack.Config, reg *prometheus.Registry) error {
 	}
 	s.events = &eventTap{Store: s.state, notify: s.hub.node}
 	s.booter = &imagestore.Booter{Store: s.images, Config: func() *rack.Config { return s.inv.Load().Config() }}
+	if err := s.openAB(context.Background(), reg); err != nil {
+		return err
+	}
 
 	s.dhcp = dhcp.New(dhcpSettings(s.inv.Load()), dhcp.Options{Log: s.component("dhcp"), Leases: s.state, Events: s.events, Metrics: dhcp.NewMetrics(reg)})
 	neighbours := s.opts.Neighbours
@@ -182,6 +189,7 @@ func (s *Server) build(cfg *rack.Config, reg *prometheus.Registry) error {
 		Log:     s.component("resolve"),
 		Clients: s.clients,
 		Images:  countedImages{ImageSource(s.booter), s.metrics},
+		Slots:   s.ab,
 	})
 	s.tftp = &tftp.Server{Files: s.resolver, Log: s.component("tftp"), Events: s.events, Metrics: tftp.NewMetrics(reg), Network: s.network}
 
@@ -199,7 +207,7 @@ func (s *Server) build(cfg *rack.Config, reg *prometheus.Registry) error {
 		Enrollments: enr,
 		Secrets:     sec,
 		Events:      s.events,
-		Expected:    &expectedBoot{inv: s.inv, res: s.resolver, images: s.booter},
+		Expected:    &expectedBoot{inv: s.inv, res: s.resolver, images: s.booter, slots: s.ab},
 		Known: func(_ context.Context, node string) bool {
 			_, ok := s.inv.Load().ByName(node)
 			return ok
@@ -424,6 +432,7 @@ func (s *Server) Run(ctx context.Context) error {
 		g.Go(func() error { return adminauth.ServeSocket(ctx, l.admin, s.http.Handler()) })
 	}
 	g.Go(func() error { s.prefetchLoop(ctx); return nil })
+	g.Go(func() error { s.ab.run(ctx); return nil })
 	if s.opts.ConfigFile != "" {
 		g.Go(func() error {
 			return watch(ctx, s.opts.ConfigFile, s.component("config"), func(next *rack.Config) {

@@ -84,7 +84,7 @@ func newRoot() *cobra.Command {
 	pf.DurationVar(&g.timeout, "timeout", 2*time.Minute, "give up after this long")
 	g.log.Register(root) // --log-level debug logs link retransmissions and progress
 	root.AddCommand(attestCmd(g), identityCmd(g), bootCmd(g, "boot-state"), bootCmd(g, "boot-attempt"),
-		bootCmd(g, "boot-commit"), powerCycleCmd(g), healthCmd(g))
+		bootCmd(g, "boot-commit"), powerCycleCmd(g), healthCmd(g), diskCmd(g))
 	return root
 }
 
@@ -379,19 +379,28 @@ func powerCycleCmd(g *global) *cobra.Command {
 }
 
 func healthCmd(g *global) *cobra.Command {
-	var handover string
+	var handover, failed string
 	var attempts int
 	cmd := &cobra.Command{
-		Use:   "health",
+		Use:   "health [--failed REASON]",
 		Short: "Report this booted node healthy to racklet-boot (run once the default target is reached)",
-		Example: "  racklet-agent health                     # what racklet-health.service runs\n" +
-			"  racklet-agent health --handover /run/racklet/boot.json --attempts 3",
-		Args: cobra.NoArgs,
+		Long: "Reports the boot the initramfs agent handed over healthy; racklet-boot then commits a trial\n" +
+			"image, and this commits its slot on the HAT. --failed REASON reports the image's own health\n" +
+			"check failed instead: the trial's attempt is used and racklet-boot power-cycles the node.",
+		Example: "  racklet-agent health                     # what racklet-health.service runs\n  racklet-agent health --failed 'kubelet did not start'",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
 			defer cancel()
-			if err := agent.Health(ctx, handover, attempts, 3*time.Second, g.logger()); err != nil {
+			l := &agent.Linux{Log: g.logger()}
+			err := agent.Health(ctx, agent.HealthOptions{Handover: handover, Attempts: attempts, Wait: 3 * time.Second, Failed: failed,
+				OpenHAT: l.OpenHAT, Logger: g.logger()})
+			if err != nil {
 				return err
+			}
+			if failed != "" {
+				fmt.Fprintln(cmd.OutOrStdout(), "racklet-agent: reported failed:", failed)
+				return nil
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "racklet-agent: reported healthy")
 			return nil
@@ -399,5 +408,6 @@ func healthCmd(g *global) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&handover, "handover", bootparams.HandoverFile, "the boot hand-over file the initramfs agent wrote")
 	cmd.Flags().IntVar(&attempts, "attempts", 10, "tries before giving up")
+	cmd.Flags().StringVar(&failed, "failed", "", "report the image's health check failed, with this reason")
 	return cmd
 }

@@ -52,6 +52,7 @@ signed OS images, attestation of each node's HAT, a node API and Prometheus metr
 		newStateCmd(),
 		newPowerCmd(),
 		newConsoleCmd(),
+		newRolloutCmd(),
 		newSimulateCmd(g),
 		newLabCmd(),
 		newEEPROMCmd(),

@@ -47,8 +47,8 @@ func newStateCmd() *cobra.Command {
 	}
 	checkOut.Register(check)
 	repair := &cobra.Command{
-		Use:   "repair",
-		Short: "Copy every readable record of state.db into a new file; the old one is kept beside it",
+		Use:     "repair",
+		Short:   "Copy every readable record of state.db into a new file; the old one is kept beside it",
 		Example: "  racklet-boot state repair --data-dir /var/lib/racklet",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -180,6 +180,7 @@ SOURCE_DATE_EPOCH, when set, fixes every timestamp; otherwise the base image's c
 	f.Int64Var(&spec.BootSize, "boot-size", 0, "boot partition volume size in bytes (0: fit the files)")
 	f.BoolVar(&spec.Disk, "disk", false, "also write the A/B disk image disk.img.zst")
 	f.BoolVar(&spec.CopySlotB, "copy-slot-b", false, "fill slot B of the disk with a copy of slot A")
+	f.StringVar(&spec.DiskID, "disk-id", "", "MBR disk id of the A/B disk (8 hex digits), the same for every version of a rack's image; with it (or --disk) the build writes boot-b.vfat, slot B's boot partition")
 	f.Int64Var(&rootSize, "root-slot-size", 0, "root partition size per slot in bytes (default 4 GiB)")
 	f.Int64Var(&bootSlot, "boot-slot-size", 0, "boot partition size per slot in bytes (default 256 MiB)")
 	f.Int64Var(&dataSize, "data-size", 0, "data partition size in bytes (default 64 MiB; the node grows it)")

@@ -6,6 +6,7 @@ const API = "/api/v1/admin/";
 const $ = (id) => document.getElementById(id);
 const cards = new Map();
 let pending = [];
+let rollouts = [];
 let consoleAbort = null;
 
 // The session is an HttpOnly cookie set by the login page (/ui/login); a
@@ -50,7 +51,8 @@ function slot(c) {
     el("span", { class: "pos", text: "#" + c.slot }),
     el("span", { class: "pw", "data-on": String(!!p.on && !!p.connected), text: power }),
     el("span", { class: "st" }, el("span", { class: "badge", text: stateText(c) })),
-    el("span", { class: "meta", text: `${ab} · ${c.image} · attest ${c.attestation}` }));
+    el("span", { class: "meta", text: `${ab} · ${c.image} · attest ${c.attestation}` +
+      (c.ab && c.ab.state !== "committed" ? ` · a/b ${c.ab.state}${c.ab.flagged ? " (flagged)" : ""}` : "") }));
   return el("li", { class: "slot", "data-node": c.name, "data-state": c.state, "data-power": power }, a);
 }
 
@@ -101,6 +103,56 @@ function renderPending() {
   }));
 }
 
+function short(d) {
+  const m = /^(sha256:)([0-9a-f]{12})/.exec(d || "");
+  return m ? m[1] + m[2] : (d || "—");
+}
+
+// renderRollouts draws each group's rollout: phase, progress, the operator's
+// buttons, and its nodes (slot, image, A/B state, attempts, last reason).
+function renderRollouts() {
+  $("rollout-none").hidden = rollouts.length > 0;
+  $("rollouts").replaceChildren(...rollouts.map((g) => {
+    const phase = g.phase + (g.paused ? " (paused)" : "");
+    const msg = el("p", { role: "status", "aria-live": "polite" });
+    const act = (action, label, enabled) => {
+      const b = el("button", { type: "button", "data-rollout": action, text: label });
+      if (!enabled) b.disabled = true;
+      b.addEventListener("click", async () => {
+        msg.textContent = `${label}…`;
+        try {
+          const st = await api(`rollouts/${encodeURIComponent(g.group)}/${action}`, { method: "POST",
+            headers: { "Content-Type": "application/json" }, body: JSON.stringify({ by: "dashboard" }) });
+          msg.textContent = `${label}: ${st.phase}${st.paused ? " (paused)" : ""}`;
+          rollouts = rollouts.map((x) => (x.group === st.group ? st : x));
+          renderRollouts();
+        } catch (e) { msg.textContent = `${label} failed: ${e.message}`; }
+      });
+      return b;
+    };
+    const running = g.phase !== "done";
+    const rows = (g.nodes || []).map((n) => el("tr", { "data-node": n.node, class: n.flagged ? "fail" : "" },
+      el("td", {}, el("a", { href: "#node/" + encodeURIComponent(n.node), text: n.node })),
+      el("td", { text: n.slot }), el("td", {}, el("code", { text: short(n.image) })),
+      el("td", { text: n.state + (n.flagged ? " (flagged)" : "") }),
+      el("td", { text: n.allowed ? `${n.attempt}/${n.allowed}` : "—" }), el("td", { text: n.reason || "" })));
+    const table = el("table", {}, el("thead", {}, el("tr", {}, ...["Node", "Slot", "Image", "State", "Attempts", "Reason"]
+      .map((h) => el("th", { scope: "col", text: h })))), el("tbody", {}, ...rows));
+    return el("li", { "data-group": g.group, "data-phase": g.phase, "data-paused": String(!!g.paused) },
+      el("strong", { text: g.group }), " ", el("span", { class: "badge", text: phase }),
+      el("div", { class: "muted", text: `batch ${g.batch} · ${g.atTarget}/${g.total} at ${g.to} · ${g.trying} out of service · ${g.failed} failed` }),
+      g.reason ? el("div", { text: g.reason }) : null,
+      el("div", { class: "actions", role: "group", "aria-label": "Rollout of " + g.group },
+        act("pause", "Pause", running && !g.paused), act("resume", "Resume", g.paused || g.phase === "halted" || (!running && g.from !== g.to)),
+        act("undo", "Undo", g.from !== g.to)),
+      msg, el("details", {}, el("summary", { text: `Nodes (${rows.length})` }), el("div", { class: "scroll" }, table)));
+  }));
+}
+
+async function loadRollouts() {
+  try { rollouts = await api("rollouts"); renderRollouts(); } catch (e) { /* shown by the stream state */ }
+}
+
 // stream reads the server-sent events of the admin API (with fetch) and
 // reconnects when it ends.
 async function stream() {
@@ -142,9 +194,11 @@ function handle(event, data) {
     for (const c of data.nodes || []) cards.set(c.name, c);
     pending = data.pending || [];
     renderRack(); renderPending();
+    loadRollouts();
     document.body.dataset.ready = "true";
   } else if (event === "node") updateCard(data);
   else if (event === "pending") { pending = data || []; renderPending(); }
+  else if (event === "rollouts") { rollouts = data || []; renderRollouts(); }
 }
 
 function current() {
@@ -156,7 +210,9 @@ function showFacts(c) {
   const p = c.power || {};
   const facts = [["State", stateText(c)], ["Power", p.connected ? (p.on ? "on" : "off") + ` (wanted ${p.want ? "on" : "off"} by ${p.wantBy})` : "HAT not connected"],
     ["Boot", p.connected ? String(p.boot) : "—"], ["A/B slot", p.connected ? (p.slot || "A") + " (next " + (p.nextSlot || "A") + ")" : "—"],
-    ["Image", c.image], ["Attestation", c.attestation], ["Kind", c.kind], ["Serial", c.serial || "—"], ["MAC", c.mac || "—"], ["Address", c.addr || "—"],
+    ["Image", c.image], ["A/B", c.ab ? `${c.ab.state}${c.ab.flagged ? " (flagged)" : ""}, slot ${c.ab.slot}, ${short(c.ab.image)}` +
+      (c.ab.allowed ? `, attempt ${c.ab.attempt} of ${c.ab.allowed}` : "") + (c.ab.reason ? `: ${c.ab.reason}` : "") : "—"],
+    ["Attestation", c.attestation], ["Kind", c.kind], ["Serial", c.serial || "—"], ["MAC", c.mac || "—"], ["Address", c.addr || "—"],
     ["HAT key", p.key || "—"]];
   $("node-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
 }
@@ -216,6 +272,7 @@ function route() {
   const name = current();
   $("node-view").hidden = !name;
   $("rack-view").hidden = !!name;
+  $("rollout-view").hidden = !!name;
   $("pending-view").hidden = !!name;
   if (!name) { if (consoleAbort) consoleAbort.abort(); return; }
   $("node-h").textContent = name;

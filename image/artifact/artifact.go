@@ -38,6 +38,7 @@ const (
 	VerityMediaType  = "application/vnd.racklet.image.verity.v1"
 	DiskMediaType    = "application/vnd.racklet.image.disk.v1.raw+zstd"
 	BootSigMediaType = "application/vnd.racklet.image.bootsig.v1"
+	BootBMediaType   = "application/vnd.racklet.image.boot-b.v1.vfat"
 	titleAnnotation  = "org.opencontainers.image.title"
 )
 
@@ -51,6 +52,7 @@ var mediaTypes = map[string]types.MediaType{
 	image.VerityFile:  VerityMediaType,
 	image.DiskFile:    DiskMediaType,
 	image.BootSigFile: BootSigMediaType,
+	image.BootBFile:   BootBMediaType,
 }
 
 // FromDir makes the artifact of a build output directory, checking its files against the

@@ -180,8 +180,13 @@ func Image(opts Options, plat v1.Platform) (v1.Image, error) {
 		}
 		raw = append(raw, b)
 	}
+	return imageOf(plat, append(raw, opts.ExtraLayers...))
+}
+
+// imageOf makes an image of raw layer tars for one platform, created at Created.
+func imageOf(plat v1.Platform, raw [][]byte) (v1.Image, error) {
 	img := empty.Image
-	for _, b := range append(raw, opts.ExtraLayers...) {
+	for _, b := range raw {
 		l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
 		if err != nil {
 			return nil, err
@@ -202,6 +207,32 @@ func Image(opts Options, plat v1.Platform) (v1.Image, error) {
 		return nil, err
 	}
 	return mutate.MediaType(img, types.OCIManifestSchema1), nil
+}
+
+// WriteLayoutOf writes an image of the given layers for one platform as an
+// OCI layout at dir, tagged Tag, and returns the reference to build from:
+// for bases other than the test image (a real kernel, an init of the test's).
+func WriteLayoutOf(dir string, plat v1.Platform, layers ...[]Entry) (string, error) {
+	raw := make([][]byte, 0, len(layers))
+	for _, es := range layers {
+		b, err := TarLayer(es)
+		if err != nil {
+			return "", err
+		}
+		raw = append(raw, b)
+	}
+	img, err := imageOf(plat, raw)
+	if err != nil {
+		return "", err
+	}
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		return "", err
+	}
+	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": Tag})); err != nil {
+		return "", err
+	}
+	return "oci-layout:" + dir + ":" + Tag, nil
 }
 
 // WriteLayout writes the test image as an OCI layout at dir, tagged Tag: one image when

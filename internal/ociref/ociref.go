@@ -236,3 +236,30 @@ func (r Ref) PreferExisting(exists func(path string) bool) Ref {
 	}
 	return r
 }
+
+// Pin returns ref fixed to the manifest digest d ("sha256:…"): a registry
+// reference as REPOSITORY@d, a layout as oci-layout:DIR@d. Whatever the tag
+// points to later, the pinned reference names the same bytes; trust rules
+// match it as they match ref (same repository). A docker-archive has no
+// digest form.
+func Pin(ref, d string) (string, error) {
+	if !isDigest(d) {
+		return "", fmt.Errorf("%w: pin %s to %q: not a digest", ErrInvalid, ref, d)
+	}
+	r, err := Parse(ref)
+	if err != nil {
+		return "", err
+	}
+	switch r.Kind {
+	case Layout:
+		r.Tag, r.Digest = "", d
+		return r.String(), nil
+	case Archive:
+		return "", fmt.Errorf("%w: pin %s: a docker-archive cannot be named by digest", ErrInvalid, ref)
+	}
+	n, err := name.ParseReference(r.Name, name.WeakValidation)
+	if err != nil {
+		return "", fmt.Errorf("%w: %q: %v", ErrInvalid, ref, err)
+	}
+	return n.Context().Digest(d).String(), nil
+}

@@ -116,3 +116,38 @@ func TestOptionsReference(t *testing.T) {
 		t.Errorf("Remote() has %d options, want context and keychain", n)
 	}
 }
+
+func TestPin(t *testing.T) {
+	tests := map[string]struct{ in, want string }{
+		"registry tag":    {"registry.lan:5000/racklet/os:v1", "registry.lan:5000/racklet/os@" + dgst},
+		"registry digest": {"registry.lan/os@sha256:" + strings.Repeat("f", 64), "registry.lan/os@" + dgst},
+		"docker hub":      {"debian:bookworm", "index.docker.io/library/debian@" + dgst},
+		"transport":       {"docker://127.0.0.1:5000/os:v2", "127.0.0.1:5000/os@" + dgst},
+		"layout tag":      {"oci-layout:/srv/images:v1", "oci-layout:/srv/images@" + dgst},
+		"oci transport":   {"oci:/srv/images", "oci-layout:/srv/images@" + dgst},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, err := Pin(tc.in, dgst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("Pin(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+			r, _ := Parse(tc.in)
+			p, err := Parse(got)
+			if err != nil || p.Repository() != r.Repository() {
+				t.Errorf("pinned %q: repository %q (%v), want %q", got, p.Repository(), err, r.Repository())
+			}
+		})
+	}
+	for name, in := range map[string][2]string{
+		"archive":    {"docker-archive:/tmp/base.tar", dgst},
+		"not digest": {"registry.lan/os:v1", "v2"},
+	} {
+		if _, err := Pin(in[0], in[1]); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: Pin(%q, %q) = %v, want ErrInvalid", name, in[0], in[1], err)
+		}
+	}
+}

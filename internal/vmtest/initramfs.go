@@ -98,11 +98,39 @@ func (i *Initramfs) DynamicBinary(t testing.TB, path string) {
 }
 
 // Modules copies the named modules of k with everything they depend on
-// (resolved from modules.dep by u-root's kmodule), modules.dep and
-// modules.builtin, and writes ModulesList naming the copied files in load
-// order, as image/initramfs does.
+// (ModuleFiles), modules.dep and modules.builtin, and writes ModulesList
+// naming the copied files in load order, as image/initramfs does.
 // It returns the module files copied, in a valid load order.
 func (i *Initramfs) Modules(t testing.TB, k Kernel, names ...string) []string {
+	t.Helper()
+	files := ModuleFiles(t, k, names...)
+	dir := filepath.Join("lib", "modules", k.Version)
+	var list []string
+	for _, f := range files {
+		rel, err := filepath.Rel(k.Root, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i.HostFile(t, rel, f)
+		list = append(list, "/"+rel)
+	}
+	for _, f := range ModuleIndexes {
+		if _, err := os.Stat(filepath.Join(k.ModulesDir(), f)); err == nil {
+			i.HostFile(t, filepath.Join(dir, f), filepath.Join(k.ModulesDir(), f))
+		}
+	}
+	i.File(ModulesList, []byte(strings.Join(list, "\n")+"\n"), 0o644)
+	return files
+}
+
+// ModuleIndexes are the files of /lib/modules/<version> that index its
+// modules (depmod's output a module loader reads).
+var ModuleIndexes = []string{"modules.dep", "modules.builtin", "modules.order"}
+
+// ModuleFiles returns the module files (paths under k.Root) of the named
+// modules of k and everything they depend on, resolved from modules.dep by
+// u-root's kmodule, in a valid load order. Built-in modules have no file.
+func ModuleFiles(t testing.TB, k Kernel, names ...string) []string {
 	t.Helper()
 	var (
 		mu    sync.Mutex
@@ -125,22 +153,6 @@ func (i *Initramfs) Modules(t testing.TB, k Kernel, names ...string) []string {
 			t.Fatalf("module %s of %s: %v", n, k.Version, err)
 		}
 	}
-	dir := filepath.Join("lib", "modules", k.Version)
-	var list []string
-	for _, f := range files {
-		rel, err := filepath.Rel(k.Root, f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		i.HostFile(t, rel, f)
-		list = append(list, "/"+rel)
-	}
-	for _, f := range []string{"modules.dep", "modules.builtin", "modules.order"} {
-		if _, err := os.Stat(filepath.Join(k.ModulesDir(), f)); err == nil {
-			i.HostFile(t, filepath.Join(dir, f), filepath.Join(k.ModulesDir(), f))
-		}
-	}
-	i.File(ModulesList, []byte(strings.Join(list, "\n")+"\n"), 0o644)
 	return files
 }
 
