@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -45,7 +46,7 @@ func TestNodeBootsDebianImage(t *testing.T) {
 	need(t, "qemu-system-x86_64", "docker-registry", "mcopy", "ss", "curl", "mmdebstrap", "dpkg-deb", "depmod", "flock")
 	ctx := t.Context()
 	dir := t.TempDir()
-	img, took := debianImage(t, "amd64")
+	img, took := debianImage(t, "amd64", nil)
 	t.Logf("image ready in %s: %s", took.Round(100*time.Millisecond), img)
 	m, err := image.ReadManifest(img)
 	if err != nil {
@@ -205,9 +206,10 @@ nodes:
 }
 
 // debianImage builds the racklet image of the Debian base for arch (both
-// cached: the base by examples/base/debian.sh, the image by racklet-image's
-// input digest under $RACKLET_CACHE/e2e) and returns its directory.
-func debianImage(t *testing.T, arch string, baseArgs ...string) (string, time.Duration) {
+// cached: the base by examples/base/debian.sh with baseArgs, the image by
+// racklet-image's input digest under $RACKLET_CACHE/e2e) with more
+// racklet-image build arguments, and returns its directory.
+func debianImage(t *testing.T, arch string, baseArgs []string, buildArgs ...string) (string, time.Duration) {
 	t.Helper()
 	start := time.Now()
 	cache := filepath.Join(vmtest.CacheDir(), "e2e")
@@ -229,6 +231,9 @@ func debianImage(t *testing.T, arch string, baseArgs ...string) (string, time.Du
 		t.Fatal(err)
 	}
 	name := "img-" + arch + strings.Join(baseArgs, "")
+	if len(buildArgs) > 0 {
+		name += "-" + fmt.Sprintf("%x", sha256.Sum256([]byte(strings.Join(buildArgs, "\x00"))))[:12]
+	}
 	// One builder per output directory (other test runs share the cache).
 	lock, err := os.OpenFile(filepath.Join(cache, name+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
@@ -239,7 +244,8 @@ func debianImage(t *testing.T, arch string, baseArgs ...string) (string, time.Du
 		t.Fatal(err)
 	}
 	out := filepath.Join(cache, name)
-	b, err := exec.CommandContext(ctx, filepath.Join(bin, "racklet-image"), "build", "--base", ref, "--platform", "linux/"+arch, "--output", out).CombinedOutput()
+	args := append([]string{"build", "--base", ref, "--platform", "linux/" + arch, "--output", out}, buildArgs...)
+	b, err := exec.CommandContext(ctx, filepath.Join(bin, "racklet-image"), args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("racklet-image build: %v\n%s", err, tail(string(b), 3000))
 	}
