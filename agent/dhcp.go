@@ -63,8 +63,9 @@ type dhcpResult struct {
 }
 
 // dhcpLease runs DISCOVER (collecting offers for offerWindow after the
-// first), REQUEST and ACK on iface, with bounded retries.
-func dhcpLease(ctx context.Context, iface string, timeout time.Duration) (dhcpResult, error) {
+// first), REQUEST and ACK on iface, with bounded retries. opt97, when set,
+// is sent as option 97 (PiOption97).
+func dhcpLease(ctx context.Context, iface string, opt97 []byte, timeout time.Duration) (dhcpResult, error) {
 	c, err := nclient4.New(iface, nclient4.WithTimeout(2*time.Second), nclient4.WithRetry(1))
 	if err != nil {
 		return dhcpResult{}, fmt.Errorf("open a DHCP client on %s: %w", iface, err)
@@ -75,6 +76,9 @@ func dhcpLease(ctx context.Context, iface string, timeout time.Duration) (dhcpRe
 	mods := []dhcpv4.Modifier{
 		dhcpv4.WithOption(dhcpv4.OptClassIdentifier(AgentVendorClass)),
 		dhcpv4.WithRequestedOptions(dhcpv4.OptionBootfileName, dhcpv4.OptionClassIdentifier, dhcpv4.OptionRouter, dhcpv4.OptionSubnetMask),
+	}
+	if opt97 != nil {
+		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier, opt97)))
 	}
 	for {
 		offers, err := collectOffers(ctx, c, mods)

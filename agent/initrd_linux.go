@@ -12,6 +12,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"regexp"
+	"strconv"
+
+	"github.com/u-root/u-root/pkg/dt"
+	"golang.org/x/sys/unix"
 )
 
 // Where the kernel says where the loader put the initramfs.
@@ -20,6 +25,9 @@ const (
 	dtInitrdStart  = "/sys/firmware/devicetree/base/chosen/linux,initrd-start" // device-tree machines (Pi)
 	dtInitrdEnd    = "/sys/firmware/devicetree/base/chosen/linux,initrd-end"
 	kcoreFile      = "/proc/kcore"
+	// fdtFile is the flattened device tree the kernel booted with, as
+	// passed: under ACPI it is a UEFI loader's (GRUB's) or the EFI stub's.
+	fdtFile = "/sys/firmware/fdt"
 )
 
 // loadedInitrdDigest hashes the initramfs as the loader handed it to the
@@ -34,15 +42,22 @@ func loadedInitrdDigest() (string, error) {
 		defer f.Close()
 		return hashReader(f, InitrdFile)
 	}
-	start, size, err := initrdRange(bootParamsFile, dtInitrdStart, dtInitrdEnd)
-	if err != nil {
-		return "", err
-	}
 	kc, err := os.Open(kcoreFile)
 	if err != nil {
 		return "", fmt.Errorf("read the loaded initramfs: %w", err)
 	}
 	defer kc.Close()
+	start, size, err := initrdRange(bootParamsFile, dtInitrdStart, dtInitrdEnd)
+	if err != nil {
+		// A UEFI machine booted with ACPI (arm64 under EDK2) shows no
+		// device tree in sysfs: the loader's own flattened tree (GRUB puts
+		// the range in it), else the EFI stub's LoadFile2 table (a unified
+		// kernel image's systemd-stub).
+		var errs []error
+		if start, size, errs = uefiInitrdRange(fdtFile, kc); start == 0 {
+			return "", errors.Join(append([]error{err}, errs...)...)
+		}
+	}
 	r, err := physReader(kc, start, size)
 	if err != nil {
 		return "", err
@@ -133,4 +148,101 @@ func initramfsMagic(b []byte) bool {
 		}
 	}
 	return false
+}
+
+// uefiInitrdRange finds the initramfs a UEFI loader handed an arm64 kernel
+// that boots with ACPI, where Linux 6.1 shows no device tree in sysfs:
+//   - GRUB writes linux,initrd-start/-end into the flattened tree it
+//     passes, which the kernel keeps readable as /sys/firmware/fdt;
+//   - the EFI stub loading it through LoadFile2 (systemd-stub in a unified
+//     kernel image) passes it in an EFI configuration table
+//     (LINUX_EFI_INITRD_MEDIA: base and size, 8 bytes each) whose address
+//     6.1 shows only in its boot log ("efi: … INITRD=0x…"); the table is
+//     read through /proc/kcore. The kernel does not reserve the table's
+//     page: a range read from it must still start like an initramfs
+//     (checked by the caller), and if the page was reused its digest can
+//     only fail to match, never match falsely.
+//
+// start is 0 when neither gives a range; errs say why.
+func uefiInitrdRange(fdt string, kcore io.ReaderAt) (start uint64, size int64, errs []error) {
+	start, size, err := fdtInitrdRange(fdt)
+	if err == nil {
+		return start, size, nil
+	}
+	errs = append(errs, err)
+	buf := make([]byte, 1<<20)
+	n, err := unix.Klogctl(unix.SYSLOG_ACTION_READ_ALL, buf)
+	if err != nil {
+		return 0, 0, append(errs, fmt.Errorf("read the kernel log: %w", err))
+	}
+	start, size, err = efiInitrdTable(buf[:max(n, 0)], kcore)
+	if err != nil {
+		return 0, 0, append(errs, err)
+	}
+	return start, size, nil
+}
+
+// fdtInitrdRange reads /chosen linux,initrd-start and -end of a flattened
+// device tree blob (u-root's pkg/dt).
+func fdtInitrdRange(path string) (uint64, int64, error) {
+	t, err := dt.ReadFile(path)
+	if err != nil {
+		return 0, 0, fmt.Errorf("read %s: %w", path, err)
+	}
+	chosen, ok := t.RootNode.LookupChildByName("chosen")
+	if !ok {
+		return 0, 0, fmt.Errorf("%s has no /chosen", path)
+	}
+	cell := func(name string) (uint64, error) {
+		p, ok := chosen.LookProperty(name)
+		if !ok {
+			return 0, fmt.Errorf("%s: /chosen has no %s", path, name)
+		}
+		switch len(p.Value) {
+		case 4:
+			return uint64(binary.BigEndian.Uint32(p.Value)), nil
+		case 8:
+			return binary.BigEndian.Uint64(p.Value), nil
+		}
+		return 0, fmt.Errorf("%s: /chosen/%s holds %d bytes, want 4 or 8", path, name, len(p.Value))
+	}
+	s, err1 := cell("linux,initrd-start")
+	e, err2 := cell("linux,initrd-end")
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, 0, err
+	}
+	if e <= s {
+		return 0, 0, fmt.Errorf("%s: the initramfs range %#x-%#x is empty", path, s, e)
+	}
+	return s, int64(e - s), nil
+}
+
+// efiInitrdLine finds the LINUX_EFI_INITRD_MEDIA table in the EFI line of
+// the kernel's boot log.
+var efiInitrdLine = regexp.MustCompile(`efi: [^\n]*\bINITRD=0x([0-9a-f]+)`)
+
+// efiInitrdTable reads the initramfs range from the EFI stub's
+// LINUX_EFI_INITRD_MEDIA table, found through the kernel log klog.
+func efiInitrdTable(klog []byte, kcore io.ReaderAt) (uint64, int64, error) {
+	m := efiInitrdLine.FindSubmatch(klog)
+	if m == nil {
+		return 0, 0, errors.New("the kernel log names no EFI initrd table (efi: … INITRD=)")
+	}
+	addr, err := strconv.ParseUint(string(m[1]), 16, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("EFI initrd table address %q: %w", m[1], err)
+	}
+	r, err := physReader(kcore, addr, 16)
+	if err != nil {
+		return 0, 0, err
+	}
+	var tbl [16]byte
+	if _, err := r.ReadAt(tbl[:], 0); err != nil {
+		return 0, 0, fmt.Errorf("read the EFI initrd table at %#x: %w", addr, err)
+	}
+	base, size := binary.LittleEndian.Uint64(tbl[:8]), binary.LittleEndian.Uint64(tbl[8:])
+	if base == 0 || size == 0 || size > 1<<30 {
+		return 0, 0, fmt.Errorf("the EFI initrd table at %#x holds base %#x size %d: not an initramfs range (reused memory?)", addr, base, size)
+	}
+	return base, int64(size), nil
 }

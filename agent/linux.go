@@ -143,7 +143,13 @@ func (l *Linux) lease(ctx context.Context, link netlink.Link) (Network, error) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	res, err := dhcpLease(ctx, name, DHCPTimeout)
+	opt97, isPi, err := PiOption97(DeviceTree, link.Attrs().HardwareAddr)
+	if err != nil {
+		logger(l.Log).Warn("this Pi's DHCP requests go without option 97: racklet-boot knows the node only by its MAC", "err", err)
+	} else if isPi {
+		logger(l.Log).Info("DHCP with option 97, as the Pi's bootloader", "mac", link.Attrs().HardwareAddr.String())
+	}
+	res, err := dhcpLease(ctx, name, opt97, DHCPTimeout)
 	if err != nil {
 		return Network{}, err
 	}

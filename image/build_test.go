@@ -3,6 +3,7 @@ package image
 import (
 	"bytes"
 	"context"
+	"debug/pe"
 	"errors"
 	"fmt"
 	"io"
@@ -423,6 +424,7 @@ func TestBootLayout(t *testing.T) {
 		kernel Blob
 		config string
 		cmd    string
+		uki    string // the unified kernel image's name, when the root has systemd's EFI stub
 	}{
 		"generic /boot": {arch: "amd64", layer: []imagetest.Entry{
 			{Name: "boot/vmlinuz-" + kv, Body: "bzImage"}, {Name: "boot/initrd.img-" + kv, Body: "debian's own"},
@@ -430,6 +432,14 @@ func TestBootLayout(t *testing.T) {
 			files:  "::/cmdline.txt ::/grub/ ::/grub/grub.cfg ::/initramfs ::/vmlinuz",
 			kernel: Blob{File: "vmlinuz", Size: 7, Digest: digestOf([]byte("bzImage"))},
 			cmd:    "console=tty0 console=ttyS0,115200 retain_initrd racklet.roothash=",
+		},
+		"generic /boot with systemd's EFI stub": {arch: "amd64", layer: []imagetest.Entry{
+			{Name: "boot/vmlinuz-" + kv, Body: "bzImage"}, {Name: "etc/os-release", Body: "ID=debian\n"},
+			{Name: "usr/lib/systemd/boot/efi/linuxx64.efi.stub", Body: string(debianEFIStub(t))}},
+			files:  "::/bootx64.efi ::/cmdline.txt ::/initramfs ::/vmlinuz",
+			kernel: Blob{File: "vmlinuz", Size: 7, Digest: digestOf([]byte("bzImage"))},
+			cmd:    "console=tty0 console=ttyS0,115200 retain_initrd racklet.roothash=",
+			uki:    "bootx64.efi",
 		},
 		"pi firmware without its kernel": {arch: "arm64", layer: []imagetest.Entry{
 			{Name: "boot/vmlinuz-" + kv, Body: "arm64 Image"}, {Name: "boot/firmware/start4.elf", Body: "s"},
@@ -472,6 +482,50 @@ func TestBootLayout(t *testing.T) {
 			if p, rest, err := bootparams.Parse(m.Cmdline); err != nil || p.Validate() != nil || len(rest) != 3 {
 				t.Errorf("the command line does not parse as the agent reads it: %+v %v %v", p, rest, err)
 			}
+			if tc.uki != "" {
+				checkUKI(t, out, m, tc.uki)
+			} else if m.Boot.UKI != nil {
+				t.Errorf("manifest names a unified kernel image %+v without a stub in the root", m.Boot.UKI)
+			}
 		})
+	}
+}
+
+// debianEFIStub is systemd's EFI stub for this machine from Debian's systemd-boot-efi.
+func debianEFIStub(t *testing.T) []byte {
+	t.Helper()
+	dir := imagetest.DebianPackage(t, "systemd-boot-efi")
+	return readFile(t, filepath.Join(dir, "usr/lib/systemd/boot/efi/linuxx64.efi.stub"))
+}
+
+// checkUKI checks the boot partition's unified kernel image: pinned by the manifest, its
+// sections the partition's kernel, initramfs and the command line.
+func checkUKI(t *testing.T, out string, m *Manifest, name string) {
+	t.Helper()
+	get := func(f string) []byte {
+		b, err := exec.Command("mcopy", "-n", "-i", filepath.Join(out, BootFile), "::"+f, "-").Output()
+		if err != nil {
+			t.Fatalf("mcopy %s: %v", f, err)
+		}
+		return b
+	}
+	img := get(name)
+	if m.Boot.UKI == nil || m.Boot.UKI.File != name || m.Boot.UKI.Digest != digestOf(img) {
+		t.Fatalf("manifest UKI %+v, boot partition's %s has digest %s", m.Boot.UKI, name, digestOf(img))
+	}
+	f, err := pe.NewFile(bytes.NewReader(img))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for sec, want := range map[string][]byte{".linux": get("vmlinuz"), ".initrd": get("initramfs"), ".cmdline": []byte(m.Cmdline), ".osrel": []byte("ID=debian\n")} {
+		s := f.Section(sec)
+		if s == nil {
+			t.Errorf("%s has no %s section", name, sec)
+			continue
+		}
+		b, _ := s.Data()
+		if !bytes.Equal(b[:s.VirtualSize], want) {
+			t.Errorf("%s section %s: %d bytes, want the %d of the boot partition", name, sec, s.VirtualSize, len(want))
+		}
 	}
 }

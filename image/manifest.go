@@ -101,6 +101,9 @@ type BootInfo struct {
 	Kernel *Blob `json:"kernel,omitempty"`
 	// Initramfs is racklet's initramfs in the boot partition.
 	Initramfs *InitramfsInfo `json:"initramfs,omitempty"`
+	// UKI is the unified kernel image (systemd's EFI stub with the command line, Kernel and
+	// Initramfs) that UEFI PXE clients boot, when the root has the stub (bootaa64.efi).
+	UKI *Blob `json:"uki,omitempty"`
 }
 
 // InitramfsInfo describes racklet's initramfs (see package image/initramfs).
@@ -194,6 +197,9 @@ func (m *Manifest) pinned() []Blob {
 	}
 	if m.Boot.Initramfs != nil {
 		out = append(out, m.Boot.Initramfs.Blob)
+	}
+	if m.Boot.UKI != nil {
+		out = append(out, *m.Boot.UKI)
 	}
 	return out
 }

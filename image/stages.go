@@ -158,6 +158,28 @@ func writeBoot(ctx context.Context, tree *flatten.Tree, spec Spec, work string, 
 		return err
 	}
 	m.Cmdline = cmd
+	if !l.pi {
+		var kf fat.File
+		for _, f := range files {
+			if f.Path == l.kernel {
+				kf = f
+			}
+		}
+		_, arch, _ := strings.Cut(spec.Platform, "/")
+		arch, _, _ = strings.Cut(arch, "/")
+		u, err := unifiedImage(tree, arch, kf, initrd, cmd)
+		if err != nil {
+			return err
+		}
+		if u != nil {
+			b, err := fileBlob(*u)
+			if err != nil {
+				return err
+			}
+			m.Boot.UKI = &b
+			files = append(files, *u)
+		}
+	}
 	files = append(files, memFile(l.initramfs, initrd))
 	if l.pi {
 		files = append(files, memFile("config.txt", config))

@@ -27,6 +27,9 @@ import (
 // qemuBase writes an amd64 base image as an OCI layout: busybox, Debian's
 // kernel in /boot and the modules racklet's initramfs takes (the boot path's
 // and QEMU's virtio drivers, with their dependencies and depmod's indexes).
+// rootMarker is what the busybox root's init prints once it runs.
+const rootMarker = "RACKLET-ROOT-INIT-RAN"
+
 func qemuBase(t *testing.T, dir string, k vmtest.Kernel) string {
 	t.Helper()
 	file := func(name, host string, mode int64) imagetest.Entry {
@@ -104,7 +107,7 @@ func TestABUnderQEMU(t *testing.T) {
 		writeFile(t, over, "etc/inittab", "::sysinit:/bin/busybox echo "+rootMarker+" "+v.tag+"\n"+
 			"::sysinit:"+v.health+"\n::respawn:/bin/busybox sleep 3600\n")
 		out := filepath.Join(dir, v.tag)
-		runImage(t, "build", "--base", base, "--platform", "linux/amd64", "--agent", amdAgent, "--overlay", over, "--output", out)
+		runImage(t, "build", "--base", base, "--platform", "linux/amd64", "--agent", amdAgent, "--overlay", over, "--dir", out)
 		runImage(t, "push", out, "oci-layout:"+lay+":"+v.tag)
 		runImage(t, "sign", "oci-layout:"+lay+":"+v.tag, "--key", key+".key")
 		m, err := image.ReadManifest(out)

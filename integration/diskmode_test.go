@@ -49,7 +49,7 @@ func TestDiskModeUpdate(t *testing.T) {
 	}{{v1, "v1", append([]string{"--disk"}, sizes...)}, {v2, "v2", nil}} {
 		over := filepath.Join(dir, "overlay-"+b.tag)
 		writeFile(t, over, "etc/racklet-version", b.tag+"\n")
-		runImage(t, append([]string{"build", "--base", base, "--agent", fake, "--overlay", over, "--disk-id", id, "--output", b.out}, b.extra...)...)
+		runImage(t, append([]string{"build", "--base", base, "--agent", fake, "--overlay", over, "--disk-id", id, "--dir", b.out}, b.extra...)...)
 	}
 	m1, err := image.ReadManifest(v1)
 	if err != nil {

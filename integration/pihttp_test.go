@@ -63,7 +63,7 @@ func TestPiHTTPBoot(t *testing.T) {
 	for _, b := range []struct{ tag, boot, config string }{
 		{"signed", bootKey + ".key", ""}, {"plain", "", ""}, {"ramdisk", bootKey + ".key", "boot_ramdisk=1\n"},
 	} {
-		args := []string{"build", "--base", base, "--output", filepath.Join(dir, b.tag)}
+		args := []string{"build", "--base", base, "--dir", filepath.Join(dir, b.tag)}
 		if b.boot != "" {
 			args = append(args, "--boot-key", b.boot)
 		}

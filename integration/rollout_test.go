@@ -63,7 +63,7 @@ func TestRolloutHundredNodes(t *testing.T) {
 		over := filepath.Join(dir, "overlay-"+tag)
 		writeFile(t, over, "etc/racklet-version", tag+"\n")
 		out := filepath.Join(dir, tag)
-		ri("build", "--base", base, "--agent", fake, "--overlay", over, "--output", out)
+		ri("build", "--base", base, "--agent", fake, "--overlay", over, "--dir", out)
 		ri("push", out, "oci-layout:"+lay+":"+tag)
 		ri("sign", "oci-layout:"+lay+":"+tag, "--key", key+".key")
 		m, err := image.ReadManifest(out)

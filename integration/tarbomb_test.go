@@ -30,7 +30,7 @@ func TestSparseTarBomb(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, rackletImage(t), "build", "--base", base, "--output", filepath.Join(work, "out"),
+	cmd := exec.CommandContext(ctx, rackletImage(t), "build", "--base", base, "--dir", filepath.Join(work, "out"),
 		"--temp-dir", work)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -120,8 +120,8 @@ blob "$ov/initramfs8" $((INITRD_MIB << 20))
 printf '[pi4]\narm_64bit=1\nkernel=kernel8.img\n[pi5]\nkernel=kernel8.img\n[all]\ninitramfs initramfs8 followkernel\n' >"$ov/config.txt"
 (cd "$repo" && go run ./bench/image/mkbase -layout "$work/base" -size 0 >/dev/null)
 export RACKLET_KEY_PASSWORD=storm
-"$ri" keygen --out "$work/cosign" >/dev/null
-"$ri" keygen --out "$work/eeprom" --type rsa2048 >/dev/null
+"$ri" keygen --prefix "$work/cosign" >/dev/null
+"$ri" keygen --prefix "$work/eeprom" --type rsa2048 >/dev/null
 "$ri" build --base "oci-layout:$work/base:test" --overlay "$work/overlay" --output "$work/img" --boot-key "$work/eeprom.key" \
 	--boot-size $((BOOT_MIB << 20)) --log-level warn >/dev/null
 "$ri" push "$work/img" "oci-layout:$work/layout:storm" >/dev/null

@@ -168,7 +168,7 @@ if [ "$IMAGE" = 1 ]; then
 	printf '[pi4]\narm_64bit=1\nkernel=kernel8.img\ninitramfs initramfs8 followkernel\n[pi5]\nkernel=kernel_2712.img\ninitramfs initramfs_2712 followkernel\n' >"$ov/config.txt"
 	(cd "$repo" && go run ./bench/image/mkbase -layout "$work/base" -size 0 >/dev/null)
 	export RACKLET_KEY_PASSWORD=storm
-	"$ri" keygen --out "$work/key" >/dev/null
+	"$ri" keygen --prefix "$work/key" >/dev/null
 	"$ri" build --base "oci-layout:$work/base:test" --overlay "$work/overlay" --output "$work/img" --log-level warn >/dev/null
 	"$ri" push "$work/img" "oci-layout:$work/layout:storm" >/dev/null
 	"$ri" sign "oci-layout:$work/layout:storm" --key "$work/key.key" >/dev/null

@@ -230,6 +230,36 @@ func TestFullAgentAddressAndURL(t *testing.T) {
 	}
 }
 
+// TestFullAgentOnSerialOnlyPi: pi-01 is in the rack config by serial only.
+// Its agent's DHCP carries option 97 as the Pi's bootloader does
+// (agent.PiOption97), so it is pi-01: its reserved address, a lease for the
+// node and racklet-boot's URL. Without option 97 the same MAC is an unknown
+// machine (here: the default policy's pool address, no node).
+func TestFullAgentOnSerialOnlyPi(t *testing.T) {
+	h := startHarness(t, fullSettings(t), nil)
+	const mac = "dc:a6:32:2e:f8:ed"
+	vc := dhcpv4.OptClassIdentifier("racklet-agent")
+	offer := h.expect(t, msg(t, dhcpv4.MessageTypeDiscover, mac, vc, piOpt97(t, "5b154510", mac)), dhcpv4.MessageTypeOffer)
+	ack := h.expect(t, msg(t, dhcpv4.MessageTypeRequest, mac, vc, piOpt97(t, "5b154510", mac),
+		dhcpv4.OptServerIdentifier(ip("127.0.0.1")), dhcpv4.OptRequestedIPAddress(offer.YourIPAddr)), dhcpv4.MessageTypeAck)
+	for _, r := range []*dhcpv4.DHCPv4{offer, ack} {
+		if r.YourIPAddr.String() != "127.0.0.50" || string(r.Options.Get(dhcpv4.OptionClassIdentifier)) != "racklet-agent" ||
+			!strings.HasPrefix(r.BootFileName, "http://127.0.0.1:") || r.Options.Has(dhcpv4.OptionVendorSpecificInformation) {
+			t.Errorf("%s: yiaddr %v, option 60 %q, file %q; want pi-01's 127.0.0.50, racklet-agent and the HTTP base URL, no Pi menu",
+				r.MessageType(), r.YourIPAddr, r.Options.Get(dhcpv4.OptionClassIdentifier), r.BootFileName)
+		}
+	}
+	if l, _ := h.store.lease(mac); l.Node != "pi-01" {
+		t.Errorf("lease node %q, want pi-01", l.Node)
+	}
+
+	other := startHarness(t, fullSettings(t), nil)
+	offer = other.expect(t, msg(t, dhcpv4.MessageTypeDiscover, mac, vc), dhcpv4.MessageTypeOffer)
+	if offer.YourIPAddr.String() == "127.0.0.50" {
+		t.Errorf("without option 97 the agent got pi-01's reserved address")
+	}
+}
+
 func TestFullRelay(t *testing.T) {
 	h := startHarness(t, fullSettings(t), nil)
 	m := msg(t, dhcpv4.MessageTypeDiscover, "02:00:00:00:00:01")

@@ -2,17 +2,21 @@ package resolve
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"path"
 	"strings"
 	"text/template"
 	"time"
 
 	"github.com/racklet/racklet-boot/inventory"
+	"github.com/racklet/racklet-boot/rack"
 )
 
 // Facts are what templates (NAME.tmpl in a boot source, a node's
@@ -32,6 +36,57 @@ type Facts struct {
 	ImageDigest string   // manifest digest of the node's verified image; "" for other sources
 	RootHash    string   // dm-verity root hash: the image's, else boot.rootHash
 	Slot        string   // A/B slot being served ("a" or "b"), as package ab decides
+}
+
+// Names of a generic boot source's kernel and initramfs when the node's
+// boot.kernel and boot.initrd leave them out: those of racklet-image's
+// generic (non-Pi) boot partition, which also holds cmdline.txt.
+const (
+	DefaultKernel  = "vmlinuz"
+	DefaultInitrd  = "initramfs"
+	DefaultCmdline = "cmdline.txt"
+)
+
+// maxCmdlineSize bounds the cmdline.txt read from a boot source.
+const maxCmdlineSize = 64 << 10
+
+// genericDefaults fills in what a generic client (not a Pi) boots when the
+// node's boot section leaves it out and its source has it: the kernel
+// DefaultKernel, the initramfs DefaultInitrd and, without boot.cmdline,
+// the command line of the source's cmdline.txt. So a node whose source is
+// a racklet image needs no more than boot.image: its iPXE script boots the
+// image's kernel and initramfs with the image's own command line, which
+// racklet-agent requires (it must end the kernel's command line).
+func genericDefaults(ctx context.Context, n *rack.Node, src source, f *Facts) error {
+	if n.Kind.IsPi() || src == nil {
+		return nil
+	}
+	if f.Kernel == "" && n.Boot.Kernel == "" && src.exists(ctx, DefaultKernel) {
+		f.Kernel = DefaultKernel
+	}
+	if len(f.Initrd) == 0 && len(n.Boot.Initrd) == 0 && src.exists(ctx, DefaultInitrd) {
+		f.Initrd = []string{DefaultInitrd}
+	}
+	if n.Boot.Cmdline != "" || f.Kernel == "" {
+		return nil
+	}
+	cf, err := src.open(ctx, DefaultCmdline)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer cf.Close()
+	b, err := io.ReadAll(io.LimitReader(cf.Content, maxCmdlineSize+1))
+	if err != nil {
+		return fmt.Errorf("read %s of %s: %w", DefaultCmdline, src, err)
+	}
+	if len(b) > maxCmdlineSize {
+		return fmt.Errorf("%s of %s is larger than %d bytes", DefaultCmdline, src, maxCmdlineSize)
+	}
+	f.Cmdline = strings.Join(strings.Fields(string(b)), " ")
+	return nil
 }
 
 // maxTemplateSize bounds a template read from a boot source.

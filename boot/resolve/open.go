@@ -23,13 +23,16 @@ type query struct {
 
 func (q *query) name() string { return q.client.name }
 
-func (q *query) getFacts() (*Facts, error) {
+func (q *query) getFacts(ctx context.Context) (*Facts, error) {
 	if q.facts == nil {
 		var img *ImageBoot
 		if s, ok := q.src.(*imageSource); ok {
 			img = s.img
 		}
 		f, err := factsFor(q.snap, q.client, q.req, img, q.slot)
+		if err == nil {
+			err = genericDefaults(ctx, q.client.node, q.src, f)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", nodeLabel(q.client), err)
 		}
@@ -175,7 +178,7 @@ func tryTemplate(ctx context.Context, q *query) (*File, bool, error) {
 	if err != nil {
 		return nil, true, err
 	}
-	f, err := q.getFacts()
+	f, err := q.getFacts(ctx)
 	if err != nil {
 		tmpl.Close()
 		return nil, true, err
@@ -187,24 +190,27 @@ func tryTemplate(ctx context.Context, q *query) (*File, bool, error) {
 	return generated(q.name(), q.client.node.Name, b, q.snap.loaded), true, nil
 }
 
-func tryNodeCmdline(_ context.Context, q *query) (*File, bool, error) {
+func tryNodeCmdline(ctx context.Context, q *query) (*File, bool, error) {
 	if q.name() != "cmdline.txt" || q.client.node.Boot.Cmdline == "" {
 		return nil, false, nil
 	}
-	f, err := q.getFacts()
+	f, err := q.getFacts(ctx)
 	if err != nil {
 		return nil, true, err
 	}
 	return generated(q.name(), q.client.node.Name, []byte(f.Cmdline+"\n"), q.snap.loaded), true, nil
 }
 
-func tryIPXEScript(_ context.Context, q *query) (*File, bool, error) {
-	if q.name() != "boot.ipxe" || q.client.node.Boot.Kernel == "" {
+func tryIPXEScript(ctx context.Context, q *query) (*File, bool, error) {
+	if q.name() != "boot.ipxe" {
 		return nil, false, nil
 	}
-	f, err := q.getFacts()
+	f, err := q.getFacts(ctx)
 	if err != nil {
 		return nil, true, err
+	}
+	if f.Kernel == "" {
+		return nil, false, nil
 	}
 	return generated(q.name(), q.client.node.Name, ipxeScript(q.client, f), q.snap.loaded), true, nil
 }
@@ -221,11 +227,11 @@ func trySource(ctx context.Context, q *query) (*File, bool, error) {
 	return f, true, err
 }
 
-func tryIPXENoKernel(_ context.Context, q *query) (*File, bool, error) {
+func tryIPXENoKernel(ctx context.Context, q *query) (*File, bool, error) {
 	if q.name() != "boot.ipxe" {
 		return nil, false, nil
 	}
-	f, err := q.getFacts()
+	f, err := q.getFacts(ctx)
 	if err != nil {
 		return nil, true, err
 	}

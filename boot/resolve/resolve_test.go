@@ -31,7 +31,7 @@ func testRack(t *testing.T) (*rack.Config, string) {
 		"boot.img":          "fat image",
 		"boot.sig":          "sig",
 	})
-	writeTree(t, filepath.Join(base, "x86"), map[string]string{"vmlinuz": "kernel", "initrd.gz": "initrd", "cmdline.txt": "from-file\n"})
+	writeTree(t, filepath.Join(base, "x86"), map[string]string{"vmlinuz": "kernel", "initrd.gz": "initrd", "initramfs": "racklet initramfs", "cmdline.txt": "from-file\n  racklet.x=1\n"})
 	writeTree(t, filepath.Join(base, "default"), map[string]string{"start4.elf": "default-start4", "config.txt": "default-config"})
 	writeTree(t, filepath.Join(base, "broken"), map[string]string{"config.txt.tmpl": "line one\n{{.Name}\n"})
 	writeTree(t, filepath.Join(base, "secret"), map[string]string{"key.txt": "secret"})
@@ -57,6 +57,7 @@ func testRack(t *testing.T) (*rack.Config, string) {
 			{Name: "pc-01", Kind: rack.KindBIOS, MAC: mustMAC("52:54:00:99:00:a1"),
 				Boot: rack.Boot{Dir: "x86", Kernel: "vmlinuz", Initrd: []string{"initrd.gz", "extra/more.cpio"}, Cmdline: "console=ttyS0,115200 ip={{.Addr}}"}},
 			{Name: "pc-02", Kind: rack.KindBIOS, MAC: mustMAC("52:54:00:99:00:a2"), Boot: rack.Boot{Dir: "x86"}},
+			{Name: "pc-03", Kind: rack.KindBIOS, MAC: mustMAC("52:54:00:99:00:a3"), Boot: rack.Boot{Dir: "default"}},
 			{Name: "img-01", Kind: rack.KindRPi5, Serial: "0badf00d", Boot: rack.Boot{Image: "registry.local/pi:1"}},
 			{Name: "bad-01", Kind: rack.KindRPi4, Serial: "deadbeef", Boot: rack.Boot{Dir: "broken"}},
 			{Name: "gone-01", Kind: rack.KindRPi4, Serial: "00000001", Boot: rack.Boot{Dir: "no-such-dir"}},
@@ -70,6 +71,7 @@ var testClients = fakeClients{
 	addr("10.0.0.102"): mustMAC("dc:a6:32:00:00:02"),
 	addr("10.0.0.150"): mustMAC("52:54:00:99:00:a1"),
 	addr("10.0.0.151"): mustMAC("52:54:00:99:00:a2"),
+	addr("10.0.0.152"): mustMAC("52:54:00:99:00:a3"),
 	addr("10.0.0.199"): mustMAC("02:00:00:00:00:99"),
 }
 
@@ -148,7 +150,7 @@ func TestOpenDir(t *testing.T) {
 			Content: "# pi-01\nkernel=kernel8.img\nserial=5b154510 mac=dc:a6:32:01:36:c2 addr=10.0.0.101 server=10.0.0.2:8080 slot=a\n"}},
 		"node cmdline":           {Request{Client: pi2, Name: "cmdline.txt"}, result{Content: "console=serial0,115200 hostname=pi-02\n", Node: "pi-02", Path: "cmdline.txt"}},
 		"node cmdline over file": {Request{Client: addr("10.0.0.150"), Name: "cmdline.txt"}, result{Content: "console=ttyS0,115200 ip=10.0.0.150\n", Node: "pc-01", Path: "cmdline.txt"}},
-		"cmdline file":           {Request{Client: addr("10.0.0.151"), Name: "cmdline.txt"}, result{Content: "from-file\n", Node: "pc-02", Path: "cmdline.txt"}},
+		"cmdline file":           {Request{Client: addr("10.0.0.151"), Name: "cmdline.txt"}, result{Content: "from-file\n  racklet.x=1\n", Node: "pc-02", Path: "cmdline.txt"}},
 		"no cmdline":             {Request{Client: pi1, Name: "cmdline.txt"}, result{Err: "not-found"}},
 		"boot.ipxe": {Request{Client: addr("10.0.0.150"), Name: "boot.ipxe", Via: "http"}, result{Node: "pc-01", Path: "boot.ipxe", Content: "#!ipxe\n" +
 			"kernel http://10.0.0.2:8080/boot/52-54-00-99-00-a1/vmlinuz initrd=initrd.gz console=ttyS0,115200 ip=10.0.0.150\n" +
@@ -156,8 +158,13 @@ func TestOpenDir(t *testing.T) {
 			"initrd http://10.0.0.2:8080/boot/52-54-00-99-00-a1/extra/more.cpio\n" +
 			"boot\n"}},
 		"boot.ipxe by MAC prefix": {Request{Client: anon, Name: "52-54-00-99-00-a1/vmlinuz", Via: "http"}, result{Content: "kernel", Node: "pc-01", Path: "vmlinuz"}},
-		"boot.ipxe without kernel": {Request{Client: addr("10.0.0.151"), Name: "boot.ipxe"}, result{Node: "pc-02", Path: "boot.ipxe",
-			Content: "#!ipxe\necho racklet-boot: node pc-02 has no kernel to boot (set boot.kernel in the rack config)\nexit 1\n"}},
+		// boot: {dir: x86} only: the source's vmlinuz, initramfs and cmdline.txt, as racklet-image lays out a generic image.
+		"boot.ipxe from the source's defaults": {Request{Client: addr("10.0.0.151"), Name: "boot.ipxe", Via: "http"}, result{Node: "pc-02", Path: "boot.ipxe", Content: "#!ipxe\n" +
+			"kernel http://10.0.0.2:8080/boot/52-54-00-99-00-a2/vmlinuz initrd=initramfs from-file racklet.x=1\n" +
+			"initrd http://10.0.0.2:8080/boot/52-54-00-99-00-a2/initramfs\n" +
+			"boot\n"}},
+		"boot.ipxe without kernel": {Request{Client: addr("10.0.0.152"), Name: "boot.ipxe"}, result{Node: "pc-03", Path: "boot.ipxe",
+			Content: "#!ipxe\necho racklet-boot: node pc-03 has no kernel to boot (set boot.kernel in the rack config)\nexit 1\n"}},
 		// sources that cannot serve
 		"image source":             {Request{Client: anon, Name: "0badf00d/config.txt"}, result{Err: "image"}},
 		"image source, eeprom off": {Request{Client: anon, Name: "0badf00d/pieeprom.sig"}, result{Err: "not-found"}},

@@ -61,6 +61,15 @@ func (e *expectedBoot) Expected(ctx context.Context, node string) (attest.Measur
 			initrd = i
 		}
 	}
+	if !n.Kind.IsPi() {
+		// As the resolver boots a generic client (resolve.DefaultKernel).
+		if kernel == "" {
+			kernel = resolve.DefaultKernel
+		}
+		if initrd == "" {
+			initrd = resolve.DefaultInitrd
+		}
+	}
 	if kernel == "" || initrd == "" {
 		return attest.Measurements{}, fmt.Errorf("node %s: no kernel and initramfs to expect: set boot.kernel and boot.initrd", node)
 	}

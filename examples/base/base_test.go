@@ -262,7 +262,7 @@ func TestDebianBaseAmd64(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	b, err := exec.CommandContext(ctx, rackletImage(t), "build", "--base", ref,
-		"--platform", "linux/amd64", "--output", img).CombinedOutput()
+		"--platform", "linux/amd64", "--dir", img).CombinedOutput()
 	if err != nil {
 		t.Fatalf("racklet-image build: %v\n%s", err, b)
 	}

@@ -6,7 +6,8 @@
 #   -> oci-layout:DIR:bookworm-ARCH            (bookworm-ARCH-small with --small)
 #
 # Full profile: mmdebstrap minbase + systemd, systemd-sysv, udev, iproute2, kmod,
-# ca-certificates (+ raspi-firmware on arm64); arm64 package scripts run under
+# ca-certificates (+ raspi-firmware and systemd-boot-efi, whose EFI stub racklet-image makes
+# unified kernel images for UEFI machines with, on arm64); arm64 package scripts run under
 # qemu-user-static through binfmt_misc. Small profile (--small): no package scripts at all,
 # busybox-static unpacked with busybox init, for fast CI boots.
 # Both get Debian's kernel (linux-image-ARCH) unpacked from its .deb with the host's depmod
@@ -70,6 +71,7 @@ hook() {
   fi
   if [ "$arch" = arm64 ]; then
     pi_boot "$root" "$kver"
+    uefi_stub "$root"
   fi
   # Host files mmdebstrap copies in, and what must differ per machine, stay out of the image.
   rm -f "$root/etc/resolv.conf" "$root/etc/hostname" "$root"/etc/ssh/ssh_host_*
@@ -107,6 +109,16 @@ enable_uart=1
 upstream_kernel=1
 kernel=vmlinuz-$kver
 EOF
+}
+
+# uefi_stub puts systemd's EFI stub (systemd-boot-efi, installed in the full profile) in the
+# root: racklet-image makes a unified kernel image of it for UEFI arm64 machines.
+uefi_stub() {
+  local root=$1 deb
+  if [ ! -f "$root/usr/lib/systemd/boot/efi/linuxaa64.efi.stub" ]; then # --small: unpack it
+    deb=$(fetch_deb systemd-boot-efi)
+    unpack_deb "$deb" "$root"
+  fi
 }
 
 # small_root makes an unpacked busybox-static into a bootable root: applet links, busybox
@@ -171,7 +183,7 @@ components=main
 pkgs=$common_pkgs variant=minbase
 if [ "$arch" = arm64 ]; then
   components="main non-free-firmware"
-  pkgs=$pkgs,raspi-firmware
+  pkgs=$pkgs,raspi-firmware,systemd-boot-efi
 fi
 if [ "$profile" = small ]; then
   tag=$tag-small

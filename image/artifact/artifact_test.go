@@ -81,7 +81,8 @@ func TestRegistryRoundTripWithSkopeo(t *testing.T) {
 	for _, l := range man.Layers {
 		got = append(got, l.Annotations["org.opencontainers.image.title"]+" "+l.MediaType)
 	}
-	want := []string{"boot.vfat " + BootMediaType, "root.squashfs " + RootMediaType, "root.verity " + VerityMediaType, "disk.img.zst " + DiskMediaType}
+	want := []string{"boot.vfat " + BootMediaType, "root.squashfs " + RootMediaType, "root.verity " + VerityMediaType, "disk.img.zst " + DiskMediaType,
+		"boot-b.vfat " + BootBMediaType} // --disk writes slot B's boot partition too
 	if diff := cmp.Diff(want, got); diff != "" || man.ArtifactType != ArtifactType || man.Config.MediaType != ConfigMediaType {
 		t.Errorf("skopeo sees artifactType %q config %q layers (-want +got):\n%s", man.ArtifactType, man.Config.MediaType, diff)
 	}
