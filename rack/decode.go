@@ -156,8 +156,9 @@ func (d *decoder) decodeConfig(root *yaml.Node, c *Config) {
 			c.Default = &Boot{}
 			d.boot(c.Default)(n, path)
 		},
-		"trust":  d.trust(&c.Trust),
-		"images": d.images(&c.Images),
+		"trust":      d.trust(&c.Trust),
+		"images":     d.images(&c.Images),
+		"kubernetes": d.kubernetes(&c.Kubernetes),
 		"nodes": func(n *yaml.Node, path string) {
 			d.sequence(n, path, func(n *yaml.Node, path string) {
 				node := Node{Line: n.Line}

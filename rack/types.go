@@ -32,6 +32,9 @@ type Config struct {
 	Trust []TrustRule `yaml:"trust,omitempty"`
 	// Images tunes how images are fetched.
 	Images Images `yaml:"images"`
+	// Kubernetes names the cluster the nodes join (kubeadm join with a
+	// token released after attestation); nil when they join none.
+	Kubernetes *Kubernetes `yaml:"kubernetes,omitempty"`
 }
 
 // TrustRule names the keys trusted for image repositories.
