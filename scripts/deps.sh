@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests, the lab and the benchmarks use:
 # real peers nobody here wrote (DHCP and TFTP clients, dnsmasq, QEMU and its
-# firmware, squashfs/verity/FAT/partition tools, a registry, skopeo, nginx).
+# firmware, squashfs/verity/FAT/partition tools, a registry, skopeo, nginx,
+# etcd for the Kubernetes control plane the tests start).
 # Run as root on Debian 12; a no-op for packages already installed.
 set -euo pipefail
 pkgs=(
@@ -10,6 +11,7 @@ pkgs=(
   qemu-system-x86 ipxe-qemu qemu-system-arm qemu-efi-aarch64 cpio
   squashfs-tools cryptsetup-bin dosfstools mtools fdisk
   skopeo docker-registry
+  etcd-server
 )
 # --lab: only what `racklet-boot lab` needs (namespaces; dnsmasq as the router in proxy mode).
 lab=0
@@ -31,7 +33,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Debian starts these services on install where an init system runs; the
   # tests start their own instances on their own addresses and ports.
-  for svc in tftpd-hpa nginx docker-registry; do
+  for svc in tftpd-hpa nginx docker-registry etcd; do
     command -v service >/dev/null && service "$svc" stop >/dev/null 2>&1 || true
   done
 fi
