@@ -1,35 +1,23 @@
 // Package agent is the node side of attestation, run from a node's
 // initramfs: it measures what the node booted into its HAT, gets a nonce from
-// racklet-boot, has the HAT quote, submits the quote and has the HAT open the
-// secrets racklet-boot releases. cmd/racklet-agent is its command line.
+// racklet-boot (attest.Client), has the HAT quote, submits the quote and has
+// the HAT open the secrets racklet-boot releases. cmd/racklet-agent is its
+// command line.
 package agent
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/racklet/racklet-boot/attest"
 	"github.com/racklet/racklet-boot/hatlink"
 )
 
 // Refused is racklet-boot's refusal of a quote: nothing was released.
-type Refused struct {
-	Status int
-	Code   string
-	Reason string
-}
-
-// Error implements error.
-func (r *Refused) Error() string {
-	return fmt.Sprintf("attestation refused by racklet-boot: %s", r.Reason)
-}
+type Refused = attest.Refused
 
 // Options say where the server is and what the node booted.
 type Options struct {
@@ -107,20 +95,18 @@ func Attest(ctx context.Context, c *hatlink.Client, o Options) (Result, error) {
 	} else if err != nil {
 		return Result{}, err
 	}
-	var ch attest.Challenge
-	if err := post(ctx, o, "challenge", attest.ChallengeRequest{Node: o.Node}, &ch); err != nil {
+	api := &attest.Client{Server: o.Server, HTTP: o.HTTPClient}
+	ch, err := api.Challenge(ctx, o.Node)
+	if err != nil {
 		return Result{}, err
-	}
-	if len(ch.Nonce) != 32 {
-		return Result{}, fmt.Errorf("racklet-boot sent a %d-byte nonce, want 32", len(ch.Nonce))
 	}
 	q, err := c.Quote(ctx, [32]byte(ch.Nonce), hatlink.BootMask)
 	if err != nil {
 		return Result{}, fmt.Errorf("HAT quote: %w", err)
 	}
-	var rel attest.Release
 	sub := attest.QuoteSubmission{Node: o.Node, Key: hatlink.EncodeKey(id.SignKey), Statement: q.Statement, Signature: q.Signature[:]}
-	if err := post(ctx, o, "quote", sub, &rel); err != nil {
+	rel, err := api.Quote(ctx, sub)
+	if err != nil {
 		return Result{}, err
 	}
 	res.BootCounter, res.Image, res.Secrets = rel.BootCounter, rel.Image, map[string][]byte{}
@@ -133,44 +119,4 @@ func Attest(ctx context.Context, c *hatlink.Client, o Options) (Result, error) {
 	}
 	log.Info("attestation accepted", "node", o.Node, "secrets", len(res.Secrets), "bootCounter", res.BootCounter)
 	return res, nil
-}
-
-func post(ctx context.Context, o Options, path string, in, out any) error {
-	body, err := json.Marshal(in)
-	if err != nil {
-		return err
-	}
-	url := strings.TrimSuffix(o.Server, "/") + attest.PathPrefix + path
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("racklet-boot URL: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	hc := o.HTTPClient
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("reach racklet-boot: %w", err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return fmt.Errorf("read racklet-boot answer: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var eb attest.ErrorBody
-		if json.Unmarshal(data, &eb) != nil || eb.Error == "" {
-			eb.Error = fmt.Sprintf("HTTP %s: %s", resp.Status, strings.TrimSpace(string(data)))
-		}
-		if resp.StatusCode == http.StatusForbidden {
-			return &Refused{Status: resp.StatusCode, Code: eb.Code, Reason: eb.Error}
-		}
-		return fmt.Errorf("racklet-boot %s: %s", path, eb.Error)
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("racklet-boot %s answer: %w", path, err)
-	}
-	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/racklet/racklet-boot/agent"
 	"github.com/racklet/racklet-boot/attest"
+	"github.com/racklet/racklet-boot/attest/verifier"
 	"github.com/racklet/racklet-boot/hatlink"
 	"github.com/racklet/racklet-boot/hatsim"
 )
@@ -40,12 +41,12 @@ func TestAttestOverHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enr, _ := attest.OpenEnrollmentFile(filepath.Join(dir, "enrollments.json"))
-	sec, _ := attest.OpenSecretFile(filepath.Join(dir, "secrets.json"))
+	enr, _ := verifier.OpenEnrollmentFile(filepath.Join(dir, "enrollments.json"))
+	sec, _ := verifier.OpenSecretFile(filepath.Join(dir, "secrets.json"))
 	good := files(t, "kernel v1")
 	expected := good
-	v := &attest.Verifier{Enrollments: enr, Secrets: sec, TrustOnFirstUse: true,
-		Expected: attest.ExpectedFunc(func(ctx context.Context, node string) (attest.Measurements, error) { return expected, nil })}
+	v := &verifier.Verifier{Enrollments: enr, Secrets: sec, TrustOnFirstUse: true,
+		Expected: verifier.ExpectedFunc(func(ctx context.Context, node string) (attest.Measurements, error) { return expected, nil })}
 	srv := httptest.NewServer(v.Handler())
 	defer srv.Close()
 	opts := agent.Options{Node: "pi-01", Server: srv.URL, Measurements: good}

@@ -2,6 +2,9 @@ package attest
 
 import "time"
 
+// PathPrefix is where racklet-boot serves the attestation API.
+const PathPrefix = "/api/v1/attest/"
+
 // The JSON bodies of the HTTP API under /api/v1/attest/.
 
 // ChallengeRequest asks for a nonce (POST challenge).
@@ -61,3 +64,22 @@ const (
 	SecretJoinToken = "join-token"
 	SecretDiskKey   = "disk-key"
 )
+
+// EnrollState says whether a node's HAT key is trusted.
+type EnrollState string
+
+// Enrollment states.
+const (
+	Approved EnrollState = "approved" // pre-provisioned or approved by an operator
+	Pending  EnrollState = "pending"  // seen on first use, waiting for an operator
+)
+
+// Enrollment binds a node name to its HAT's Ed25519 key.
+type Enrollment struct {
+	Node     string      `json:"node"`
+	Key      string      `json:"key"` // hatlink.EncodeKey form
+	State    EnrollState `json:"state"`
+	Serial   string      `json:"serial,omitempty"` // as the HAT reported it
+	Created  time.Time   `json:"created"`
+	Approved time.Time   `json:"approved,omitzero"`
+}

@@ -24,8 +24,8 @@ type Measurements struct {
 	Image string `json:"image,omitempty"`
 }
 
-// Register names, for messages.
-var registerNames = [4]string{"kernel", "initramfs", "kernel command line", "root filesystem (verity root hash)"}
+// RegisterNames names the boot registers, in register order, for messages.
+var RegisterNames = [4]string{"kernel", "initramfs", "kernel command line", "root filesystem (verity root hash)"}
 
 // NormalizeCmdline is the command line as measured: surrounding whitespace,
 // including the trailing newline of cmdline.txt, removed.
@@ -39,7 +39,7 @@ func (m Measurements) Digests() ([4][32]byte, error) {
 	for i, h := range []string{m.Kernel, m.Initramfs} {
 		b, err := hex.DecodeString(h)
 		if err != nil || len(b) != 32 {
-			return d, fmt.Errorf("%s digest %q is not 64 hex digits", registerNames[i], h)
+			return d, fmt.Errorf("%s digest %q is not 64 hex digits", RegisterNames[i], h)
 		}
 		copy(d[i][:], b)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 )
 
 // Serve is the device side of the framed protocol: it reads request frames
@@ -70,19 +69,4 @@ func writeErr(ctx context.Context, err error) error {
 		return nil
 	}
 	return fmt.Errorf("write HAT link: %w", err)
-}
-
-// Locked wraps a Handler so concurrent Serve loops (several sockets) share
-// one device safely.
-func Locked(h Handler) Handler { return &locked{h: h} }
-
-type locked struct {
-	mu sync.Mutex
-	h  Handler
-}
-
-func (l *locked) Handle(ctx context.Context, req []byte) []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.h.Handle(ctx, req)
 }

@@ -10,9 +10,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/racklet/racklet-boot/sign"
+	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/racklet/racklet-boot/internal/ociref"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/racklet/racklet-boot/boot/resolve"
 	"github.com/racklet/racklet-boot/rack"
 )
 
@@ -26,13 +30,14 @@ func Dir(cfg *rack.Config) string { return filepath.Join(cfg.Server.DataDir, "im
 // OptionsFor returns the store options a rack config asks for
 // (images.insecure, images.layout).
 func OptionsFor(cfg *rack.Config) Options {
-	return Options{Insecure: cfg.Images.Insecure, Layout: cfg.Images.Layout}
+	return Options{Registry: ociref.Options{InsecureHosts: cfg.Images.Insecure}, Layout: cfg.Images.Layout}
 }
 
-// Booter implements resolve.Images over a Store and the rack's trust rules:
-// the first trust rule whose pattern matches the reference's repository
-// names the keys; a reference no rule covers, an unsigned or untrusted
-// image and a tampered one are refused (wrapping resolve.ErrRefused).
+// Booter verifies and fetches the images a rack config assigns, under the
+// rack's trust rules: the first trust rule whose pattern matches the
+// reference's repository names the keys; a reference no rule covers, an
+// unsigned or untrusted image and a tampered one are refused (IsRefusal).
+// The server hands its images to the resolver (resolve.Images).
 type Booter struct {
 	Store *Store
 	// Config returns the current rack config (its trust rules); it is
@@ -43,9 +48,10 @@ type Booter struct {
 	// DefaultFresh, negative resolves on every call.
 	Fresh time.Duration
 
-	mu     sync.Mutex
-	seen   *rack.Config // the config recent was filled under
-	recent map[recentKey]recent
+	mu        sync.Mutex
+	seen      *rack.Config // the config recent and verifiers were filled under
+	recent    map[recentKey]recent
+	verifiers map[*rack.TrustRule][]signature.Verifier
 }
 
 type recentKey struct {
@@ -59,18 +65,16 @@ type recent struct {
 	at  time.Time
 }
 
-var _ resolve.Images = (*Booter)(nil)
-
-// Boot verifies and fetches ref (or reuses it, see Fresh) and describes it
-// for the resolver.
-func (b *Booter) Boot(ctx context.Context, ref string) (*resolve.ImageBoot, error) {
+// Boot verifies and fetches ref (or reuses it, see Fresh). Errors for
+// images that must not be booted satisfy IsRefusal.
+func (b *Booter) Boot(ctx context.Context, ref string) (*Image, error) {
 	cfg := b.Config()
 	if cfg == nil {
 		return nil, errors.New("no rack config")
 	}
 	rule, repo, pattern, ok := cfg.TrustFor(ref)
 	if !ok {
-		return nil, fmt.Errorf("%w: image %s: no trust rule covers repository %s, so it is never booted", resolve.ErrRefused, ref, repo)
+		return nil, &NoTrustRuleError{Ref: ref, Repository: repo}
 	}
 	img, err := b.ensure(ctx, cfg, rule, ref)
 	if err != nil {
@@ -80,19 +84,9 @@ func (b *Booter) Boot(ctx context.Context, ref string) (*resolve.ImageBoot, erro
 			cp.Pattern = pattern
 			err = &cp
 		}
-		if IsRefusal(err) {
-			return nil, fmt.Errorf("%w: %w", resolve.ErrRefused, err)
-		}
 		return nil, err
 	}
-	return &resolve.ImageBoot{
-		FAT:      img.Boot,
-		Root:     img.Root,
-		Verity:   img.Verity,
-		Digest:   img.Digest.String(),
-		RootHash: img.Manifest.Verity.RootHash,
-		Cmdline:  img.Manifest.Cmdline,
-	}, nil
+	return img, nil
 }
 
 // ensure calls Store.Ensure unless a fresh enough result for the same rule
@@ -111,18 +105,48 @@ func (b *Booter) ensure(ctx context.Context, cfg *rack.Config, rule *rack.TrustR
 			return r.img, r.err
 		}
 	}
-	img, err := b.Store.Ensure(ctx, ref, rule.Verifiers)
+	vs, err := b.ruleVerifiers(cfg, rule)
+	if err != nil {
+		return nil, &TrustError{Ref: ref, Err: err} // no key to verify with: refused
+	}
+	img, err := b.Store.Ensure(ctx, ref, vs)
 	if (err != nil && !IsRefusal(err)) || fresh < 0 {
 		return img, err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.recent == nil || b.seen != cfg {
-		// A new config has new rules: forget results verified under old ones.
-		b.recent, b.seen = map[recentKey]recent{}, cfg
-	}
+	b.forgetOld(cfg)
 	b.recent[recentKey{rule, ref}] = recent{img: img, err: err, at: now}
 	return img, err
+}
+
+// forgetOld drops what was learned under another config: a new config has
+// new rules. The caller holds b.mu.
+func (b *Booter) forgetOld(cfg *rack.Config) {
+	if b.recent == nil || b.seen != cfg {
+		b.recent, b.verifiers, b.seen = map[recentKey]recent{}, map[*rack.TrustRule][]signature.Verifier{}, cfg
+	}
+}
+
+// ruleVerifiers parses a trust rule's keys (read by the config's
+// validation) into verifiers, once per rule of a config.
+func (b *Booter) ruleVerifiers(cfg *rack.Config, rule *rack.TrustRule) ([]signature.Verifier, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.forgetOld(cfg)
+	if vs, ok := b.verifiers[rule]; ok {
+		return vs, nil
+	}
+	vs := make([]signature.Verifier, 0, len(rule.Keys))
+	for i, k := range rule.Keys {
+		v, err := sign.ParsePublicKey(k.Data)
+		if err != nil {
+			return nil, fmt.Errorf("key %d of the trust rule on line %d: %w", i+1, rule.Line, err)
+		}
+		vs = append(vs, v)
+	}
+	b.verifiers[rule] = vs
+	return vs, nil
 }
 
 // Prefetch verifies and fetches every boot.image of the current config
@@ -148,17 +172,12 @@ func (b *Booter) Prefetch(ctx context.Context) ([]v1.Hash, error) {
 		errs []error
 	)
 	for _, ref := range slices.Sorted(maps.Keys(refs)) {
-		ib, err := b.Boot(ctx, ref)
+		img, err := b.Boot(ctx, ref)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		d, err := v1.NewHash(ib.Digest)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		keep = append(keep, d)
+		keep = append(keep, img.Digest)
 	}
 	return keep, errors.Join(errs...)
 }

@@ -3,6 +3,7 @@ package imagestore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/racklet/racklet-boot/inventory"
 
 	"github.com/racklet/racklet-boot/boot/resolve"
 	"github.com/racklet/racklet-boot/image"
@@ -56,8 +59,23 @@ func rackResolver(t *testing.T, cfg *rack.Config) (*resolve.Resolver, func(*rack
 	var cur atomic.Pointer[rack.Config]
 	cur.Store(cfg)
 	b := &Booter{Store: st, Config: cur.Load, Fresh: -1}
-	r := resolve.New(cfg, resolve.WithImages(b))
-	return r, func(c *rack.Config) { cur.Store(c); r.Update(c) }
+	r := resolve.New(inventory.New(cfg), resolve.Options{Images: resolverImages{b}})
+	return r, func(c *rack.Config) { cur.Store(c); r.Update(inventory.New(c)) }
+}
+
+// resolverImages hands a Booter's images to a resolver, the way the
+// server does (boot/server).
+type resolverImages struct{ b *Booter }
+
+func (ri resolverImages) Boot(ctx context.Context, ref string) (*resolve.ImageBoot, error) {
+	img, err := ri.b.Boot(ctx, ref)
+	if IsRefusal(err) {
+		return nil, fmt.Errorf("%w: %w", resolve.ErrRefused, err)
+	} else if err != nil {
+		return nil, err
+	}
+	m := img.Manifest
+	return &resolve.ImageBoot{FAT: img.Boot, Root: img.Root, Verity: img.Verity, Digest: img.Digest.String(), RootHash: m.Verity.RootHash}, nil
 }
 
 func get(t *testing.T, r *resolve.Resolver, name string) ([]byte, error) {
@@ -199,7 +217,7 @@ func TestResolverFollowsConfigChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	keep, err := (&Booter{Store: st, Config: func() *rack.Config { return cfg }}).Prefetch(context.Background())
-	if len(keep) != 1 || keep[0] != a || !errors.Is(err, resolve.ErrRefused) || !errors.Is(err, sign.ErrNoSignature) {
+	if len(keep) != 1 || keep[0] != a || !IsRefusal(err) || !errors.Is(err, sign.ErrNoSignature) {
 		t.Errorf("Prefetch = %v, %v; want [%s] and the unsigned image refused", keep, err, a)
 	}
 	update(signedRack(t, rg.host, rg.host+"/racklet/os:unsigned", pub))
@@ -237,11 +255,11 @@ func TestBooterReusesFreshResults(t *testing.T) {
 			t.Errorf("%s: second Boot = %v, %v; first was %v, %v", ref, second, err2, first, err1)
 		}
 	}
-	if ib, err := b.Boot(ctx, rg.host+"/racklet/os:v1"); err != nil || ib.Digest != d.String() || ib.RootHash == "" {
-		t.Errorf("Boot = %+v, %v", ib, err)
+	if img, err := b.Boot(ctx, rg.host+"/racklet/os:v1"); err != nil || img.Digest != d || img.Manifest.Verity.RootHash == "" {
+		t.Errorf("Boot = %+v, %v", img, err)
 	}
-	if _, err := b.Boot(ctx, rg.host+"/racklet/os:unsigned"); !errors.Is(err, resolve.ErrRefused) || !errors.Is(err, sign.ErrNoSignature) {
-		t.Errorf("unsigned: %v, want ErrRefused wrapping sign.ErrNoSignature", err)
+	if _, err := b.Boot(ctx, rg.host+"/racklet/os:unsigned"); !IsRefusal(err) || !errors.Is(err, sign.ErrNoSignature) {
+		t.Errorf("unsigned: %v, want a refusal wrapping sign.ErrNoSignature", err)
 	}
 	// A new config (new trust rules) is not answered from the old results.
 	cfg2 := signedRack(t, rg.host, rg.host+"/racklet/os:v1", pubPEM(t, v))

@@ -17,7 +17,24 @@ var (
 	ErrTampered = errors.New("image content does not match its digest")
 	// ErrNotArtifact: the signed manifest is not a racklet image artifact.
 	ErrNotArtifact = errors.New("not a racklet image artifact")
+	// ErrNoTrustRule: no trust rule of the rack covers the image's repository.
+	ErrNoTrustRule = errors.New("no trust rule covers the image's repository")
 )
+
+// NoTrustRuleError is an image whose repository no trust rule covers: it is
+// never booted, signed or not.
+type NoTrustRuleError struct {
+	Ref        string // the reference as configured
+	Repository string // its repository, as trust rules match it
+}
+
+// Error says which image no rule covers, and that it is never booted.
+func (e *NoTrustRuleError) Error() string {
+	return fmt.Sprintf("image %s: no trust rule covers repository %s, so it is never booted", e.Ref, e.Repository)
+}
+
+// Unwrap returns ErrNoTrustRule.
+func (e *NoTrustRuleError) Unwrap() error { return ErrNoTrustRule }
 
 // TrustError is a refused image: which reference, which digest, which trust
 // rule, and the reason from signature verification.
@@ -28,6 +45,7 @@ type TrustError struct {
 	Err     error  // the verification failure
 }
 
+// Error says which image was refused, under which rule, and why.
 func (e *TrustError) Error() string {
 	rule := ""
 	if e.Pattern != "" {
@@ -44,8 +62,8 @@ func (e *TrustError) Error() string {
 func (e *TrustError) Unwrap() []error { return []error{ErrUntrusted, e.Err} }
 
 // IsRefusal reports whether err means the image must not be booted
-// (untrusted, tampered with, or not a racklet image) rather than that it
-// could not be reached.
+// (untrusted, covered by no trust rule, tampered with, or not a racklet
+// image) rather than that it could not be reached.
 func IsRefusal(err error) bool {
-	return errors.Is(err, ErrUntrusted) || errors.Is(err, ErrTampered) || errors.Is(err, ErrNotArtifact)
+	return errors.Is(err, ErrUntrusted) || errors.Is(err, ErrNoTrustRule) || errors.Is(err, ErrTampered) || errors.Is(err, ErrNotArtifact)
 }

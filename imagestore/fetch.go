@@ -12,6 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/racklet/racklet-boot/internal/ctxio"
+	"github.com/racklet/racklet-boot/internal/ociref"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -41,18 +44,18 @@ type origin interface {
 // registryOrigin is one repository of a registry.
 type registryOrigin struct {
 	repo name.Repository
-	opts []remote.Option
+	reg  ociref.Options
 }
 
 func (o *registryOrigin) String() string { return o.repo.Name() }
 
 func (o *registryOrigin) verify(ctx context.Context, d v1.Hash, vs []signature.Verifier) error {
-	return sign.Verify(ctx, o.repo.Digest(d.String()), vs, append(o.opts, remote.WithContext(ctx))...)
+	return sign.Verify(ctx, o.repo.Digest(d.String()), vs, o.reg.Remote(ctx)...)
 }
 
 func (o *registryOrigin) blob(ctx context.Context, d v1.Hash) (io.ReadCloser, error) {
 	ref := o.repo.Digest(d.String())
-	l, err := remote.Layer(ref, append(o.opts, remote.WithContext(ctx))...)
+	l, err := remote.Layer(ref, o.reg.Remote(ctx)...)
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +63,7 @@ func (o *registryOrigin) blob(ctx context.Context, d v1.Hash) (io.ReadCloser, er
 }
 
 func (o *registryOrigin) manifest(ctx context.Context, d v1.Hash) ([]byte, error) {
-	desc, err := remote.Get(o.repo.Digest(d.String()), append(o.opts, remote.WithContext(ctx))...)
+	desc, err := remote.Get(o.repo.Digest(d.String()), o.reg.Remote(ctx)...)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +75,7 @@ type layoutOrigin struct {
 	dir string
 }
 
-func (o *layoutOrigin) String() string { return "oci-layout:" + o.dir }
+func (o *layoutOrigin) String() string { return ociref.LayoutPrefix + o.dir }
 
 func (o *layoutOrigin) verify(ctx context.Context, d v1.Hash, vs []signature.Verifier) error {
 	_, err := sign.VerifyLayout(ctx, o.dir, d, vs)
@@ -183,7 +186,7 @@ func writeBlob(ctx context.Context, o origin, desc v1.Descriptor, path string) e
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), ctxReader{ctx, io.LimitReader(rc, desc.Size+1)})
+	n, err := io.Copy(io.MultiWriter(tmp, h), ctxio.Reader(ctx, io.LimitReader(rc, desc.Size+1)))
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -211,18 +214,6 @@ func writeBlob(ctx context.Context, o origin, desc v1.Descriptor, path string) e
 		return fmt.Errorf("store blob %s: %w", desc.Digest, err)
 	}
 	return nil
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 func sha(b []byte) string {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/racklet/racklet-boot/internal/ociref"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -181,7 +183,7 @@ func copyTag(t *testing.T, rg *reg, repo, from, to string) {
 // open opens a store for the registry in a temp dir.
 func open(t *testing.T, rg *reg) *Store {
 	t.Helper()
-	s, err := Open(t.TempDir(), Options{Insecure: []string{rg.host}})
+	s, err := Open(t.TempDir(), Options{Registry: ociref.Options{InsecureHosts: []string{rg.host}}})
 	if err != nil {
 		t.Fatal(err)
 	}

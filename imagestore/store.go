@@ -7,14 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -23,24 +21,21 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/racklet/racklet-boot/image"
-	"github.com/racklet/racklet-boot/rack"
+	"github.com/racklet/racklet-boot/internal/ociref"
 	"github.com/racklet/racklet-boot/sign"
 )
 
 // Options tunes where images come from. The zero value fetches from
 // registries over HTTPS with the default keychain.
 type Options struct {
-	// Insecure lists registry hosts ("host:port") reached over plain HTTP.
-	Insecure []string
+	// Registry says how registries are reached: plain-HTTP hosts
+	// (InsecureHosts, a rack's images.insecure), credentials, transport.
+	Registry ociref.Options
 	// Layout, when set, is an OCI layout directory every registry reference
 	// is looked up in (by the full reference, then by its tag) instead of
-	// asking the registry: an air-gapped rack. "oci-layout:DIR:tag"
-	// references always read their own layout.
+	// asking the registry: an air-gapped rack. Layout references
+	// (oci-layout:DIR[:tag]) always read their own layout.
 	Layout string
-	// Keychain resolves registry credentials; default authn.DefaultKeychain.
-	Keychain authn.Keychain
-	// Transport for registry requests; default remote.DefaultTransport.
-	Transport http.RoundTripper
 	// Log receives one record per image fetched or refused; nil discards.
 	Log *slog.Logger
 }
@@ -92,25 +87,32 @@ func (s *Store) Resolve(ctx context.Context, ref string) (v1.Hash, error) {
 }
 
 func (s *Store) resolve(ctx context.Context, ref string) (v1.Hash, origin, error) {
-	if dir, tag, ok := rack.SplitLayout(ref); ok {
-		d, err := sign.ResolveLayout(dir, tag)
+	pr, err := ociref.Parse(ref)
+	if err != nil {
+		return v1.Hash{}, nil, fmt.Errorf("resolve %s: %w", ref, err)
+	}
+	switch pr.Kind {
+	case ociref.Layout:
+		want := pr.Digest
+		if want == "" {
+			want = pr.TagOr(ociref.DefaultTag)
+		}
+		d, err := sign.ResolveLayout(pr.Path, want)
 		if err != nil {
 			return v1.Hash{}, nil, fmt.Errorf("resolve %s: %w", ref, err)
 		}
-		return d, &layoutOrigin{dir: dir}, nil
+		return d, &layoutOrigin{dir: pr.Path}, nil
+	case ociref.Archive:
+		return v1.Hash{}, nil, fmt.Errorf("resolve %s: a docker-archive is not an image source", ref)
 	}
-	var nopts []name.Option
-	if r, err := name.ParseReference(ref); err == nil && s.insecure(r.Context().RegistryStr()) {
-		nopts = append(nopts, name.Insecure)
-	}
-	r, err := name.ParseReference(ref, nopts...)
+	r, err := s.opts.Registry.Reference(ref)
 	if err != nil {
-		return v1.Hash{}, nil, fmt.Errorf("resolve %s: not an image reference: %w", ref, err)
+		return v1.Hash{}, nil, fmt.Errorf("resolve %s: %w", ref, err)
 	}
 	if s.opts.Layout != "" {
 		return s.resolveInLayout(ref, r)
 	}
-	o := &registryOrigin{repo: r.Context(), opts: s.remoteOpts()}
+	o := &registryOrigin{repo: r.Context(), reg: s.opts.Registry}
 	if dr, ok := r.(name.Digest); ok {
 		d, err := v1.NewHash(dr.DigestStr())
 		if err != nil {
@@ -118,7 +120,7 @@ func (s *Store) resolve(ctx context.Context, ref string) (v1.Hash, origin, error
 		}
 		return d, o, nil
 	}
-	desc, err := remote.Head(r, append(o.opts, remote.WithContext(ctx))...)
+	desc, err := remote.Head(r, s.opts.Registry.Remote(ctx)...)
 	if err != nil {
 		return v1.Hash{}, nil, fmt.Errorf("resolve %s: %w", ref, err)
 	}
@@ -143,27 +145,6 @@ func (s *Store) resolveInLayout(ref string, r name.Reference) (v1.Hash, origin, 
 		return v1.Hash{}, nil, fmt.Errorf("resolve %s in OCI layout: %w", ref, err)
 	}
 	return d, o, nil
-}
-
-func (s *Store) insecure(host string) bool {
-	for _, h := range s.opts.Insecure {
-		if strings.EqualFold(h, host) {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *Store) remoteOpts() []remote.Option {
-	kc := s.opts.Keychain
-	if kc == nil {
-		kc = authn.DefaultKeychain
-	}
-	ro := []remote.Option{remote.WithAuthFromKeychain(kc)}
-	if s.opts.Transport != nil {
-		ro = append(ro, remote.WithTransport(s.opts.Transport))
-	}
-	return ro
 }
 
 // keySetID names a set of keys, so that a verification is remembered only

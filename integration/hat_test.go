@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/racklet/racklet-boot/attest"
+	"github.com/racklet/racklet-boot/attest/verifier"
 )
 
 // hatBuild returns the directory holding the HAT commands (TestMain built
@@ -87,14 +88,14 @@ func TestHATAttestEndToEnd(t *testing.T) {
 	}
 	assigned.Image = "registry.local/racklet/os:v1"
 	var mu sync.Mutex
-	enr, _ := attest.OpenEnrollmentFile(filepath.Join(dir, "enrollments.json"))
-	sec, _ := attest.OpenSecretFile(filepath.Join(dir, "secrets.json"))
-	v := &attest.Verifier{Enrollments: enr, Secrets: sec,
-		Expected: attest.ExpectedFunc(func(ctx context.Context, node string) (attest.Measurements, error) {
+	enr, _ := verifier.OpenEnrollmentFile(filepath.Join(dir, "enrollments.json"))
+	sec, _ := verifier.OpenSecretFile(filepath.Join(dir, "secrets.json"))
+	v := &verifier.Verifier{Enrollments: enr, Secrets: sec,
+		Expected: verifier.ExpectedFunc(func(ctx context.Context, node string) (attest.Measurements, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			if node != "pi-01" {
-				return attest.Measurements{}, attest.ErrUnknownNode
+				return attest.Measurements{}, verifier.ErrUnknownNode
 			}
 			return assigned, nil
 		})}

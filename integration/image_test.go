@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/racklet/racklet-boot/internal/testutil"
+
 	"github.com/racklet/racklet-boot/image"
 	"github.com/racklet/racklet-boot/image/imagetest"
 )
@@ -63,7 +65,7 @@ func runImage(t *testing.T, args ...string) string {
 // docker-registry and skopeo for OCI, sfdisk, veritysetup and fsck.vfat for the flashed disk.
 func TestImageBuildPushPullFlash(t *testing.T) {
 	for _, tool := range []string{"busybox", "docker-registry", "skopeo", "sfdisk", "veritysetup", "fsck.vfat"} {
-		imagetest.NeedTool(t, tool)
+		testutil.NeedTool(t, tool)
 	}
 	work := t.TempDir()
 	base, err := imagetest.WriteLayout(filepath.Join(work, "base"), imagetest.Options{})

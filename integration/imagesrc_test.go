@@ -13,11 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/racklet/racklet-boot/inventory"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	bhttp "github.com/racklet/racklet-boot/boot/http"
 	"github.com/racklet/racklet-boot/boot/resolve"
+	bootserver "github.com/racklet/racklet-boot/boot/server"
 	"github.com/racklet/racklet-boot/boot/tftp"
 	"github.com/racklet/racklet-boot/image"
 	"github.com/racklet/racklet-boot/image/artifact"
@@ -102,7 +105,7 @@ nodes:
 	}
 	var cur atomic.Pointer[rack.Config]
 	cur.Store(cfg)
-	res := resolve.New(cfg, resolve.WithImages(&imagestore.Booter{Store: st, Config: cur.Load}))
+	res := resolve.New(inventory.New(cfg), resolve.Options{Images: bootserver.ImageSource(&imagestore.Booter{Store: st, Config: cur.Load})})
 	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +157,7 @@ nodes:
 	// The config now names the unsigned image: the node gets nothing.
 	cfg = cfgFor("unsigned")
 	cur.Store(cfg)
-	res.Update(cfg)
+	res.Update(inventory.New(cfg))
 	for _, f := range []string{"config.txt", "kernel8.img", "root.squashfs"} {
 		got, err := fetch(f)
 		if err == nil || !strings.Contains(err.Error(), "Access violation") && !strings.Contains(err.Error(), "Error code 2") {

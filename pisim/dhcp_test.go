@@ -10,7 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// designPi is the Pi 4 of the DESIGN.md capture: board 0x00a03111, serial
+// designPi is the Pi 4 of the docs/design.md capture: board 0x00a03111, serial
 // 5b154510, MAC ending 32:2e:f8:ed.
 func designPi() *Pi {
 	return &Pi{Model: 4, Serial: 0x5b154510, MAC: net.HardwareAddr{0xdc, 0xa6, 0x32, 0x2e, 0xf8, 0xed}}
@@ -41,7 +41,7 @@ func TestDiscoverBytes(t *testing.T) {
 	if diff := cmp.Diff(unhex(t, "dca6322ef8ed"), b[28:34]); diff != "" {
 		t.Errorf("chaddr (-want +got):\n%s", diff)
 	}
-	// Options 53, 55, 60, 93, 94, 97 in that order, values per DESIGN.md.
+	// Options 53, 55, 60, 93, 94, 97 in that order, values per docs/design.md.
 	want := unhex(t, `63825363
 		35 01 01
 		37 0e 01 03 2b 3c 42 43 80 81 82 83 84 85 86 87

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/racklet/racklet-boot/internal/testutil"
 )
 
 // helperEnv names the environment of the re-executed test binary that
@@ -165,7 +167,7 @@ func checkKernelSent(t *testing.T, log *lockedBuffer, root string, r *Result) {
 // against dnsmasq (DHCP + PXE menu + TFTP) in a private LAN: a Pi 4 whose
 // prefix is dropped, a Pi 4 with its own serial directory, and a Pi 5.
 func TestDnsmasqRack(t *testing.T) {
-	needRootTools(t, "ip", "dnsmasq")
+	testutil.NeedTool(t, "dnsmasq")
 	lan := newTestLAN(t, false)
 	pis := append(NewPis(2, 4, 42), NewPis(1, 5, 43)...)
 	pis[0].Blksize = 1024 // older firmware
@@ -220,7 +222,7 @@ func TestDnsmasqRack(t *testing.T) {
 // TFTP), as the Raspberry Pi documentation sets it up: the address must
 // come from the router, the boot settings and TFTP from the proxy.
 func TestDnsmasqProxy(t *testing.T) {
-	needRootTools(t, "ip", "dnsmasq")
+	testutil.NeedTool(t, "dnsmasq")
 	lan := newTestLAN(t, true)
 	pis := append(NewPis(1, 4, 44), NewPis(1, 5, 45)...)
 	root := writeTree(t, pi4Tree(""), pi5Tree(pis[1].Name()+"/"))

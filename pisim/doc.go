@@ -1,7 +1,7 @@
 // Package pisim simulates the network-boot side of Raspberry Pi 4 and Pi 5
 // bootloaders: the DHCP client, the TFTP client and the order in which the
 // firmware asks for files. It is a peer of racklet-boot's server written
-// from the wire facts in DESIGN.md only: DHCP and TFTP are encoded and
+// from the wire facts in docs/design.md only: DHCP and TFTP are encoded and
 // decoded by hand here, so a mistake on the server side cannot hide behind a
 // shared helper.
 //

@@ -24,7 +24,7 @@ const (
 
 // Default board revisions sent in option 97.
 const (
-	BoardRevPi4 = 0x00a03111 // Pi 4 Model B 4GB, rev 1.1 (the DESIGN.md capture)
+	BoardRevPi4 = 0x00a03111 // Pi 4 Model B 4GB, rev 1.1 (the docs/design.md capture)
 	BoardRevPi5 = 0x00d04170 // Pi 5 8GB, rev 1.0
 )
 

@@ -7,7 +7,7 @@ import (
 	"fmt"
 )
 
-// The PXE strings and option values the Pi bootloader sends (DESIGN.md).
+// The PXE strings and option values the Pi bootloader sends (docs/design.md).
 const (
 	piClassID = "PXEClient:Arch:00000:UNDI:002001"
 	// DefaultMenu is the option 43 menu text the bootloader looks for unless

@@ -2,6 +2,7 @@ package pisim
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -90,6 +91,12 @@ type Summary struct {
 	// Conflicts lists every address leased to more than one Pi, as
 	// "ADDR: SERIAL, SERIAL": a server bug a real rack would suffer from.
 	Conflicts []string `json:"conflicts,omitempty"`
+}
+
+// String says how the rack did, in one line.
+func (s Summary) String() string {
+	return fmt.Sprintf("%d of %d Pis loaded their kernel; median boot %s, slowest %s; %.1f MiB over TFTP",
+		s.Booted, s.Pis, s.MedianDur.Round(time.Millisecond), s.Slowest.Round(time.Millisecond), float64(s.Bytes)/(1<<20))
 }
 
 // Summarize counts results; the durations cover booted Pis only.

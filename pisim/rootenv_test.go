@@ -9,30 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// needRootTools skips the test (or fails it when CI=true) unless it runs as
-// root and every tool is on PATH.
-func needRootTools(t *testing.T, tools ...string) {
-	t.Helper()
-	var missing []string
-	if os.Geteuid() != 0 {
-		missing = append(missing, "root")
-	}
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			missing = append(missing, tool)
-		}
-	}
-	if len(missing) == 0 {
-		return
-	}
-	msg := "needs " + strings.Join(missing, ", ")
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg + " (CI=true: a missing requirement fails the test)")
-	}
-	t.Skip(msg)
-}
+	"github.com/racklet/racklet-boot/internal/testutil"
+)
 
 // run runs a command with a bounded time and fails the test on error.
 func run(t *testing.T, name string, args ...string) {
@@ -54,9 +33,11 @@ type testLAN struct {
 }
 
 // newTestLAN creates the namespaces with names unique to this test run and
-// removes them when the test ends.
+// removes them when the test ends (it needs root and ip(8)).
 func newTestLAN(t *testing.T, withRouter bool) *testLAN {
 	t.Helper()
+	testutil.NeedRoot(t, "network namespaces")
+	testutil.NeedTool(t, "ip")
 	suf := fmt.Sprintf("%04x%02x", os.Getpid()&0xffff, rand.IntN(256))
 	l := &testLAN{SrvNS: "rkps" + suf, CliNS: "rkpc" + suf, SrvDev: "rkpa" + suf, CliIf: "rkpb" + suf}
 	nss := []string{l.SrvNS, l.CliNS}

@@ -15,7 +15,7 @@ const (
 )
 
 // sequencePi4 plays the Pi 4 bootloader and start4.elf as observed (see
-// DESIGN.md): prefix check, config.txt, self-update and recovery probes,
+// docs/design.md): prefix check, config.txt, self-update and recovery probes,
 // start4.elf, fixup4.dat, config.txt again, initramfs, device tree,
 // overlays, cmdline.txt, then the kernel with a probe before the real read.
 func (b *booter) sequencePi4(ctx context.Context) (string, error) {

@@ -23,8 +23,8 @@ func TestFileEncodings(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
-			if n, ok := cfg.NodeBySerial("5b154510"); !ok || n.Name != "pi-01" || n.Line != 8 {
-				t.Errorf("node = %+v, %v; want pi-01 on line 8", n, ok)
+			if len(cfg.Nodes) != 1 || cfg.Nodes[0].Name != "pi-01" || cfg.Nodes[0].Serial != "5b154510" || cfg.Nodes[0].Line != 8 {
+				t.Errorf("nodes = %+v; want pi-01 (5b154510) on line 8", cfg.Nodes)
 			}
 		})
 	}

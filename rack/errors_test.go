@@ -2,9 +2,7 @@ package rack
 
 import (
 	"errors"
-	"runtime"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -51,29 +49,5 @@ func TestAnchors(t *testing.T) {
 	}
 	if cfg.Nodes[0].Serial != "00000001" {
 		t.Errorf("serial %q lost its leading zeros", cfg.Nodes[0].Serial)
-	}
-}
-
-// TestIndexReleased checks that the lookup index of a dropped config is
-// released with it (configs are replaced on every reload).
-func TestIndexReleased(t *testing.T) {
-	file := bootDir(t)
-	count := func() int {
-		n := 0
-		indexes.Range(func(any, any) bool { n++; return true })
-		return n
-	}
-	before := count()
-	for range 20 {
-		if _, err := Parse([]byte(nodeConfig("pi-01")), file); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := 0; i < 100 && count() > before; i++ {
-		runtime.GC()
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := count(); n > before {
-		t.Errorf("%d indexes still held after their configs were dropped (had %d before)", n, before)
 	}
 }

@@ -32,10 +32,12 @@ func FuzzParse(f *testing.F) {
 			if cfg == nil {
 				t.Fatal("Parse returned neither a config nor an error")
 			}
+			names := map[string]bool{}
 			for _, n := range cfg.Nodes {
-				if got, ok := cfg.NodeByName(n.Name); !ok || got.Name != n.Name {
-					t.Fatalf("valid config: NodeByName(%q) = %v, %v", n.Name, got, ok)
+				if n.Name == "" || names[n.Name] {
+					t.Fatalf("valid config with an empty or repeated node name %q", n.Name)
 				}
+				names[n.Name] = true
 			}
 			return
 		}

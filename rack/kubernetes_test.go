@@ -90,7 +90,7 @@ func TestKubernetesErrors(t *testing.T) {
 		{"token file readable by all", []string{"kubernetes:", "  apiServer: 10.0.0.2:6443", "  caCertHashes: [" + testCAHash + "]", "  token: {file: open-token}"},
 			[]want{{10, "kubernetes.token.file", "chmod 600"}}},
 		{"token file of another shape", []string{"kubernetes:", "  apiServer: 10.0.0.2:6443", "  caCertHashes: [" + testCAHash + "]", "  token: {file: bad-token}"},
-			[]want{{10, "kubernetes.token.file", "not a bootstrap token"}}},
+			[]want{{10, "kubernetes.token.file", "holds no bootstrap token"}}},
 		{"token file missing", []string{"kubernetes:", "  apiServer: 10.0.0.2:6443", "  caCertHashes: [" + testCAHash + "]", "  token: {file: none}"},
 			[]want{{10, "kubernetes.token.file", "cannot read the token file none"}}},
 		{"unknown field", []string{"kubernetes:", "  apiServer: 10.0.0.2:6443", "  token: {kubeconfig: admin.conf, value: abcdef.0123456789abcdef}"},

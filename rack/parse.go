@@ -72,7 +72,6 @@ func Parse(data []byte, filename string) (*Config, error) {
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
-	c.buildIndex()
 	return c, nil
 }
 

@@ -42,6 +42,11 @@ var header = []string{
 
 func withHeader(lines ...string) string { return y(append(append([]string{}, header...), lines...)...) }
 
+// nodeConfig is a proxy-mode config with one Pi named name, on line 8.
+func nodeConfig(name string) string {
+	return withHeader("  mode: proxy", "nodes:", "  - name: "+name, "    kind: rpi4", "    serial: 5b154510", "    boot: {dir: boot}")
+}
+
 func TestParseValid(t *testing.T) {
 	file := bootDir(t)
 	base := filepath.Dir(file)
@@ -91,44 +96,6 @@ func TestParseValid(t *testing.T) {
 	if diff := cmp.Diff(want, cfg, cmp.Comparer(func(a, b netip.Addr) bool { return a == b }),
 		cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
-	}
-
-	for _, tc := range []struct {
-		name string
-		find func() (*Node, bool)
-		want string
-	}{
-		{"by name", func() (*Node, bool) { return cfg.NodeByName("pc-01") }, "pc-01"},
-		{"by mac", func() (*Node, bool) { return cfg.NodeByMAC(mustMAC("dc:a6:32:00:00:01")) }, "pi-01"},
-		{"by serial any case", func() (*Node, bool) { return cfg.NodeBySerial("5B154510") }, "pi-01"},
-		{"unknown mac", func() (*Node, bool) { return cfg.NodeByMAC(mustMAC("dc:a6:32:00:00:99")) }, ""},
-		{"unknown name", func() (*Node, bool) { return cfg.NodeByName("nope") }, ""},
-		{"empty serial", func() (*Node, bool) { return cfg.NodeBySerial("") }, ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			n, ok := tc.find()
-			got := ""
-			if ok {
-				got = n.Name
-			}
-			if got != tc.want {
-				t.Errorf("found %q, want %q", got, tc.want)
-			}
-		})
-	}
-}
-
-func TestLookupWithoutParse(t *testing.T) {
-	cfg := &Config{Nodes: []Node{{Name: "a", MAC: mustMAC("02:00:00:00:00:01"), Serial: "0000000a"}}}
-	if n, ok := cfg.NodeByMAC(mustMAC("02:00:00:00:00:01")); !ok || n.Name != "a" {
-		t.Errorf("NodeByMAC on a config built in code = %v, %v", n, ok)
-	}
-	if n, ok := cfg.NodeBySerial("0000000A"); !ok || n.Name != "a" {
-		t.Errorf("NodeBySerial on a config built in code = %v, %v", n, ok)
-	}
-	var nilCfg *Config
-	if _, ok := nilCfg.NodeByName("a"); ok {
-		t.Error("NodeByName on a nil config found something")
 	}
 }
 

@@ -1,47 +1,23 @@
 package rack
 
 import (
-	"fmt"
 	"path"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/racklet/racklet-boot/internal/ociref"
 	"gopkg.in/yaml.v3"
 )
 
-// LayoutPrefix starts an image reference that names an OCI layout directory:
-// "oci-layout:DIR[:tag]" (the tag defaults to "latest").
-const LayoutPrefix = "oci-layout:"
-
-// SplitLayout splits "oci-layout:DIR[:tag]" into the directory and the tag
-// ("latest" when none is given). ok is false when ref is not a layout reference.
-func SplitLayout(ref string) (dir, tag string, ok bool) {
-	spec, ok := strings.CutPrefix(ref, LayoutPrefix)
-	if !ok {
-		return "", "", false
-	}
-	if i := strings.LastIndex(spec, ":"); i > 0 && !strings.Contains(spec[i:], "/") {
-		return spec[:i], spec[i+1:], true
-	}
-	return spec, "latest", true
-}
-
-// ImageRepository returns the repository a trust rule is matched against:
-// "oci-layout:DIR" for layout references, else the registry repository in
-// full ("registry.lan:5000/racklet/os"; Docker Hub names are expanded to
-// "index.docker.io/library/…").
+// ImageRepository returns the repository a trust rule is matched against
+// (ociref.Ref.Repository): "oci-layout:DIR" for layout references, else the
+// registry repository in full ("registry.lan:5000/racklet/os"; Docker Hub
+// names are expanded to "index.docker.io/library/…").
 func ImageRepository(ref string) (string, error) {
-	if dir, _, ok := SplitLayout(ref); ok {
-		if dir == "" {
-			return "", fmt.Errorf("%q names no OCI layout directory", ref)
-		}
-		return LayoutPrefix + dir, nil
-	}
-	r, err := name.ParseReference(ref, name.WeakValidation)
+	r, err := ociref.Parse(ref)
 	if err != nil {
-		return "", fmt.Errorf("%q is not an image reference: %w", ref, err)
+		return "", err
 	}
-	return r.Context().Name(), nil
+	return r.Repository(), nil
 }
 
 // TrustFor returns the first trust rule whose pattern matches the repository

@@ -7,8 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"time"
-
-	"github.com/sigstore/sigstore/pkg/signature"
 )
 
 // APIVersion and Kind identify the rack config format this package reads.
@@ -43,8 +41,6 @@ type TrustRule struct {
 	// reference, as in "registry.lan:5000/racklet/*" or "oci-layout:/srv/images".
 	Repositories []string   `yaml:"repositories"`
 	Keys         []TrustKey `yaml:"keys"`
-	// Verifiers are Keys, parsed when the config is validated, in order.
-	Verifiers []signature.Verifier `yaml:"-"`
 	// Line is where the rule starts in the config file (for messages).
 	Line int `yaml:"-"`
 }
@@ -53,6 +49,9 @@ type TrustRule struct {
 type TrustKey struct {
 	File string `yaml:"file,omitempty"` // relative to the config file's directory
 	PEM  string `yaml:"pem,omitempty"`
+	// Data is the key's PEM, as validation read it (from File or PEM): the
+	// image store makes its verifiers from it.
+	Data []byte `yaml:"-"`
 }
 
 // Images says how image references are fetched.

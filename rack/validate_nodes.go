@@ -1,13 +1,13 @@
 package rack
 
 import (
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/racklet/racklet-boot/hatlink"
 )
 
 // nodes checks each node and the uniqueness of names, MACs, serials and addresses.
@@ -56,7 +56,7 @@ func (v *validator) nodes() {
 			}
 		}
 		if n.HATKey != "" {
-			if _, err := hatlink.ParseKey(n.HATKey); err != nil {
+			if err := checkHATKey(n.HATKey); err != nil {
 				v.at(p+".hatKey", "not a HAT public key (want ed25519:<base64>, as racklet-agent identity prints it): %v", err)
 			}
 		}
@@ -165,4 +165,21 @@ func isHexLen(s string, n int) bool {
 	}
 	_, err := hex.DecodeString(s)
 	return err == nil
+}
+
+// HATKeyPrefix starts a HAT key in the config: "ed25519:" and the 32-byte
+// Ed25519 public key in standard base64, as racklet-agent identity prints it
+// (hatlink.EncodeKey writes the same form).
+const HATKeyPrefix = "ed25519:"
+
+// checkHATKey checks the form of a hatKey.
+func checkHATKey(s string) error {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(s), HATKeyPrefix)
+	if !ok {
+		return fmt.Errorf("%q does not start with %q", s, HATKeyPrefix)
+	}
+	if b, err := base64.StdEncoding.DecodeString(rest); err != nil || len(b) != ed25519.PublicKeySize {
+		return fmt.Errorf("%q: want %d bytes of standard base64 after %q", s, ed25519.PublicKeySize, HATKeyPrefix)
+	}
+	return nil
 }

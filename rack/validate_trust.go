@@ -1,6 +1,14 @@
 package rack
 
 import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -8,10 +16,10 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/racklet/racklet-boot/sign"
+	"github.com/racklet/racklet-boot/internal/ociref"
 )
 
-// trust checks the trust rules and parses their keys into Verifiers.
+// trust checks the trust rules and reads their keys into TrustKey.Data.
 func (v *validator) trust() {
 	for i := range v.c.Trust {
 		r := &v.c.Trust[i]
@@ -27,15 +35,14 @@ func (v *validator) trust() {
 		if len(r.Keys) == 0 {
 			v.at(p+".keys", "required: at least one public key, as {file: cosign.pub} or {pem: \"-----BEGIN PUBLIC KEY-----...\"}")
 		}
-		r.Verifiers = nil
 		for j := range r.Keys {
-			v.trustKey(fmt.Sprintf("%s.keys[%d]", p, j), r, &r.Keys[j])
+			v.trustKey(fmt.Sprintf("%s.keys[%d]", p, j), &r.Keys[j])
 		}
 	}
 }
 
-// trustKey parses one key of r, appending its verifier.
-func (v *validator) trustKey(p string, r *TrustRule, k *TrustKey) {
+// trustKey reads and checks one key.
+func (v *validator) trustKey(p string, k *TrustKey) {
 	var pem []byte
 	switch {
 	case k.File != "" && k.PEM != "":
@@ -56,8 +63,7 @@ func (v *validator) trustKey(p string, r *TrustRule, k *TrustKey) {
 		v.at(p, "needs file (a cosign.pub) or pem (the key's PEM text)")
 		return
 	}
-	ver, err := sign.ParsePublicKey(pem)
-	if err != nil {
+	if err := checkPublicKey(pem); err != nil {
 		field := ".pem"
 		if k.File != "" {
 			field = ".file"
@@ -65,7 +71,43 @@ func (v *validator) trustKey(p string, r *TrustRule, k *TrustKey) {
 		v.at(p+field, "not a usable public key (want a PEM PUBLIC KEY, ECDSA P-256 or Ed25519, as cosign.pub): %v", err)
 		return
 	}
-	r.Verifiers = append(r.Verifiers, ver)
+	k.Data = pem
+}
+
+// checkPublicKey accepts what signature verification can use: one PEM
+// PUBLIC KEY block (PKIX) holding an ECDSA (P-256, P-384, P-521), Ed25519
+// or RSA (2048 to 4096 bits) key.
+func checkPublicKey(data []byte) error {
+	block, rest := pem.Decode(data)
+	if block == nil {
+		return errors.New("no PEM block")
+	}
+	if block.Type != "PUBLIC KEY" {
+		return fmt.Errorf("PEM block is %q, want \"PUBLIC KEY\"", block.Type)
+	}
+	if len(bytes.TrimSpace(rest)) > 0 {
+		return errors.New("more than one PEM block")
+	}
+	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return err
+	}
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256(), elliptic.P384(), elliptic.P521():
+			return nil
+		}
+		return fmt.Errorf("ECDSA curve %s is not supported", k.Curve.Params().Name)
+	case ed25519.PublicKey:
+		return nil
+	case *rsa.PublicKey:
+		if n := k.N.BitLen(); n < 2048 || n > 4096 {
+			return fmt.Errorf("RSA key of %d bits, want 2048 to 4096", n)
+		}
+		return nil
+	}
+	return fmt.Errorf("%T keys are not supported", pub)
 }
 
 // maxKeyFile bounds a public key file: a PEM public key is a few hundred bytes.
@@ -111,14 +153,23 @@ func (v *validator) images() {
 // image checks a boot.image reference: it parses, a trust rule covers it,
 // and oci-layout directories are made absolute.
 func (v *validator) image(p string, b *Boot) {
-	if dir, tag, ok := SplitLayout(b.Image); ok && dir != "" {
-		b.Image = LayoutPrefix + absUnder(v.base, dir) + ":" + tag
-	}
-	repo, err := ImageRepository(b.Image)
+	r, err := ociref.Parse(b.Image)
 	if err != nil {
 		v.at(p, "%v", err)
 		return
 	}
+	switch r.Kind {
+	case ociref.Layout:
+		r.Path = absUnder(v.base, r.Path)
+		if r.Digest == "" {
+			r.Tag = r.TagOr(ociref.DefaultTag)
+		}
+		b.Image = r.String()
+	case ociref.Archive:
+		v.at(p, "a docker-archive is not an image source: push it to a registry or an OCI layout (racklet-image copy)")
+		return
+	}
+	repo := r.Repository()
 	if _, _, _, ok := v.c.TrustFor(b.Image); !ok {
 		v.at(p, "no trust rule covers repository %s: add one to trust: with the key its images are signed with (unsigned images are never booted)", repo)
 	}

@@ -5,18 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
-	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/racklet/racklet-boot/internal/ociref"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
-
-// LayoutPrefix starts a reference to an image in an OCI layout directory:
-// oci-layout:DIR[:tag].
-const LayoutPrefix = "oci-layout:"
 
 // CopyResult says what Copy moved.
 type CopyResult struct {
@@ -32,13 +27,13 @@ type CopyResult struct {
 // air-gapped rack and back. An unsigned source is copied and reported with
 // zero signatures; callers that need one verify first.
 //
-// insecure allows plain-HTTP registries, as --insecure does.
-func Copy(ctx context.Context, src, dst string, insecure bool, opts ...remote.Option) (CopyResult, error) {
-	from, fromTag, err := location(src, insecure, opts, false)
+// reg says how registries are reached (--insecure is reg.Insecure).
+func Copy(ctx context.Context, src, dst string, reg ociref.Options) (CopyResult, error) {
+	from, fromTag, err := location(ctx, src, reg, false)
 	if err != nil {
 		return CopyResult{}, err
 	}
-	to, toTag, err := location(dst, insecure, opts, true)
+	to, toTag, err := location(ctx, dst, reg, true)
 	if err != nil {
 		return CopyResult{}, err
 	}
@@ -72,15 +67,19 @@ func Copy(ctx context.Context, src, dst string, insecure bool, opts ...remote.Op
 
 // location parses a Copy reference into a store and a tag. create makes a
 // missing OCI layout directory.
-func location(ref string, insecure bool, opts []remote.Option, create bool) (store, string, error) {
-	if rest, ok := strings.CutPrefix(ref, LayoutPrefix); ok {
-		dir, tag := rest, "latest"
-		if i := strings.LastIndexByte(rest, ':'); i > 0 && !strings.Contains(rest[i+1:], "/") {
-			dir, tag = rest[:i], rest[i+1:]
+func location(ctx context.Context, ref string, reg ociref.Options, create bool) (store, string, error) {
+	r, err := ociref.Parse(ref)
+	if err != nil {
+		return nil, "", fmt.Errorf("%q: want host/repo:tag or oci-layout:DIR[:tag]: %w", ref, err)
+	}
+	switch r.Kind {
+	case ociref.Archive:
+		return nil, "", fmt.Errorf("%q: want host/repo:tag or oci-layout:DIR[:tag], not a docker-archive", ref)
+	case ociref.Layout:
+		if r.Digest != "" {
+			return nil, "", fmt.Errorf("%q: want oci-layout:DIR[:tag], not a digest", ref)
 		}
-		if dir == "" || tag == "" {
-			return nil, "", fmt.Errorf("%q: want oci-layout:DIR[:tag]", ref)
-		}
+		dir := r.Path
 		if _, err := layout.FromPath(dir); err != nil {
 			if !create {
 				return nil, "", fmt.Errorf("open OCI layout %s: %w", dir, err)
@@ -92,15 +91,11 @@ func location(ref string, insecure bool, opts []remote.Option, create bool) (sto
 				return nil, "", fmt.Errorf("make OCI layout %s: %w", dir, err)
 			}
 		}
-		return &layoutStore{dir: dir}, tag, nil
+		return &layoutStore{dir: dir}, r.TagOr(ociref.DefaultTag), nil
 	}
-	var nopts []name.Option
-	if insecure {
-		nopts = append(nopts, name.Insecure)
-	}
-	tag, err := name.NewTag(ref, nopts...)
+	tag, err := reg.Tag(ref)
 	if err != nil {
 		return nil, "", fmt.Errorf("%q: want host/repo:tag or oci-layout:DIR[:tag]: %w", ref, err)
 	}
-	return newRegistryStore(tag.Context(), opts), tag.TagStr(), nil
+	return newRegistryStore(tag.Context(), reg.Remote(ctx)), tag.TagStr(), nil
 }

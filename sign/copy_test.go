@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/racklet/racklet-boot/internal/ociref"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/sigstore/sigstore/pkg/signature"
 )
@@ -21,7 +23,7 @@ func TestCopyKeepsSignatures(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "airgap")
-	res, err := Copy(ctx, host+"/racklet/os:v1", "oci-layout:"+dir+":v1", true)
+	res, err := Copy(ctx, host+"/racklet/os:v1", "oci-layout:"+dir+":v1", ociref.Options{Insecure: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +33,7 @@ func TestCopyKeepsSignatures(t *testing.T) {
 	if _, err := VerifyLayout(ctx, dir, res.Digest, []signature.Verifier{v}); err != nil {
 		t.Fatalf("signature does not verify in the layout: %v", err)
 	}
-	if _, err := Copy(ctx, "oci-layout:"+dir+":v1", host+"/mirror/os:v1", true); err != nil {
+	if _, err := Copy(ctx, "oci-layout:"+dir+":v1", host+"/mirror/os:v1", ociref.Options{Insecure: true}); err != nil {
 		t.Fatal(err)
 	}
 	back, err := name.NewDigest(host+"/mirror/os@"+res.Digest.String(), name.Insecure)
@@ -43,11 +45,11 @@ func TestCopyKeepsSignatures(t *testing.T) {
 	}
 
 	unsigned := pushRandom(t, host, "racklet/unsigned")
-	res, err = Copy(ctx, host+"/racklet/unsigned:v1", "oci-layout:"+dir+":u", true)
+	res, err = Copy(ctx, host+"/racklet/unsigned:v1", "oci-layout:"+dir+":u", ociref.Options{Insecure: true})
 	if err != nil || res.Signatures != 0 || res.Digest.String() != unsigned.DigestStr() {
 		t.Fatalf("copy of an unsigned image = %+v, %v; want it copied with 0 signatures", res, err)
 	}
-	if _, err := Copy(ctx, "oci-layout:"+filepath.Join(t.TempDir(), "none")+":v1", "oci-layout:"+dir+":x", true); err == nil {
+	if _, err := Copy(ctx, "oci-layout:"+filepath.Join(t.TempDir(), "none")+":v1", "oci-layout:"+dir+":x", ociref.Options{Insecure: true}); err == nil {
 		t.Error("copy from a missing layout succeeded")
 	}
 }

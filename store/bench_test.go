@@ -26,7 +26,7 @@ var delays = []time.Duration{DefaultBatchDelay, 10 * time.Millisecond}
 func BenchmarkPutLeaseParallel(b *testing.B) {
 	for _, d := range delays {
 		b.Run("delay="+d.String(), func(b *testing.B) {
-			s, err := OpenBolt(filepath.Join(b.TempDir(), "state.db"), WithBatchDelay(d))
+			s, err := OpenBolt(filepath.Join(b.TempDir(), "state.db"), BoltOptions{BatchDelay: d})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -52,7 +52,7 @@ func BenchmarkPutLeaseParallel(b *testing.B) {
 // BenchmarkPutLeaseParallelUpdate is the baseline without group commit: the
 // same storm with one bbolt Update (one fsync) per lease.
 func BenchmarkPutLeaseParallelUpdate(b *testing.B) {
-	s, err := OpenBolt(filepath.Join(b.TempDir(), "state.db"))
+	s, err := OpenBolt(filepath.Join(b.TempDir(), "state.db"), BoltOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func BenchmarkPutLeaseParallelUpdate(b *testing.B) {
 func BenchmarkPutLease(b *testing.B) {
 	for _, d := range delays {
 		b.Run("delay="+d.String(), func(b *testing.B) {
-			s, err := OpenBolt(filepath.Join(b.TempDir(), "state.db"), WithBatchDelay(d))
+			s, err := OpenBolt(filepath.Join(b.TempDir(), "state.db"), BoltOptions{BatchDelay: d})
 			if err != nil {
 				b.Fatal(err)
 			}

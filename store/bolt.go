@@ -28,26 +28,19 @@ var (
 	bucketEvents = []byte("events") // Node.Key -> bucket of 8-byte big-endian seq -> Event JSON
 )
 
-// Option configures OpenBolt.
-type Option func(*options)
-
-type options struct {
-	eventLimit  int
-	openTimeout time.Duration
-	batchDelay  time.Duration
+// BoltOptions tune OpenBolt; each zero field takes its default.
+type BoltOptions struct {
+	// EventLimit is how many events are kept per node (default
+	// DefaultEventLimit); the oldest are dropped on append. Lowering it
+	// trims each log on its next append.
+	EventLimit int
+	// OpenTimeout is how long OpenBolt waits for another process to release
+	// the file lock (default DefaultOpenTimeout).
+	OpenTimeout time.Duration
+	// BatchDelay is how long a write waits to share its commit with
+	// concurrent writes (default DefaultBatchDelay; bbolt's own is 10 ms).
+	BatchDelay time.Duration
 }
-
-// WithEventLimit sets how many events are kept per node (default 256); the
-// oldest are dropped on append. Lowering it trims each log on its next append.
-func WithEventLimit(n int) Option { return func(o *options) { o.eventLimit = n } }
-
-// WithOpenTimeout sets how long OpenBolt waits for another process to release
-// the file lock (default 2 s).
-func WithOpenTimeout(d time.Duration) Option { return func(o *options) { o.openTimeout = d } }
-
-// WithBatchDelay sets how long a write waits to share its commit with
-// concurrent writes (default 2 ms; bbolt's own default is 10 ms).
-func WithBatchDelay(d time.Duration) Option { return func(o *options) { o.batchDelay = d } }
 
 // Bolt is the Store backed by one bbolt file. Every write goes through
 // DB.Batch: concurrent writers share one transaction and one fsync (group
@@ -67,26 +60,31 @@ var _ Store = (*Bolt)(nil)
 // OpenBolt opens (creating if needed, with its directory) the state database
 // at path. If another process holds it, OpenBolt fails after the open timeout
 // with an error naming the file and wrapping ErrLocked.
-func OpenBolt(path string, opts ...Option) (*Bolt, error) {
-	o := options{eventLimit: DefaultEventLimit, openTimeout: DefaultOpenTimeout, batchDelay: DefaultBatchDelay}
-	for _, opt := range opts {
-		opt(&o)
+func OpenBolt(path string, o BoltOptions) (*Bolt, error) {
+	if o.EventLimit == 0 {
+		o.EventLimit = DefaultEventLimit
 	}
-	if o.eventLimit < 1 {
-		return nil, fmt.Errorf("open state database %s: event limit %d: keep at least 1 event per node", path, o.eventLimit)
+	if o.OpenTimeout == 0 {
+		o.OpenTimeout = DefaultOpenTimeout
+	}
+	if o.BatchDelay == 0 {
+		o.BatchDelay = DefaultBatchDelay
+	}
+	if o.EventLimit < 1 {
+		return nil, fmt.Errorf("open state database %s: event limit %d: keep at least 1 event per node", path, o.EventLimit)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open state database: create its directory: %w", err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.openTimeout})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.OpenTimeout})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("open state database %s: waited %s for its lock: is another racklet-boot running with this data directory? %w",
-			path, o.openTimeout, ErrLocked)
+			path, o.OpenTimeout, ErrLocked)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open state database %s: %w", path, err)
 	}
-	db.MaxBatchDelay = o.batchDelay
+	db.MaxBatchDelay = o.BatchDelay
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketLeases, bucketNodes, bucketEvents} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -99,7 +97,7 @@ func OpenBolt(path string, opts ...Option) (*Bolt, error) {
 		db.Close()
 		return nil, fmt.Errorf("open state database %s: create buckets: %w", path, err)
 	}
-	return &Bolt{db: db, path: path, eventLimit: o.eventLimit}, nil
+	return &Bolt{db: db, path: path, eventLimit: o.EventLimit}, nil
 }
 
 // Path returns the database file name.

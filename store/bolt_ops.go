@@ -36,7 +36,7 @@ func (b *Bolt) DeleteLease(ctx context.Context, mac string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	key, err := normalizeMAC(mac)
+	key, err := leaseKey(mac)
 	if err != nil {
 		return fmt.Errorf("delete lease: %w", err)
 	}

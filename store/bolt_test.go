@@ -14,9 +14,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func openBolt(t *testing.T, path string, opts ...Option) *Bolt {
+func openBolt(t *testing.T, path string, opts BoltOptions) *Bolt {
 	t.Helper()
-	b, err := OpenBolt(path, opts...)
+	b, err := OpenBolt(path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +27,7 @@ func openBolt(t *testing.T, path string, opts ...Option) *Bolt {
 func TestRestart(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "data", "state.db") // the directory is created
-	b := openBolt(t, path, WithEventLimit(4))
+	b := openBolt(t, path, BoltOptions{EventLimit: 4})
 	leases := []Lease{
 		{MAC: "dc:a6:32:00:00:01", Addr: addr1, Node: "pi-01", Hostname: "pi-01", Expiry: t0, State: "bound"},
 		{MAC: "dc:a6:32:00:00:02", Addr: addr2, Expiry: t0, State: "declined"},
@@ -60,7 +60,7 @@ func TestRestart(t *testing.T) {
 	}
 
 	// Reopen with a lower limit: the log keeps 4 until the next append trims it to 2.
-	b = openBolt(t, path, WithEventLimit(2))
+	b = openBolt(t, path, BoltOptions{EventLimit: 2})
 	defer b.Close()
 	gotLeases, err := b.Leases(ctx)
 	if diff := cmp.Diff(leases, gotLeases, cmpOpts...); err != nil || diff != "" {
@@ -86,10 +86,10 @@ func TestRestart(t *testing.T) {
 // TestLocked opens the same file twice: the second open names the file and wraps ErrLocked.
 func TestLocked(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
-	b := openBolt(t, path)
+	b := openBolt(t, path, BoltOptions{})
 	defer b.Close()
 	start := time.Now()
-	_, err := OpenBolt(path, WithOpenTimeout(200*time.Millisecond))
+	_, err := OpenBolt(path, BoltOptions{OpenTimeout: 200 * time.Millisecond})
 	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), path) {
 		t.Fatalf("second open: %v; want an error naming %s and wrapping ErrLocked", err, path)
 	}
@@ -97,7 +97,7 @@ func TestLocked(t *testing.T) {
 		t.Errorf("second open gave up after %s, before its timeout", d)
 	}
 	b.Close()
-	b2 := openBolt(t, path, WithOpenTimeout(200*time.Millisecond))
+	b2 := openBolt(t, path, BoltOptions{OpenTimeout: 200 * time.Millisecond})
 	b2.Close()
 }
 
@@ -110,15 +110,15 @@ func TestOpenErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		path string
-		opts []Option
+		opts BoltOptions
 		want string
 	}{
-		{"path is a directory", dir, nil, "open state database " + dir},
-		{"not a bbolt file", garbage, nil, "open state database " + garbage},
-		{"event limit zero", filepath.Join(dir, "x.db"), []Option{WithEventLimit(0)}, "keep at least 1 event"},
+		{"path is a directory", dir, BoltOptions{}, "open state database " + dir},
+		{"not a bbolt file", garbage, BoltOptions{}, "open state database " + garbage},
+		{"event limit below one", filepath.Join(dir, "x.db"), BoltOptions{EventLimit: -1}, "keep at least 1 event"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := OpenBolt(tc.path, tc.opts...)
+			b, err := OpenBolt(tc.path, tc.opts)
 			if err == nil {
 				b.Close()
 				t.Fatalf("OpenBolt(%s) succeeded", tc.path)
@@ -133,7 +133,7 @@ func TestOpenErrors(t *testing.T) {
 // TestGroupCommit checks that concurrent writers share commits.
 func TestGroupCommit(t *testing.T) {
 	ctx := context.Background()
-	b := openBolt(t, filepath.Join(t.TempDir(), "state.db"), WithBatchDelay(20*time.Millisecond))
+	b := openBolt(t, filepath.Join(t.TempDir(), "state.db"), BoltOptions{BatchDelay: 20 * time.Millisecond})
 	defer b.Close()
 	const n = 64
 	var wg sync.WaitGroup

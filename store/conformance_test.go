@@ -18,7 +18,7 @@ func backends(t *testing.T) map[string]func(t *testing.T) Store {
 	return map[string]func(t *testing.T) Store{
 		"memory": func(t *testing.T) Store { return NewMemoryLimit(3) },
 		"bolt": func(t *testing.T) Store {
-			b, err := OpenBolt(filepath.Join(t.TempDir(), "state.db"), WithEventLimit(3))
+			b, err := OpenBolt(filepath.Join(t.TempDir(), "state.db"), BoltOptions{EventLimit: 3})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -72,6 +72,23 @@ func TestConformance(t *testing.T) {
 		{"lease without address", func(ctx context.Context, s Store) (any, error) {
 			return nil, s.PutLease(ctx, Lease{MAC: "dc:a6:32:00:00:03"})
 		}, nil, ErrInvalid},
+		{"quarantine an address", func(ctx context.Context, s Store) (any, error) {
+			return nil, s.PutLease(ctx, Lease{MAC: DeclinedPrefix + addr1.String(), Addr: addr1, Expiry: t0, State: "declined"})
+		}, nil, nil},
+		{"quarantine key naming another address", func(ctx context.Context, s Store) (any, error) {
+			return nil, s.PutLease(ctx, Lease{MAC: DeclinedPrefix + addr2.String(), Addr: addr1, State: "declined"})
+		}, nil, ErrInvalid},
+		{"quarantine key without an address", func(ctx context.Context, s Store) (any, error) {
+			return nil, s.PutLease(ctx, Lease{MAC: DeclinedPrefix + "nope", Addr: addr1, State: "declined"})
+		}, nil, ErrInvalid},
+		{"quarantine kept beside the leases", func(ctx context.Context, s Store) (any, error) { return s.Leases(ctx) }, []Lease{
+			{MAC: "dc:a6:32:00:00:01", Addr: addr1, Expiry: t0, State: "bound"},
+			{MAC: "dc:a6:32:00:00:02", Addr: addr2, Node: "pi-02", Expiry: t0.Add(time.Hour), State: "bound"},
+			{MAC: DeclinedPrefix + addr1.String(), Addr: addr1, Expiry: t0, State: "declined"},
+		}, nil},
+		{"quarantine lifted", func(ctx context.Context, s Store) (any, error) {
+			return nil, s.DeleteLease(ctx, DeclinedPrefix+addr1.String())
+		}, nil, nil},
 		{"delete a lease by another spelling", func(ctx context.Context, s Store) (any, error) {
 			return nil, s.DeleteLease(ctx, "DC-A6-32-00-00-01")
 		}, nil, nil},

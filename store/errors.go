@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -29,15 +31,36 @@ func normalizeMAC(s string) (string, error) {
 	return m.String(), nil
 }
 
-// checkLease validates a lease and normalises its MAC.
+// DeclinedPrefix starts the key of a quarantined address: a lease whose MAC
+// is DeclinedPrefix followed by its own address belongs to no client (DHCP
+// DECLINE: the address is in use by a machine that never asked for it).
+const DeclinedPrefix = "declined:"
+
+// leaseKey returns the key a lease is stored under: its normalised MAC, or
+// DeclinedPrefix + address for a quarantined address.
+func leaseKey(s string) (string, error) {
+	if rest, ok := strings.CutPrefix(s, DeclinedPrefix); ok {
+		a, err := netip.ParseAddr(rest)
+		if err != nil {
+			return "", fmt.Errorf("%w: declined lease key %q: %v", ErrInvalid, s, err)
+		}
+		return DeclinedPrefix + a.String(), nil
+	}
+	return normalizeMAC(s)
+}
+
+// checkLease validates a lease and normalises its key.
 func checkLease(l *Lease) error {
-	mac, err := normalizeMAC(l.MAC)
+	mac, err := leaseKey(l.MAC)
 	if err != nil {
 		return err
 	}
 	l.MAC = mac
 	if !l.Addr.IsValid() {
 		return fmt.Errorf("%w: lease for %s has no address", ErrInvalid, mac)
+	}
+	if strings.HasPrefix(mac, DeclinedPrefix) && mac != DeclinedPrefix+l.Addr.String() {
+		return fmt.Errorf("%w: declined lease %s is for address %s", ErrInvalid, mac, l.Addr)
 	}
 	return nil
 }

@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 // killChild writes leases from several goroutines forever, printing each MAC
 // only after PutLease returned, until the parent kills it.
 func killChild(path string) int {
-	b, err := OpenBolt(path, WithOpenTimeout(10*time.Second))
+	b, err := OpenBolt(path, BoltOptions{OpenTimeout: 10 * time.Second})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -69,7 +69,7 @@ func TestKill9(t *testing.T) {
 	total := 0
 	for round := range 4 {
 		printed := runAndKill(t, path, round)
-		b, err := OpenBolt(path, WithOpenTimeout(5*time.Second))
+		b, err := OpenBolt(path, BoltOptions{OpenTimeout: 5 * time.Second})
 		if err != nil {
 			t.Fatalf("round %d: reopen after kill -9: %v", round, err)
 		}

@@ -66,7 +66,7 @@ func (m *Memory) PutLease(ctx context.Context, l Lease) error {
 
 // DeleteLease removes the lease of mac; deleting a missing lease is not an error.
 func (m *Memory) DeleteLease(ctx context.Context, mac string) error {
-	key, err := normalizeMAC(mac)
+	key, err := leaseKey(mac)
 	if err != nil {
 		return fmt.Errorf("delete lease: %w", err)
 	}

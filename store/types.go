@@ -12,7 +12,7 @@ import (
 
 // Lease is one DHCP address binding.
 type Lease struct {
-	MAC      string     `json:"mac"` // lower-case, colon-separated
+	MAC      string     `json:"mac"` // lower-case, colon-separated; DeclinedPrefix+Addr for a quarantined address
 	Addr     netip.Addr `json:"addr"`
 	Node     string     `json:"node,omitempty"` // node name when the client is known
 	Hostname string     `json:"hostname,omitempty"`

@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/racklet/racklet-boot/boot/dhcp/dhcptest"
-	"github.com/racklet/racklet-boot/rack"
 	"github.com/racklet/racklet-boot/store"
 )
 
@@ -23,15 +21,14 @@ const benchClients = 50000
 
 func benchServer(b *testing.B, ls LeaseStore) *Server {
 	s := New(Settings{
-		Mode:       rack.DHCPFull,
+		Mode:       ModeFull,
 		ServerAddr: netip.MustParseAddr("10.8.0.1"),
 		Subnet:     netip.MustParsePrefix("10.8.0.0/16"),
-		Pool:       &rack.Pool{Start: netip.MustParseAddr("10.8.1.0"), End: netip.MustParseAddr("10.8.255.250")},
+		Pool:       &Pool{Start: netip.MustParseAddr("10.8.1.0"), End: netip.MustParseAddr("10.8.255.250")},
 		Router:     netip.MustParseAddr("10.8.0.1"),
 		LeaseTime:  time.Hour,
-		Unknown:    rack.UnknownDefault,
-	})
-	s.Leases = ls
+		Unknown:    UnknownDefault,
+	}, Options{Leases: ls})
 	return s
 }
 
@@ -79,7 +76,7 @@ func (t doraTemplates) dora(b *testing.B, s *Server, i uint32) {
 // BenchmarkHandleDORA is the full allocate+persist+reply path with an
 // in-memory store: the server's own cost per lease.
 func BenchmarkHandleDORA(b *testing.B) {
-	s := benchServer(b, dhcptest.NewStore())
+	s := benchServer(b, newTestStore())
 	t := newTemplates(b)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -91,7 +88,7 @@ func BenchmarkHandleDORA(b *testing.B) {
 // BenchmarkHandleDORABoltParallel is the same path with the bbolt store
 // (fsync before each ACK) and concurrent clients, so writes share commits.
 func BenchmarkHandleDORABoltParallel(b *testing.B) {
-	st, err := store.OpenBolt(filepath.Join(b.TempDir(), "leases.db"))
+	st, err := store.OpenBolt(filepath.Join(b.TempDir(), "leases.db"), store.BoltOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

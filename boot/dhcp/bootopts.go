@@ -6,7 +6,6 @@ import (
 	"net/netip"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/racklet/racklet-boot/rack"
 )
 
 // DefaultPiMenu is the option 43 menu text the Pi bootloader matches by default.
@@ -32,9 +31,9 @@ func PiOption43(menu string) []byte {
 }
 
 // efiName picks the EFI binary for an arch when the node names none.
-func efiName(b *rack.Boot, arch int) string {
-	if b != nil && b.EFI != "" {
-		return b.EFI
+func efiName(efi string, arch int) string {
+	if efi != "" {
+		return efi
 	}
 	switch arch {
 	case 6, 15:
@@ -57,7 +56,7 @@ type bootFile struct {
 
 // chooseBoot decides what to tell a boot client; ok is false for clients that
 // get no boot answer (not a boot client).
-func chooseBoot(s *Settings, c Client, b *rack.Boot) (bootFile, bool) {
+func chooseBoot(s *Settings, c Client, efi string) (bootFile, bool) {
 	port := s.HTTPPort
 	if port == 0 {
 		port = 80
@@ -71,13 +70,13 @@ func chooseBoot(s *Settings, c Client, b *rack.Boot) (bootFile, bool) {
 			file: base + "/ipxe/" + MACDashes(c.MAC) + "/boot.ipxe"}, true
 	case c.HTTP:
 		return bootFile{vendorClass: "HTTPClient",
-			file: base + "/boot/" + MACDashes(c.MAC) + "/" + efiName(b, c.Arch)}, true
+			file: base + "/boot/" + MACDashes(c.MAC) + "/" + efiName(efi, c.Arch)}, true
 	case c.UBoot:
-		return bootFile{siaddr: true, file: efiName(b, c.Arch)}, true
+		return bootFile{siaddr: true, file: efiName(efi, c.Arch)}, true
 	case c.PXE && c.Arch == 0:
 		return bootFile{siaddr: true, vendorClass: "PXEClient", file: "undionly.kpxe"}, true
 	case c.PXE && c.Arch > 0:
-		return bootFile{siaddr: true, vendorClass: "PXEClient", file: efiName(b, c.Arch)}, true
+		return bootFile{siaddr: true, vendorClass: "PXEClient", file: efiName(efi, c.Arch)}, true
 	case c.PXE:
 		// PXEClient without option 93: legacy BIOS ROMs.
 		return bootFile{siaddr: true, vendorClass: "PXEClient", file: "undionly.kpxe"}, true

@@ -72,7 +72,7 @@ func project(c Client) classified {
 }
 
 func TestClassify(t *testing.T) {
-	// The real Pi 4 option 97 from DESIGN.md, and variants of it.
+	// The real Pi 4 option 97 from docs/design.md, and variants of it.
 	real4 := "00" + "52506934" + "1131a000" + "322ef8ed" + "1045155b"
 	tests := map[string]struct {
 		mac  string

@@ -275,7 +275,7 @@ func (x *exchange) bootOptions(r *dhcpv4.DHCPv4) {
 	if !x.bootOK {
 		return
 	}
-	if bf, ok := chooseBoot(x.st, x.c, x.boot); ok {
+	if bf, ok := chooseBoot(x.st, x.c, x.efi); ok {
 		applyBoot(r, x.st, x.c, bf)
 	}
 }

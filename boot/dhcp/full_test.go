@@ -7,7 +7,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/racklet/racklet-boot/boot/dhcp/dhcptest"
 )
 
 func TestFullDORA(t *testing.T) {
@@ -27,13 +26,13 @@ func TestFullDORA(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("offer (-want +got):\n%s", diff)
 	}
-	if _, ok := h.store.Lease("02:00:00:00:00:01"); ok {
+	if _, ok := h.store.lease("02:00:00:00:00:01"); ok {
 		t.Error("an offer was persisted; only acknowledged leases should be")
 	}
 	if a := h.dora(t, "02:00:00:00:00:01", dhcpv4.OptHostName("web-1")); a != "127.0.0.100" {
 		t.Errorf("ACK address %s, want the offered 127.0.0.100", a)
 	}
-	l, ok := h.store.Lease("02:00:00:00:00:01")
+	l, ok := h.store.lease("02:00:00:00:00:01")
 	if !ok {
 		t.Fatal("lease not in the store when the ACK arrived")
 	}
@@ -93,7 +92,7 @@ func TestFullRequestStates(t *testing.T) {
 			}
 			r := h.expect(t, m, tc.want)
 			if tc.want == dhcpv4.MessageTypeAck {
-				l, _ := h.store.Lease(tc.mac)
+				l, _ := h.store.lease(tc.mac)
 				if !l.Expiry.Equal(h.clock.Now().Add(time.Hour)) {
 					t.Errorf("lease not extended: expiry %v, want %v", l.Expiry, h.clock.Now().Add(time.Hour))
 				}
@@ -122,7 +121,7 @@ func TestFullReuseReleaseDecline(t *testing.T) {
 	rel := msg(t, dhcpv4.MessageTypeRelease, "02:00:00:00:00:01", dhcpv4.OptServerIdentifier(ip("127.0.0.1")))
 	rel.ClientIPAddr = ip(a)
 	h.expectNone(t, rel)
-	if _, ok := h.store.Lease("02:00:00:00:00:01"); ok {
+	if _, ok := h.store.lease("02:00:00:00:00:01"); ok {
 		t.Error("released lease still stored")
 	}
 	if again := h.dora(t, "02:00:00:00:00:01"); again != a {
@@ -131,7 +130,7 @@ func TestFullReuseReleaseDecline(t *testing.T) {
 	// DECLINE: the address is quarantined, the client moves.
 	h.expectNone(t, msg(t, dhcpv4.MessageTypeDecline, "02:00:00:00:00:01",
 		dhcpv4.OptServerIdentifier(ip("127.0.0.1")), dhcpv4.OptRequestedIPAddress(ip(a))))
-	if q, ok := h.store.Lease(declinedKey + a); !ok || q.State != StateDeclined {
+	if q, ok := h.store.lease(declinedKey + a); !ok || q.State != StateDeclined {
 		t.Errorf("declined address not persisted as quarantined: %+v", q)
 	}
 	moved := h.dora(t, "02:00:00:00:00:01")
@@ -164,7 +163,7 @@ func TestFullExpiryOldestFirst(t *testing.T) {
 	if got := h.dora(t, "02:00:00:00:00:05"); got != addrs[0] {
 		t.Errorf("new client got %s, want the oldest expired %s", got, addrs[0])
 	}
-	if _, ok := h.store.Lease("02:00:00:00:00:01"); ok {
+	if _, ok := h.store.lease("02:00:00:00:00:01"); ok {
 		t.Error("replaced expired lease still stored under its old MAC")
 	}
 	// The displaced client is told no when it comes back for it.
@@ -208,7 +207,7 @@ func TestFullReservationAndBoot(t *testing.T) {
 	if ack.YourIPAddr.String() != "127.0.0.50" || !ack.Options.Has(dhcpv4.OptionVendorSpecificInformation) {
 		t.Errorf("pi ACK: yiaddr %v, option 43 %v", ack.YourIPAddr, ack.Options.Has(dhcpv4.OptionVendorSpecificInformation))
 	}
-	if l, _ := h.store.Lease("dc:a6:32:2e:f8:ed"); l.Node != "pi-01" {
+	if l, _ := h.store.lease("dc:a6:32:2e:f8:ed"); l.Node != "pi-01" {
 		t.Errorf("lease node %q, want pi-01", l.Node)
 	}
 }
@@ -237,7 +236,7 @@ func TestFullInform(t *testing.T) {
 }
 
 func TestFullLeasesSurviveRestart(t *testing.T) {
-	st := dhcptest.NewStore()
+	st := newTestStore()
 	h1 := startHarness(t, fullSettings(t), st)
 	a := h1.dora(t, "02:00:00:00:00:01")
 	h2 := startHarnessClock(t, fullSettings(t), st, h1.clock)
@@ -250,13 +249,13 @@ func TestFullLeasesSurviveRestart(t *testing.T) {
 }
 
 func TestFullStoreFailureSendsNoAck(t *testing.T) {
-	st := dhcptest.NewStore()
+	st := newTestStore()
 	h := startHarness(t, fullSettings(t), st)
 	offer := h.expect(t, msg(t, dhcpv4.MessageTypeDiscover, "02:00:00:00:00:01"), dhcpv4.MessageTypeOffer)
-	st.SetFail(dhcptest.ErrFail)
+	st.setFail(errInjected)
 	h.expectNone(t, msg(t, dhcpv4.MessageTypeRequest, "02:00:00:00:00:01",
 		dhcpv4.OptServerIdentifier(ip("127.0.0.1")), dhcpv4.OptRequestedIPAddress(offer.YourIPAddr)))
-	st.SetFail(nil)
+	st.setFail(nil)
 	if a := h.dora(t, "02:00:00:00:00:01"); a != offer.YourIPAddr.String() {
 		t.Errorf("after store recovery got %s, want %s", a, offer.YourIPAddr)
 	}

@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/racklet/racklet-boot/boot/dhcp/dhcptest"
-	"github.com/racklet/racklet-boot/rack"
 )
 
 // checkTable verifies the allocator's invariants: both indexes agree and no
@@ -62,10 +60,10 @@ func FuzzHandle(f *testing.F) {
 	f.Add([]byte{}, false)
 
 	st := fullSettings(f)
-	full := New(st)
-	full.Leases = dhcptest.NewStore()
-	st.Mode = rack.DHCPProxy
-	proxy := New(st)
+	full := New(st, Options{})
+	full.Leases = newTestStore()
+	st.Mode = ModeProxy
+	proxy := New(st, Options{})
 	peer := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 68}
 	f.Fuzz(func(t *testing.T, data []byte, alt bool) {
 		for _, s := range []*Server{full, proxy} {

@@ -7,12 +7,14 @@ import (
 	"net/netip"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/racklet/racklet-boot/rack"
 	"github.com/racklet/racklet-boot/store"
 )
 
-// pxePort is the PXE boot server port a proxy answers on besides 67.
-const pxePort = 4011
+// Ports the server listens on.
+const (
+	ServerPort = 67   // DHCP
+	PXEPort    = 4011 // PXE boot server (ProxyDHCP), answered besides 67
+)
 
 // exchange is one request being answered.
 type exchange struct {
@@ -22,11 +24,11 @@ type exchange struct {
 	peer   net.Addr
 	alt    bool // arrived on port 4011
 	mac    string
-	node   rack.Node
+	node   Node
 	known  bool
-	boot   *rack.Boot // node's boot source, or the default for unknown machines
-	bootOK bool       // the policy lets this machine boot
-	key    string     // store.Node key
+	efi    string // the node's EFI binary, or the default's for unknown machines
+	bootOK bool   // the policy lets this machine boot
+	key    string // store.Node key
 	log    *slog.Logger
 }
 
@@ -43,7 +45,7 @@ func (s *Server) handle(ctx context.Context, data []byte, peer net.Addr, alt boo
 		return nil, nil
 	}
 	st := s.settings.Load()
-	if st.Mode != rack.DHCPFull && st.Mode != rack.DHCPProxy {
+	if st.Mode != ModeFull && st.Mode != ModeProxy {
 		return nil, nil
 	}
 	if !st.ServerAddr.Is4() {
@@ -62,7 +64,7 @@ func (s *Server) handle(ctx context.Context, data []byte, peer net.Addr, alt boo
 		return nil, nil
 	}
 	var r *dhcpv4.DHCPv4
-	if st.Mode == rack.DHCPProxy || alt {
+	if st.Mode == ModeProxy || alt {
 		r = s.proxy(x)
 	} else {
 		r = s.full(ctx, x)
@@ -86,19 +88,19 @@ func (s *Server) identify(x *exchange) bool {
 	}
 	x.key = "mac:" + x.mac
 	if x.known {
-		x.key, x.boot, x.bootOK = x.node.Name, &x.node.Boot, true
+		x.key, x.efi, x.bootOK = x.node.Name, x.node.EFI, true
 		x.log = x.log.With("node", x.node.Name)
 	} else {
 		switch x.st.Unknown {
-		case rack.UnknownDefault:
-			x.boot, x.bootOK = x.st.Default, true
-		case rack.UnknownDiscover:
+		case UnknownDefault:
+			x.efi, x.bootOK = x.st.DefaultEFI, true
+		case UnknownDiscover:
 		default:
 			x.log.Debug("unknown machine ignored", "kind", x.c.Kind(), "serial", x.c.Serial)
 			return false
 		}
 	}
-	if x.st.Mode == rack.DHCPProxy && !x.c.IsBootClient() {
+	if x.st.Mode == ModeProxy && !x.c.IsBootClient() {
 		return false // ProxyDHCP leaves other machines to the real DHCP server
 	}
 	x.log.Debug("dhcp request", "kind", x.c.Kind(), "serial", x.c.Serial, "arch", x.c.Arch, "peer", x.peer)
@@ -114,7 +116,7 @@ func (s *Server) identify(x *exchange) bool {
 // proxy answers boot clients without touching addresses (ProxyDHCP, and
 // any request on port 4011).
 func (s *Server) proxy(x *exchange) *dhcpv4.DHCPv4 {
-	bf, boots := chooseBoot(x.st, x.c, x.boot)
+	bf, boots := chooseBoot(x.st, x.c, x.efi)
 	if !x.bootOK || !boots {
 		return nil
 	}

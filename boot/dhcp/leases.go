@@ -26,7 +26,7 @@ const (
 
 // declinedKey is the store key of a quarantined address: the store keys
 // leases by MAC, and a declined address belongs to no client.
-const declinedKey = "declined:"
+const declinedKey = store.DeclinedPrefix
 
 // ErrPoolExhausted means no pool address is free, expired or stealable.
 var ErrPoolExhausted = errors.New("dhcp pool exhausted: every address is bound")

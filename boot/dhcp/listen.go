@@ -55,7 +55,7 @@ func ifaceName(iface string) string {
 // boot-server requests, in both modes (EDK2 asks 4011 for its boot file
 // after a full-mode ACK too). It returns nil when ctx ends.
 func (s *Server) ListenAndServe(ctx context.Context, iface string) error {
-	ports := []int{67, pxePort}
+	ports := []int{ServerPort, PXEPort}
 	conns := make([]net.PacketConn, 0, len(ports))
 	for _, p := range ports {
 		c, err := Listen(ctx, iface, p)

@@ -15,8 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/racklet/racklet-boot/boot/dhcp/dhcptest"
-	"github.com/racklet/racklet-boot/rack"
+	"github.com/racklet/racklet-boot/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -38,7 +37,8 @@ func run(t testing.TB, args ...string) string {
 
 func newLAN(t testing.TB) *lan {
 	t.Helper()
-	dhcptest.Require(t, true, "ip")
+	testutil.NeedRoot(t, "network namespaces")
+	testutil.NeedTool(t, "ip")
 	var b [3]byte
 	rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
@@ -108,22 +108,24 @@ echo "ip=$ip mask=$mask router=$router dns=$dns siaddr=$siaddr boot_file=$boot_f
 `
 
 func TestUdhcpcGetsLease(t *testing.T) {
-	dhcptest.Require(t, true, "ip", "udhcpc")
+	testutil.NeedRoot(t, "network namespaces")
+	testutil.NeedTool(t, "ip")
+	testutil.NeedTool(t, "udhcpc")
 	l := newLAN(t)
-	cfg := &rack.Config{Nodes: []rack.Node{{Name: "pi-01", Kind: rack.KindRPi4, Serial: "5b154510"}}}
+	inv := testInventory{{Name: "pi-01", Serial: "5b154510"}}
 	st := Settings{
-		Mode:       rack.DHCPFull,
+		Mode:       ModeFull,
 		ServerAddr: netip.MustParseAddr("10.77.0.1"),
 		Subnet:     netip.MustParsePrefix("10.77.0.0/24"),
-		Pool:       &rack.Pool{Start: netip.MustParseAddr("10.77.0.100"), End: netip.MustParseAddr("10.77.0.150")},
+		Pool:       &Pool{Start: netip.MustParseAddr("10.77.0.100"), End: netip.MustParseAddr("10.77.0.150")},
 		Router:     netip.MustParseAddr("10.77.0.1"),
 		DNS:        []netip.Addr{netip.MustParseAddr("10.77.0.1")},
 		LeaseTime:  time.Hour,
-		Unknown:    rack.UnknownDefault,
-		Inventory:  InventoryFromRack(cfg),
+		Unknown:    UnknownDefault,
+		Inventory:  inv,
 	}
-	srv := New(st)
-	store := dhcptest.NewStore()
+	srv := New(st, Options{})
+	store := newTestStore()
 	srv.Leases, srv.Events = store, store
 	conn := listenIn(t, l.srvNS, l.srvIf, 67)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -157,7 +159,7 @@ func TestUdhcpcGetsLease(t *testing.T) {
 		t.Errorf("plain client: udhcpc output lacks the lease:\n%s", out)
 	}
 	mac := run(t, "ip", "netns", "exec", l.cliNS, "cat", "/sys/class/net/"+l.cliIf+"/address")
-	if lease, ok := store.Lease(strings.TrimSpace(mac)); !ok || lease.Addr.String() != "10.77.0.100" {
+	if lease, ok := store.lease(strings.TrimSpace(mac)); !ok || lease.Addr.String() != "10.77.0.100" {
 		t.Errorf("stored lease %+v (found %v), want 10.77.0.100", lease, ok)
 	}
 
@@ -171,7 +173,7 @@ func TestUdhcpcGetsLease(t *testing.T) {
 			t.Errorf("pi client: udhcpc output lacks %q:\n%s", w, out)
 		}
 	}
-	if lease, ok := store.Lease("dc:a6:32:2e:f8:ed"); !ok || lease.Node != "pi-01" {
+	if lease, ok := store.lease("dc:a6:32:2e:f8:ed"); !ok || lease.Node != "pi-01" {
 		t.Errorf("pi lease %+v (found %v), want node pi-01", lease, ok)
 	}
 }

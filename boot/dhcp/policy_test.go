@@ -1,19 +1,19 @@
 package dhcp
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/racklet/racklet-boot/rack"
 )
 
 func TestUpdateKeepsBoundLeases(t *testing.T) {
 	h := startHarness(t, fullSettings(t), nil)
 	a := h.dora(t, "02:00:00:00:00:01")
 	st := fullSettings(t)
-	st.Pool = &rack.Pool{Start: ip4("127.0.0.200"), End: ip4("127.0.0.210")}
+	st.Pool = &Pool{Start: ip4("127.0.0.200"), End: ip4("127.0.0.210")}
 	h.srv.Update(st)
 	m := msg(t, dhcpv4.MessageTypeRequest, "02:00:00:00:00:01")
 	m.ClientIPAddr = ip(a)
@@ -25,18 +25,18 @@ func TestUpdateKeepsBoundLeases(t *testing.T) {
 
 func TestUnknownPolicies(t *testing.T) {
 	tests := map[string]struct {
-		mode      rack.DHCPMode
-		policy    rack.UnknownPolicy
+		mode      Mode
+		policy    UnknownPolicy
 		wantReply bool
 		wantBoot  bool
 		wantNode  bool
 	}{
-		"full ignore":    {rack.DHCPFull, rack.UnknownIgnore, false, false, false},
-		"full discover":  {rack.DHCPFull, rack.UnknownDiscover, true, false, true},
-		"full default":   {rack.DHCPFull, rack.UnknownDefault, true, true, true},
-		"proxy ignore":   {rack.DHCPProxy, rack.UnknownIgnore, false, false, false},
-		"proxy discover": {rack.DHCPProxy, rack.UnknownDiscover, false, false, true},
-		"proxy default":  {rack.DHCPProxy, rack.UnknownDefault, true, true, true},
+		"full ignore":    {ModeFull, UnknownIgnore, false, false, false},
+		"full discover":  {ModeFull, UnknownDiscover, true, false, true},
+		"full default":   {ModeFull, UnknownDefault, true, true, true},
+		"proxy ignore":   {ModeProxy, UnknownIgnore, false, false, false},
+		"proxy discover": {ModeProxy, UnknownDiscover, false, false, true},
+		"proxy default":  {ModeProxy, UnknownDefault, true, true, true},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -53,7 +53,7 @@ func TestUnknownPolicies(t *testing.T) {
 			}
 			var node bool
 			for range 50 {
-				if _, node = h.store.Nodes()["mac:52:54:00:00:00:99"]; node {
+				if _, node, _ = h.store.Memory.Node(context.Background(), "mac:52:54:00:00:00:99"); node {
 					break
 				}
 				time.Sleep(10 * time.Millisecond)
@@ -73,7 +73,7 @@ func TestEventsAndNodes(t *testing.T) {
 	var got []string
 	for range 100 {
 		got = got[:0]
-		for _, e := range h.store.Events() {
+		for _, e := range h.store.events("pi-01") {
 			if e.Node == "pi-01" {
 				got = append(got, e.Type)
 			}
@@ -91,7 +91,7 @@ func TestEventsAndNodes(t *testing.T) {
 		Known              bool
 	}
 	for range 100 {
-		n := h.store.Nodes()["pi-01"]
+		n := h.store.node("pi-01")
 		node.Kind, node.Serial, node.Addr, node.Known = n.Kind, n.Serial, n.Addr, n.Known
 		if node.Addr != "" {
 			break

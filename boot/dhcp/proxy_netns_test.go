@@ -15,8 +15,7 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/racklet/racklet-boot/boot/dhcp/dhcptest"
-	"github.com/racklet/racklet-boot/rack"
+	"github.com/racklet/racklet-boot/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -81,7 +80,9 @@ func collect(t *testing.T, c net.PacketConn, xid dhcpv4.TransactionID, want int,
 }
 
 func TestProxyBesideDnsmasq(t *testing.T) {
-	dhcptest.Require(t, true, "ip", "dnsmasq")
+	testutil.NeedRoot(t, "network namespaces")
+	testutil.NeedTool(t, "ip")
+	testutil.NeedTool(t, "dnsmasq")
 	l := newBridgedLAN(t)
 	work := t.TempDir()
 	os.Chmod(work, 0o755)
@@ -95,9 +96,9 @@ func TestProxyBesideDnsmasq(t *testing.T) {
 
 	mac := "52:54:00:99:00:a1"
 	run(t, "ip", "-n", l.cliNS, "link", "set", l.cliIf, "address", mac)
-	cfg := &rack.Config{Nodes: []rack.Node{{Name: "pc-01", Kind: rack.KindUEFIX8664, MAC: mustMAC(t, mac)}}}
-	srv := New(Settings{Mode: rack.DHCPProxy, ServerAddr: netip.MustParseAddr("10.79.0.2"), HTTPPort: 8080,
-		Unknown: rack.UnknownIgnore, Inventory: InventoryFromRack(cfg)})
+	inv := testInventory{{Name: "pc-01", MAC: mustMAC(t, mac)}}
+	srv := New(Settings{Mode: ModeProxy, ServerAddr: netip.MustParseAddr("10.79.0.2"), HTTPPort: 8080,
+		Unknown: UnknownIgnore, Inventory: inv}, Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	// ListenAndServe opens its sockets (67 and 4011) on this goroutine's
@@ -163,7 +164,7 @@ func TestProxyBesideDnsmasq(t *testing.T) {
 	run(t, "ip", "-n", l.cliNS, "addr", "add", yi+"/24", "dev", l.cliIf)
 	req := msg(t, dhcpv4.MessageTypeRequest, mac, dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003000"), arch(7))
 	req.ClientIPAddr = router.YourIPAddr
-	if _, err := cli.WriteTo(req.ToBytes(), &net.UDPAddr{IP: net.IPv4(10, 79, 0, 2), Port: pxePort}); err != nil {
+	if _, err := cli.WriteTo(req.ToBytes(), &net.UDPAddr{IP: net.IPv4(10, 79, 0, 2), Port: PXEPort}); err != nil {
 		t.Fatalf("send REQUEST to 4011: %v", err)
 	}
 	acks := collect(t, cli, req.TransactionID, 1, 2*time.Second)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/racklet/racklet-boot/rack"
 )
 
 // bootReply is the comparable boot part of a reply.
@@ -44,18 +43,18 @@ func summarize(r *dhcpv4.DHCPv4) bootReply {
 }
 
 func proxySettings(t testing.TB) Settings {
-	cfg := &rack.Config{Nodes: []rack.Node{
-		{Name: "pi-01", Kind: rack.KindRPi4, Serial: "5b154510"},
-		{Name: "pc-01", Kind: rack.KindUEFIX8664, MAC: mustMAC(t, "52:54:00:99:00:a1"), Boot: rack.Boot{EFI: "grubx64.efi"}},
-		{Name: "pc-02", Kind: rack.KindBIOS, MAC: mustMAC(t, "52:54:00:99:00:a2")},
-		{Name: "arm-01", Kind: rack.KindUEFIARM64, MAC: mustMAC(t, "52:54:00:99:00:a3")},
-	}}
+	inv := testInventory{
+		{Name: "pi-01", Serial: "5b154510"},
+		{Name: "pc-01", MAC: mustMAC(t, "52:54:00:99:00:a1"), EFI: "grubx64.efi"},
+		{Name: "pc-02", MAC: mustMAC(t, "52:54:00:99:00:a2")},
+		{Name: "arm-01", MAC: mustMAC(t, "52:54:00:99:00:a3")},
+	}
 	return Settings{
-		Mode:       rack.DHCPProxy,
+		Mode:       ModeProxy,
 		ServerAddr: netip.MustParseAddr("10.0.0.2"),
 		HTTPPort:   8080,
-		Unknown:    rack.UnknownIgnore,
-		Inventory:  InventoryFromRack(cfg),
+		Unknown:    UnknownIgnore,
+		Inventory:  inv,
 	}
 }
 
@@ -118,7 +117,7 @@ func TestBootReplies(t *testing.T) {
 				Opt60: "PXEClient", Opt66: "10.0.0.2", Opt97: real4},
 		},
 	}
-	srv := New(proxySettings(t))
+	srv := New(proxySettings(t), Options{})
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			out, _ := srv.handle(context.Background(), tc.req.ToBytes(), &net.UDPAddr{IP: net.IPv4zero, Port: 68}, false)
@@ -143,7 +142,7 @@ func TestBootReplies(t *testing.T) {
 }
 
 func TestProxyPort4011UnicastsAck(t *testing.T) {
-	srv := New(proxySettings(t))
+	srv := New(proxySettings(t), Options{})
 	req := discoverWith(t, "52:54:00:99:00:a1", dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003000"), arch(7))
 	req.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeRequest))
 	peer := &net.UDPAddr{IP: net.IPv4(10, 0, 0, 77), Port: 4011}

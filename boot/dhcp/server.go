@@ -10,16 +10,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/racklet/racklet-boot/rack"
 )
 
-// Server is a DHCPv4 server for network-booting machines, in full mode
-// (addresses and boot options) or proxy mode (boot options beside another
-// DHCP server). Create it with New; set the exported fields before Serve.
-// One Server may Serve several conns at once (port 67 and 4011); they share
-// its lease state.
-type Server struct {
+// Options are a Server's collaborators and knobs; the zero value of each
+// field is usable except Leases in full mode.
+type Options struct {
 	Log    *slog.Logger // nil discards
 	Leases LeaseStore   // persisted leases; required in full mode
 	Events EventSink    // node records and boot events; may be nil
@@ -36,6 +31,15 @@ type Server struct {
 	// Workers is how many packets are handled at once; 0 means 1024. Lease
 	// writes of concurrent packets can share one store commit.
 	Workers int
+}
+
+// Server is a DHCPv4 server for network-booting machines, in full mode
+// (addresses and boot options) or proxy mode (boot options beside another
+// DHCP server). Create it with New; its Options may be changed before
+// Serve. One Server may Serve several conns at once (port 67 and 4011);
+// they share its lease state.
+type Server struct {
+	Options
 
 	settings atomic.Pointer[Settings]
 
@@ -47,9 +51,9 @@ type Server struct {
 	recall recall
 }
 
-// New returns a server with the given settings.
-func New(s Settings) *Server {
-	srv := &Server{table: newLeaseTable(), sink: make(chan sinkItem, 4096)}
+// New returns a server with the given settings and options.
+func New(s Settings, opts Options) *Server {
+	srv := &Server{Options: opts, table: newLeaseTable(), sink: make(chan sinkItem, 4096)}
 	srv.Update(s)
 	return srv
 }
@@ -116,7 +120,7 @@ func (s *Server) load(ctx context.Context) error {
 		return nil
 	}
 	if s.Leases == nil {
-		if s.settings.Load().Mode == rack.DHCPFull {
+		if s.settings.Load().Mode == ModeFull {
 			return ErrNoLeaseStore
 		}
 		s.loaded = true
@@ -147,7 +151,7 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 		return err
 	}
 	altPort := false
-	if ua, ok := conn.LocalAddr().(*net.UDPAddr); ok && ua.Port == pxePort {
+	if ua, ok := conn.LocalAddr().(*net.UDPAddr); ok && ua.Port == PXEPort {
 		altPort = true
 	}
 	ctx, cancel := context.WithCancel(ctx)

@@ -9,9 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/racklet/racklet-boot/internal/testutil"
+
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/racklet/racklet-boot/boot/dhcp/dhcptest"
-	"github.com/racklet/racklet-boot/rack"
 )
 
 // clock is a settable test clock.
@@ -27,64 +28,51 @@ func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.
 // every reply (broadcast, unicast to 127.0.0.x, relay).
 type harness struct {
 	srv   *Server
-	store *dhcptest.Store
+	store *testStore
 	cl    *dhcptest.Client
 	clock *clock
 }
 
 func fullSettings(t testing.TB) Settings {
-	cfg := &rack.Config{Nodes: []rack.Node{
-		{Name: "pi-01", Kind: rack.KindRPi4, Serial: "5b154510", Address: netip.MustParseAddr("127.0.0.50")},
-		{Name: "pc-01", Kind: rack.KindBIOS, MAC: mustMAC(t, "52:54:00:99:00:a1")},
-	}}
+	inv := testInventory{
+		{Name: "pi-01", Serial: "5b154510", Address: netip.MustParseAddr("127.0.0.50")},
+		{Name: "pc-01", MAC: mustMAC(t, "52:54:00:99:00:a1")},
+	}
 	return Settings{
-		Mode:       rack.DHCPFull,
+		Mode:       ModeFull,
 		ServerAddr: netip.MustParseAddr("127.0.0.1"),
 		HTTPPort:   8080,
 		Subnet:     netip.MustParsePrefix("127.0.0.0/24"),
-		Pool:       &rack.Pool{Start: netip.MustParseAddr("127.0.0.100"), End: netip.MustParseAddr("127.0.0.103")},
+		Pool:       &Pool{Start: netip.MustParseAddr("127.0.0.100"), End: netip.MustParseAddr("127.0.0.103")},
 		Router:     netip.MustParseAddr("127.0.0.1"),
 		DNS:        []netip.Addr{netip.MustParseAddr("127.0.0.1")},
 		Domain:     "rack.test",
 		LeaseTime:  time.Hour,
-		Unknown:    rack.UnknownDefault,
-		Inventory:  InventoryFromRack(cfg),
+		Unknown:    UnknownDefault,
+		Inventory:  inv,
 	}
 }
 
-func startHarness(t testing.TB, st Settings, store *dhcptest.Store) *harness {
+func startHarness(t testing.TB, st Settings, store *testStore) *harness {
 	t.Helper()
 	return startHarnessClock(t, st, store, &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
 }
 
-func startHarnessClock(t testing.TB, st Settings, store *dhcptest.Store, c *clock) *harness {
+func startHarnessClock(t testing.TB, st Settings, store *testStore, c *clock) *harness {
 	t.Helper()
 	if store == nil {
-		store = dhcptest.NewStore()
+		store = newTestStore()
 	}
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{srv: New(st), store: store, clock: c}
+	h := &harness{srv: New(st, Options{}), store: store, clock: c}
 	h.cl = dhcptest.NewClient(t, conn.LocalAddr())
 	h.srv.Leases, h.srv.Events, h.srv.Now = store, store, h.clock.Now
 	h.srv.ClientPort, h.srv.RelayPort = h.cl.Port, h.cl.Port
 	h.srv.BroadcastAddr = netip.MustParseAddr("127.0.0.1")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.srv.Serve(ctx, conn) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve returned %v after cancel, want nil", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("Serve did not return after cancel")
-		}
-	})
+	testutil.Serve(t, func(ctx context.Context) error { return h.srv.Serve(ctx, conn) })
 	return h
 }
 

@@ -4,41 +4,74 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"strings"
 	"time"
 
-	"github.com/racklet/racklet-boot/rack"
 	"github.com/racklet/racklet-boot/store"
 )
+
+// Mode is how the server takes part in DHCP on the segment.
+type Mode string
+
+// Modes.
+const (
+	ModeProxy Mode = "proxy" // beside a router: boot options only, never addresses
+	ModeFull  Mode = "full"  // addresses from Pool and boot options
+	ModeOff   Mode = "off"   // answer nothing
+)
+
+// UnknownPolicy says what the server does for machines its Inventory does not know.
+type UnknownPolicy string
+
+// Unknown-machine policies.
+const (
+	UnknownIgnore   UnknownPolicy = "ignore"   // no answer at all
+	UnknownDefault  UnknownPolicy = "default"  // boot them (DefaultEFI for UEFI clients)
+	UnknownDiscover UnknownPolicy = "discover" // answer with an address (full mode), record them, no boot options
+)
+
+// Pool is an inclusive range of addresses handed out in full mode.
+type Pool struct {
+	Start netip.Addr
+	End   netip.Addr
+}
 
 // Settings is the live DHCP configuration. The server keeps it behind an
 // atomic pointer; Server.Update swaps it on a config reload.
 type Settings struct {
-	Mode       rack.DHCPMode // proxy | full (off: the server answers nothing)
+	Mode       Mode          // proxy | full (off: the server answers nothing)
 	ServerAddr netip.Addr    // siaddr, option 54 (own replies), option 66, URLs
 	HTTPPort   int           // port in boot URLs; 0 means 80
 	Subnet     netip.Prefix  // full mode; zero means the /24 around ServerAddr
-	Pool       *rack.Pool    // full mode: the dynamic range
+	Pool       *Pool         // full mode: the dynamic range
 	Router     netip.Addr    // option 3 (full mode)
 	DNS        []netip.Addr  // option 6 (full mode)
 	Domain     string        // option 15 (full mode)
 	LeaseTime  time.Duration // option 51; zero means one hour
 	PiMenu     string        // option 43 menu text; "" means DefaultPiMenu
-	Unknown    rack.UnknownPolicy
+	Unknown    UnknownPolicy
 	Inventory  Inventory // who is this MAC or serial; nil knows nobody
-	// Default is the boot source of unknown machines under UnknownDefault
-	// (its EFI name is used for UEFI clients); may be nil.
-	Default *rack.Boot
+	// DefaultEFI is the EFI binary UEFI clients of unknown machines get
+	// under UnknownDefault; "" picks one by architecture.
+	DefaultEFI string
 }
 
-// Inventory answers "who is this machine?" for the DHCP server.
+// Node is what the server needs to know of a machine its Inventory knows.
+type Node struct {
+	Name    string     // the node's name: lease records and events use it
+	Address netip.Addr // static reservation in full mode; zero for none
+	EFI     string     // EFI binary for UEFI clients; "" picks one by architecture
+}
+
+// Inventory answers "who is this machine?" for the DHCP server. The
+// answers are a snapshot: Server.Update swaps the Inventory with the rest
+// of the Settings on a config reload.
 type Inventory interface {
 	// NodeBySerial finds a node by Pi serial (8 lower-case hex digits).
-	NodeBySerial(serial string) (rack.Node, bool)
+	NodeBySerial(serial string) (Node, bool)
 	// NodeByMAC finds a node by MAC address.
-	NodeByMAC(mac net.HardwareAddr) (rack.Node, bool)
-	// NodeByAddr finds the node whose static reservation (Node.Address) is addr.
-	NodeByAddr(addr netip.Addr) (rack.Node, bool)
+	NodeByMAC(mac net.HardwareAddr) (Node, bool)
+	// NodeByAddr finds the node whose static reservation is addr.
+	NodeByAddr(addr netip.Addr) (Node, bool)
 }
 
 // LeaseStore persists leases; store.Store satisfies it. PutLease must be
@@ -61,69 +94,6 @@ var (
 	_ EventSink  = store.Store(nil)
 )
 
-// rackInventory indexes a rack config's nodes.
-type rackInventory struct {
-	byMAC    map[string]rack.Node
-	bySerial map[string]rack.Node
-	byAddr   map[netip.Addr]rack.Node
-}
-
-// InventoryFromRack indexes cfg.Nodes by MAC, serial and reserved address. The index is a
-// snapshot: build a new one (and call Server.Update) on a config reload.
-func InventoryFromRack(cfg *rack.Config) Inventory {
-	inv := rackInventory{byMAC: map[string]rack.Node{}, bySerial: map[string]rack.Node{}, byAddr: map[netip.Addr]rack.Node{}}
-	if cfg == nil {
-		return inv
-	}
-	for _, n := range cfg.Nodes {
-		if len(n.MAC) > 0 {
-			inv.byMAC[n.MAC.String()] = n
-		}
-		if n.Serial != "" {
-			inv.bySerial[strings.ToLower(n.Serial)] = n
-		}
-		if n.Address.IsValid() {
-			inv.byAddr[n.Address] = n
-		}
-	}
-	return inv
-}
-
-func (i rackInventory) NodeBySerial(serial string) (rack.Node, bool) {
-	n, ok := i.bySerial[strings.ToLower(serial)]
-	return n, ok
-}
-
-func (i rackInventory) NodeByMAC(mac net.HardwareAddr) (rack.Node, bool) {
-	n, ok := i.byMAC[mac.String()]
-	return n, ok
-}
-
-func (i rackInventory) NodeByAddr(addr netip.Addr) (rack.Node, bool) {
-	n, ok := i.byAddr[addr]
-	return n, ok
-}
-
-// SettingsFromRack builds Settings from a validated rack config.
-func SettingsFromRack(cfg *rack.Config) Settings {
-	s := Settings{
-		Mode:       cfg.DHCP.Mode,
-		ServerAddr: cfg.Server.Address,
-		HTTPPort:   cfg.Server.HTTPPort,
-		Subnet:     cfg.DHCP.Subnet,
-		Pool:       cfg.DHCP.Pool,
-		Router:     cfg.DHCP.Router,
-		DNS:        cfg.DHCP.DNS,
-		Domain:     cfg.DHCP.Domain,
-		LeaseTime:  cfg.DHCP.LeaseTime,
-		PiMenu:     cfg.DHCP.PiMenu,
-		Unknown:    cfg.UnknownMachines,
-		Inventory:  InventoryFromRack(cfg),
-		Default:    cfg.Default,
-	}
-	return s
-}
-
 // normalized fills defaults without changing the caller's copy.
 func (s Settings) normalized() *Settings {
 	if !s.Subnet.IsValid() && s.ServerAddr.Is4() {
@@ -137,10 +107,10 @@ func (s Settings) normalized() *Settings {
 		s.PiMenu = DefaultPiMenu
 	}
 	if s.Unknown == "" {
-		s.Unknown = rack.UnknownIgnore
+		s.Unknown = UnknownIgnore
 	}
 	if s.Mode == "" {
-		s.Mode = rack.DHCPProxy
+		s.Mode = ModeProxy
 	}
 	return &s
 }

@@ -54,7 +54,7 @@ func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) {
 	}
 	out := NodeList{Nodes: make([]NodeView, 0, len(nodes))}
 	for _, n := range nodes {
-		out.Nodes = append(out.Nodes, NodeView{Node: n, Lease: leaseFor(n, leases)})
+		out.Nodes = append(out.Nodes, NodeView{Node: n, Lease: LeaseFor(n, leases)})
 	}
 	slices.SortFunc(out.Nodes, func(a, b NodeView) int { return strings.Compare(a.Key, b.Key) })
 	writeJSON(w, http.StatusOK, out)
@@ -73,7 +73,7 @@ func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
 		s.apiFailure(w, "list leases", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, NodeView{Node: n, Lease: leaseFor(n, leases)})
+	writeJSON(w, http.StatusOK, NodeView{Node: n, Lease: LeaseFor(n, leases)})
 }
 
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
@@ -137,8 +137,8 @@ func (s *Server) apiFailure(w http.ResponseWriter, what string, err error) {
 	writeJSON(w, http.StatusInternalServerError, APIError{Error: what + " failed; see the server log"})
 }
 
-// leaseFor picks the node's lease: one naming the node, else one for its MAC.
-func leaseFor(n store.Node, leases []store.Lease) *store.Lease {
+// LeaseFor picks the node's lease: one naming the node, else one for its MAC.
+func LeaseFor(n store.Node, leases []store.Lease) *store.Lease {
 	var byMAC *store.Lease
 	for i := range leases {
 		l := &leases[i]

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/racklet/racklet-boot/inventory"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/racklet/racklet-boot/internal/testutil"
@@ -114,7 +116,7 @@ func FuzzParseDashedMAC(f *testing.F) {
 		if !ok {
 			return
 		}
-		if got := dashedMAC(mac); !strings.EqualFold(got, s) {
+		if got := inventory.DashedMAC(mac); !strings.EqualFold(got, s) {
 			t.Fatalf("parseDashedMAC(%q) = %v, which prints as %q", s, mac, got)
 		}
 		if back, err := net.ParseMAC(s); err != nil || back.String() != mac.String() {

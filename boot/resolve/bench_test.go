@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/racklet/racklet-boot/inventory"
+
 	diskfs "github.com/diskfs/go-diskfs"
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/racklet/racklet-boot/rack"
@@ -45,7 +47,7 @@ func BenchmarkOpenReadDir(b *testing.B) {
 	dir := b.TempDir()
 	big := randomBytes(42, 20<<20)
 	writeTree(b, filepath.Join(dir, "rpi"), map[string]string{"big/initramfs.img": string(big)})
-	r := New(&rack.Config{Nodes: []rack.Node{{Name: "pi", Serial: "5b154510", Boot: rack.Boot{Dir: filepath.Join(dir, "rpi")}}}})
+	r := New(inventory.New(&rack.Config{Nodes: []rack.Node{{Name: "pi", Serial: "5b154510", Boot: rack.Boot{Dir: filepath.Join(dir, "rpi")}}}}), Options{})
 	benchOpenRead(b, r, Request{Name: "5b154510/big/initramfs.img"}, len(big))
 }
 
@@ -97,7 +99,7 @@ func BenchmarkOpenProbe(b *testing.B) {
 	writeTree(b, dir, fatFiles)
 	for name, boot := range map[string]rack.Boot{"dir": {Dir: dir}, "fat": {FAT: img}} {
 		b.Run(name, func(b *testing.B) {
-			r := New(&rack.Config{Nodes: []rack.Node{{Name: "pi", Serial: "5b154510", Boot: boot}}})
+			r := New(inventory.New(&rack.Config{Nodes: []rack.Node{{Name: "pi", Serial: "5b154510", Boot: boot}}}), Options{})
 			ctx := context.Background()
 			for b.Loop() {
 				if _, err := r.Open(ctx, Request{Name: "5b154510/recovery.elf"}); err == nil {

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/racklet/racklet-boot/inventory"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/racklet/racklet-boot/rack"
 )
@@ -22,7 +24,7 @@ import (
 // fatResolver serves one FAT image to node pi-fat (serial 5b154510).
 func fatResolver(t testing.TB, img string) *Resolver {
 	t.Helper()
-	return New(&rack.Config{Nodes: []rack.Node{{Name: "pi-fat", Kind: rack.KindRPi4, Serial: "5b154510", Boot: rack.Boot{FAT: img}}}})
+	return New(inventory.New(&rack.Config{Nodes: []rack.Node{{Name: "pi-fat", Kind: rack.KindRPi4, Serial: "5b154510", Boot: rack.Boot{FAT: img}}}}), Options{})
 }
 
 func TestOpenFAT(t *testing.T) {
@@ -224,13 +226,13 @@ func TestFATUpdateConcurrent(t *testing.T) {
 	cfgFor := func(img string) *rack.Config {
 		return &rack.Config{Nodes: []rack.Node{{Name: "pi-fat", Kind: rack.KindRPi4, Serial: "5b154510", Boot: rack.Boot{FAT: img}}}}
 	}
-	r := New(cfgFor(imgA))
+	r := New(inventory.New(cfgFor(imgA)), Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for i := range 200 {
-			r.Update(cfgFor([]string{imgA, imgB}[i%2]))
+			r.Update(inventory.New(cfgFor([]string{imgA, imgB}[i%2])))
 		}
 		cancel()
 	})
@@ -251,7 +253,7 @@ func TestFATUpdateConcurrent(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	r.Update(&rack.Config{})
+	r.Update(inventory.New(&rack.Config{}))
 	if n := len(r.fat.byPath); n != 0 {
 		t.Errorf("%d images still cached after the config dropped them", n)
 	}

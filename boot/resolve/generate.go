@@ -12,7 +12,7 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/racklet/racklet-boot/rack"
+	"github.com/racklet/racklet-boot/inventory"
 )
 
 // Facts are what templates (NAME.tmpl in a boot source, a node's
@@ -137,7 +137,7 @@ func ipxeScript(c *client, f *Facts) []byte {
 		server = "${next-server}"
 	}
 	base := fmt.Sprintf("http://%s:%d/boot/", server, f.HTTPPort)
-	if p := nodePrefix(c.node); p != "" {
+	if p := inventory.Prefix(c.node); p != "" {
 		base += p + "/"
 	}
 	fmt.Fprintf(&b, "kernel %s%s", base, escapePath(f.Kernel))
@@ -153,18 +153,6 @@ func ipxeScript(c *client, f *Facts) []byte {
 	}
 	b.WriteString("boot\n")
 	return []byte(b.String())
-}
-
-// nodePrefix is the name prefix that identifies a node without relying on
-// its address: the dashed MAC, else the serial, else none.
-func nodePrefix(n *rack.Node) string {
-	switch {
-	case len(n.MAC) == 6:
-		return dashedMAC(n.MAC)
-	case n.Serial != "":
-		return strings.ToLower(n.Serial)
-	}
-	return ""
 }
 
 // escapePath escapes each element of a slash-separated name for a URL path.

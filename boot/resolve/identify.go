@@ -62,12 +62,12 @@ func (r *Resolver) identify(ctx context.Context, s *snapshot, req Request, name 
 	if rest != "" {
 		if isSerial(first) {
 			prefSerial = strings.ToLower(first)
-			if n := s.bySerial[prefSerial]; n != nil {
+			if n, ok := s.inv.BySerial(prefSerial); ok {
 				return &client{node: n, known: true, how: bySerialPrefix, name: rest}, nil
 			}
 		} else if mac, ok := parseDashedMAC(first); ok {
 			prefMAC = mac
-			if n := s.byMAC[mac.String()]; n != nil {
+			if n, ok := s.inv.ByMAC(mac); ok {
 				return &client{node: n, known: true, how: byMACPrefix, name: rest}, nil
 			}
 		}
@@ -76,7 +76,7 @@ func (r *Resolver) identify(ctx context.Context, s *snapshot, req Request, name 
 	if r.Clients != nil && req.Client.IsValid() {
 		if mac, ok := r.Clients.MACForAddr(ctx, req.Client.Unmap()); ok {
 			addrMAC = mac
-			if n := s.byMAC[mac.String()]; n != nil {
+			if n, ok := s.inv.ByMAC(mac); ok {
 				return &client{node: n, known: true, how: byAddress, name: name, mayStrip: true}, nil
 			}
 		}
@@ -153,11 +153,6 @@ func parseDashedMAC(s string) (net.HardwareAddr, bool) {
 		mac[i] = unhex(s[o])<<4 | unhex(s[o+1])
 	}
 	return mac, true
-}
-
-// dashedMAC writes a MAC in the TFTP_PREFIX=2 form.
-func dashedMAC(mac net.HardwareAddr) string {
-	return strings.ReplaceAll(mac.String(), ":", "-")
 }
 
 func isHex(c byte) bool {

@@ -36,10 +36,6 @@ const (
 	ImageVerityName = "root.verity"
 )
 
-// WithImages sets the image source for boot.image nodes. Default: none, and
-// such nodes fail with ErrImageSource.
-func WithImages(im Images) Option { return func(r *Resolver) { r.images = im } }
-
 // imageFATs remembers the boot.vfat each image reference last resolved to,
 // so the FAT index of a replaced image is dropped rather than kept open.
 type imageFATs struct {

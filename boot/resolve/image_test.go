@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/racklet/racklet-boot/inventory"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/racklet/racklet-boot/rack"
@@ -50,7 +52,7 @@ func TestImageSource(t *testing.T) {
 		}},
 		errs: map[string]error{"reg/os:down": errors.New("dial tcp: connection refused")},
 	}
-	r := New(imageRack("reg/os:v1"), WithImages(im))
+	r := New(inventory.New(imageRack("reg/os:v1")), Options{Images: im})
 	tests := map[string]result{
 		"start4.elf":    {Content: "start4 from FAT", Node: "pi-img", Path: "start4.elf"},
 		"config.txt":    {Content: "# pi-img from FAT\n", Node: "pi-img", Path: "config.txt"},
@@ -76,7 +78,7 @@ func TestImageSource(t *testing.T) {
 	}
 
 	// The config now names an image that is refused: no file at all.
-	r.Update(imageRack("reg/os:unsigned"))
+	r.Update(inventory.New(imageRack("reg/os:unsigned")))
 	for _, name := range []string{"start4.elf", "config.txt", "cmdline.txt", "root.squashfs", "boot.ipxe"} {
 		_, err := r.Open(context.Background(), Request{Name: "5b154510/" + name, Via: "tftp"})
 		if errKind(err) != "refused" || !strings.Contains(err.Error(), "not signed by a trusted key") {
@@ -84,19 +86,19 @@ func TestImageSource(t *testing.T) {
 		}
 	}
 	// A registry that cannot be reached is a server-side problem, not a refusal.
-	r.Update(imageRack("reg/os:down"))
+	r.Update(inventory.New(imageRack("reg/os:down")))
 	if _, err := r.Open(context.Background(), Request{Name: "5b154510/start4.elf", Via: "tftp"}); errKind(err) != "unavailable" {
 		t.Errorf("unreachable image: %v, want unavailable", err)
 	}
 	// Back to the good image: served again.
-	r.Update(imageRack("reg/os:v1"))
+	r.Update(inventory.New(imageRack("reg/os:v1")))
 	if got := resolveResult(t, r, Request{Name: "5b154510/start4.elf", Via: "tftp"}); got.Content != "start4 from FAT" {
 		t.Errorf("after switching back: %+v", got)
 	}
 }
 
 func TestImageSourceWithoutImages(t *testing.T) {
-	r := New(imageRack("reg/os:v1"))
+	r := New(inventory.New(imageRack("reg/os:v1")), Options{})
 	if _, err := r.Open(context.Background(), Request{Name: "5b154510/start4.elf", Via: "tftp"}); errKind(err) != "image" {
 		t.Errorf("no Images configured: %v, want ErrImageSource", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/racklet/racklet-boot/inventory"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/racklet/racklet-boot/rack"
 )
@@ -36,7 +38,7 @@ func TestOpenUnknownPolicies(t *testing.T) {
 			if !tc.noDflt {
 				c.Default = &rack.Boot{Dir: "default"}
 			}
-			r := New(&c, WithBaseDir(base), WithClients(testClients))
+			r := New(inventory.New(&c), Options{BaseDir: base, Clients: testClients})
 			if diff := cmp.Diff(tc.want, resolveResult(t, r, tc.req)); diff != "" {
 				t.Errorf("Open (-want +got):\n%s", diff)
 			}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/racklet/racklet-boot/inventory"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/racklet/racklet-boot/rack"
 )
@@ -89,7 +91,7 @@ func resolveResult(t *testing.T, r *Resolver, req Request) result {
 
 func TestOpenDir(t *testing.T) {
 	cfg, base := testRack(t)
-	r := New(cfg, WithBaseDir(base), WithClients(testClients))
+	r := New(inventory.New(cfg), Options{BaseDir: base, Clients: testClients})
 	pi1, pi2, anon := addr("10.0.0.101"), addr("10.0.0.102"), addr("10.0.0.250")
 	tests := map[string]struct {
 		req  Request
@@ -172,13 +174,13 @@ func TestOpenDir(t *testing.T) {
 
 func TestTemplateError(t *testing.T) {
 	cfg, base := testRack(t)
-	r := New(cfg, WithBaseDir(base))
+	r := New(inventory.New(cfg), Options{BaseDir: base})
 	_, err := r.Open(context.Background(), Request{Name: "deadbeef/config.txt"})
 	if err == nil || !strings.Contains(err.Error(), "config.txt.tmpl:2") {
 		t.Fatalf("Open of a broken template: %v; want an error naming config.txt.tmpl line 2", err)
 	}
 	cfg.Nodes[0].Boot.Cmdline = "x={{.Nope}}"
-	r.Update(cfg)
+	r.Update(inventory.New(cfg))
 	_, err = r.Open(context.Background(), Request{Name: "5b154510/cmdline.txt"})
 	if err == nil || !strings.Contains(err.Error(), "Nope") {
 		t.Fatalf("Open with a bad cmdline template: %v; want an error naming the field", err)
@@ -187,7 +189,7 @@ func TestTemplateError(t *testing.T) {
 
 func TestGeneratedFileMeta(t *testing.T) {
 	cfg, base := testRack(t)
-	r := New(cfg, WithBaseDir(base), WithClients(testClients))
+	r := New(inventory.New(cfg), Options{BaseDir: base, Clients: testClients})
 	ctx := context.Background()
 	a, err := r.Open(ctx, Request{Client: addr("10.0.0.101"), Name: "config.txt"})
 	if err != nil {
@@ -204,14 +206,14 @@ func TestGeneratedFileMeta(t *testing.T) {
 
 func TestUpdate(t *testing.T) {
 	cfg, base := testRack(t)
-	r := New(cfg, WithBaseDir(base), WithClients(testClients))
+	r := New(inventory.New(cfg), Options{BaseDir: base, Clients: testClients})
 	req := Request{Client: addr("10.0.0.199"), Name: "start4.elf"}
 	if got := resolveResult(t, r, req); got.Err != "refused" {
 		t.Fatalf("before Update: %+v", got)
 	}
 	next := *cfg
 	next.Nodes = append([]rack.Node{{Name: "new-01", Kind: rack.KindRPi4, MAC: mustMAC("02:00:00:00:00:99"), Boot: rack.Boot{Dir: "default"}}}, cfg.Nodes...)
-	r.Update(&next)
+	r.Update(inventory.New(&next))
 	want := result{Content: "default-start4", Node: "new-01", Path: "start4.elf"}
 	if diff := cmp.Diff(want, resolveResult(t, r, req)); diff != "" {
 		t.Errorf("after Update (-want +got):\n%s", diff)
@@ -220,7 +222,7 @@ func TestUpdate(t *testing.T) {
 
 func TestDirETag(t *testing.T) {
 	cfg, base := testRack(t)
-	r := New(cfg, WithBaseDir(base))
+	r := New(inventory.New(cfg), Options{BaseDir: base})
 	ctx := context.Background()
 	req := Request{Name: "5b154510/kernel8.img"}
 	f1, err := r.Open(ctx, req)
@@ -251,7 +253,7 @@ func TestDirETag(t *testing.T) {
 
 func TestOpenCanceled(t *testing.T) {
 	cfg, base := testRack(t)
-	r := New(cfg, WithBaseDir(base))
+	r := New(inventory.New(cfg), Options{BaseDir: base})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := r.Open(ctx, Request{Name: "5b154510/start4.elf"}); err != context.Canceled {
@@ -263,7 +265,7 @@ func TestOpenLogs(t *testing.T) {
 	cfg, base := testRack(t)
 	var buf strings.Builder
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	r := New(cfg, WithBaseDir(base), WithClients(testClients), WithLogger(log))
+	r := New(inventory.New(cfg), Options{BaseDir: base, Clients: testClients, Log: log})
 	ctx := context.Background()
 	if _, _, err := readAll(ctx, r, Request{Client: addr("10.0.0.101"), Name: "rack7/start4.elf", Via: "tftp"}); err != nil {
 		t.Fatal(err)

@@ -6,22 +6,24 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/racklet/racklet-boot/inventory"
 
 	"github.com/racklet/racklet-boot/rack"
 )
 
 // Clients answers "who is at this address?" for requests that carry no
-// node prefix. The server implements it over DHCP leases and observations;
-// ARPTable implements it over the kernel's neighbour table.
+// node prefix. boot/server implements it over the DHCP server's lease table
+// (memory, no store scan), then ARPTable, the kernel's neighbour table.
 type Clients interface {
 	MACForAddr(ctx context.Context, a netip.Addr) (net.HardwareAddr, bool)
 }
 
 // Resolver maps (client, requested name) to a boot file for TFTP and HTTP
-// alike. It is safe for concurrent use; Update swaps the config atomically.
+// alike. It is safe for concurrent use; Update swaps the inventory
+// atomically.
 type Resolver struct {
 	// Log receives one debug record per resolution; nil discards.
 	Log *slog.Logger
@@ -38,34 +40,36 @@ type Resolver struct {
 
 var _ Opener = (*Resolver)(nil)
 
-// Option configures a Resolver at New.
-type Option func(*Resolver)
+// Options configures a Resolver at New. The zero value serves prefixed
+// names only, resolves relative paths against the working directory, has no
+// image source and discards logs.
+type Options struct {
+	// Log is Resolver.Log.
+	Log *slog.Logger
+	// Clients is Resolver.Clients.
+	Clients Clients
+	// BaseDir resolves relative dir and fat paths of boot sources.
+	BaseDir string
+	// Images is the source of verified images for boot.image nodes; without
+	// it such nodes fail with ErrImageSource.
+	Images Images
+}
 
-// WithLogger sets Resolver.Log. Default: discard.
-func WithLogger(l *slog.Logger) Option { return func(r *Resolver) { r.Log = l } }
-
-// WithClients sets Resolver.Clients. Default: none (prefixed names only).
-func WithClients(c Clients) Option { return func(r *Resolver) { r.Clients = c } }
-
-// WithBaseDir resolves relative dir and fat paths of boot sources against
-// dir. Default: the process's working directory.
-func WithBaseDir(dir string) Option { return func(r *Resolver) { r.baseDir = dir } }
-
-// New returns a resolver serving cfg. cfg is not modified and must not be
-// modified afterwards; pass a new one to Update instead.
-func New(cfg *rack.Config, opts ...Option) *Resolver {
-	r := &Resolver{fat: newFATCache()}
-	for _, o := range opts {
-		o(r)
-	}
-	r.Update(cfg)
+// New returns a resolver serving the nodes of inv (the server's one node
+// index) and its config's boot sources.
+func New(inv *inventory.Inventory, opts Options) *Resolver {
+	r := &Resolver{Log: opts.Log, Clients: opts.Clients, baseDir: opts.BaseDir, images: opts.Images, fat: newFATCache()}
+	r.Update(inv)
 	return r
 }
 
-// Update replaces the config atomically: every Open that starts after Update
-// returns sees cfg; Opens already running finish with the old one.
-func (r *Resolver) Update(cfg *rack.Config) {
-	s := newSnapshot(cfg, time.Now())
+// Update replaces the inventory atomically: every Open that starts after
+// Update returns sees inv; Opens already running finish with the old one.
+func (r *Resolver) Update(inv *inventory.Inventory) {
+	if inv == nil {
+		inv = inventory.New(nil)
+	}
+	s := &snapshot{inv: inv, cfg: inv.Config(), loaded: time.Now().UTC().Truncate(time.Second)}
 	r.snap.Store(s)
 	keep := map[string]bool{}
 	for _, b := range s.boots() {
@@ -76,34 +80,11 @@ func (r *Resolver) Update(cfg *rack.Config) {
 	r.fat.retain(keep)
 }
 
-// snapshot is one config with its lookup indexes, built once per Update.
+// snapshot is one inventory and the time it was loaded, per Update.
 type snapshot struct {
-	cfg      *rack.Config
-	loaded   time.Time // ModTime of generated files
-	bySerial map[string]*rack.Node
-	byMAC    map[string]*rack.Node // key: lower-case colon form
-}
-
-func newSnapshot(cfg *rack.Config, now time.Time) *snapshot {
-	if cfg == nil {
-		cfg = &rack.Config{}
-	}
-	s := &snapshot{
-		cfg:      cfg,
-		loaded:   now.UTC().Truncate(time.Second),
-		bySerial: make(map[string]*rack.Node, len(cfg.Nodes)),
-		byMAC:    make(map[string]*rack.Node, len(cfg.Nodes)),
-	}
-	for i := range cfg.Nodes {
-		n := &cfg.Nodes[i]
-		if n.Serial != "" {
-			s.bySerial[strings.ToLower(n.Serial)] = n
-		}
-		if len(n.MAC) > 0 {
-			s.byMAC[n.MAC.String()] = n
-		}
-	}
-	return s
+	inv    *inventory.Inventory
+	cfg    *rack.Config // inv.Config()
+	loaded time.Time    // ModTime of generated files
 }
 
 var discardLog = slog.New(slog.DiscardHandler)

@@ -13,7 +13,7 @@ import (
 )
 
 // ErrImageSource is wrapped by errors for nodes whose boot source is an OCI
-// image when the resolver was made without WithImages.
+// image when the resolver was made without Options.Images.
 var ErrImageSource = errors.New("OCI image sources are not configured in this server")
 
 // ErrSourceUnavailable is wrapped when a boot source itself cannot be read

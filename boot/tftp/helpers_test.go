@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/racklet/racklet-boot/boot/resolve"
+	"github.com/racklet/racklet-boot/internal/testutil"
 	"github.com/racklet/racklet-boot/store"
 )
 
@@ -112,20 +113,7 @@ func startServerOn(t testing.TB, s *Server, addr string) *net.UDPAddr {
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, conn) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve returned %v after cancel, want nil", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("Serve did not return within 10s of cancel")
-		}
-	})
+	testutil.Serve(t, func(ctx context.Context) error { return s.Serve(ctx, conn) })
 	return conn.LocalAddr().(*net.UDPAddr)
 }
 

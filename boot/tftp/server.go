@@ -38,6 +38,9 @@ type Server struct {
 	Events EventSink
 	// Metrics are updated per transfer; nil records nothing.
 	Metrics *Metrics
+	// Dial opens a transfer's socket (as net.DialUDP("udp", laddr, raddr));
+	// nil is net.DialUDP. A server in a network namespace opens them there.
+	Dial func(laddr, raddr *net.UDPAddr) (*net.UDPConn, error)
 
 	// Timeout is the retransmit timeout for a block or window: the first
 	// wait for an ACK; each retry doubles it, up to 4x. A client's timeout

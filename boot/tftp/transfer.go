@@ -30,9 +30,13 @@ func (s *Server) transfer(ctx context.Context, req request, info packetInfo, cli
 		s.finish(ctx, res)
 	}()
 
-	conn, err := net.DialUDP("udp", &net.UDPAddr{IP: info.local}, info.peer)
+	dial := s.Dial
+	if dial == nil {
+		dial = func(laddr, raddr *net.UDPAddr) (*net.UDPConn, error) { return net.DialUDP("udp", laddr, raddr) }
+	}
+	conn, err := dial(&net.UDPAddr{IP: info.local}, info.peer)
 	if err != nil && info.local != nil {
-		conn, err = net.DialUDP("udp", nil, info.peer)
+		conn, err = dial(nil, info.peer)
 	}
 	if err != nil {
 		res.Outcome, res.Err = OutcomeError, fmt.Errorf("open transfer socket: %w", err)

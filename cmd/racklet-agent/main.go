@@ -18,12 +18,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/racklet/racklet-boot/internal/cli"
 
 	"github.com/racklet/racklet-boot/agent"
 	"github.com/racklet/racklet-boot/attest"
@@ -31,32 +31,19 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func main() {
-	if err := newRoot().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "racklet-agent:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("racklet-agent", newRoot()) }
 
 type global struct {
 	hat     string
 	timeout time.Duration
-	verbose bool
+	log     cli.LogFlags
 }
 
-func (g *global) logger() *slog.Logger {
-	level := slog.LevelWarn
-	if g.verbose {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-}
+func (g *global) logger() *slog.Logger { return g.log.Logger() }
 
 // withHAT opens the HAT link, runs fn and closes it.
 func (g *global) withHAT(cmd *cobra.Command, fn func(ctx context.Context, c *hatlink.Client) error) error {
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, g.timeout)
+	ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
 	defer cancel()
 	rw, err := hatlink.Dial(ctx, g.hat)
 	if err != nil {
@@ -73,17 +60,15 @@ func (g *global) withHAT(cmd *cobra.Command, fn func(ctx context.Context, c *hat
 }
 
 func newRoot() *cobra.Command {
-	g := &global{}
+	g := &global{log: cli.LogFlags{Level: "warn"}}
 	root := &cobra.Command{
-		Use:           "racklet-agent",
-		Short:         "Racklet node agent: measured boot, attestation and A/B state via the HAT",
-		SilenceUsage:  true,
-		SilenceErrors: true,
+		Use:   "racklet-agent",
+		Short: "Racklet node agent: measured boot, attestation and A/B state via the HAT",
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.hat, "hat", "/dev/ttyAMA0", "the HAT: a serial device, unix:PATH or tcp:HOST:PORT")
 	pf.DurationVar(&g.timeout, "timeout", 2*time.Minute, "give up after this long")
-	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log link retransmissions and progress")
+	g.log.Register(root) // --log-level debug logs link retransmissions and progress
 	root.AddCommand(attestCmd(g), identityCmd(g), bootCmd(g, "boot-state"), bootCmd(g, "boot-attempt"),
 		bootCmd(g, "boot-commit"), powerCycleCmd(g))
 	return root
@@ -169,23 +154,40 @@ func orNone(s string) string {
 	return s
 }
 
+// identity is the HAT's identity as identity prints it.
+type identity struct {
+	Key      string `json:"key"`
+	Serial   string `json:"serial"`
+	Firmware string `json:"firmware"`
+	Protocol int    `json:"protocol"`
+}
+
 func identityCmd(g *global) *cobra.Command {
-	return &cobra.Command{
+	var out cli.Output
+	cmd := &cobra.Command{
 		Use:   "identity",
 		Short: "Print the HAT's key (for pre-provisioning in the rack config), serial and firmware",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := out.Check(); err != nil {
+				return err
+			}
 			return g.withHAT(cmd, func(ctx context.Context, c *hatlink.Client) error {
 				id, err := c.Identity(ctx)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "key:      %s\nserial:   %s\nfirmware: %d.%d.%d\nprotocol: %d\n", hatlink.EncodeKey(id.SignKey),
-					id.Serial, id.Firmware>>16, id.Firmware>>8&0xFF, id.Firmware&0xFF, c.Version())
-				return nil
+				v := identity{Key: hatlink.EncodeKey(id.SignKey), Serial: id.Serial,
+					Firmware: fmt.Sprintf("%d.%d.%d", id.Firmware>>16, id.Firmware>>8&0xFF, id.Firmware&0xFF), Protocol: int(c.Version())}
+				return out.Write(cmd.OutOrStdout(), v, func(w io.Writer) error {
+					_, err := fmt.Fprintf(w, "key:      %s\nserial:   %s\nfirmware: %s\nprotocol: %d\n", v.Key, v.Serial, v.Firmware, v.Protocol)
+					return err
+				})
 			})
 		},
 	}
+	out.Register(cmd)
+	return cmd
 }
 
 func parseSlot(s string) (byte, error) {
@@ -200,6 +202,16 @@ func parseSlot(s string) (byte, error) {
 
 func slotName(s byte) string { return string(rune('A' + s)) }
 
+// bootState is the HAT's A/B state as the boot-* commands print it.
+type bootState struct {
+	Committed string         `json:"committed"`
+	Next      string         `json:"next"`
+	Attempts  map[string]int `json:"attempts"`
+	Limit     int            `json:"limit"`
+	Boot      uint64         `json:"boot"`
+	Allowed   bool           `json:"allowed"`
+}
+
 func bootCmd(g *global, name string) *cobra.Command {
 	use, short, args := name, "Print the HAT's A/B state", cobra.NoArgs
 	switch name {
@@ -208,9 +220,13 @@ func bootCmd(g *global, name string) *cobra.Command {
 	case "boot-commit":
 		use, short, args = name+" A|B", "Mark a slot good after its health checks passed", cobra.ExactArgs(1)
 	}
-	return &cobra.Command{
+	var out cli.Output
+	cmd := &cobra.Command{
 		Use: use, Short: short, Args: args,
 		RunE: func(cmd *cobra.Command, a []string) error {
+			if err := out.Check(); err != nil {
+				return err
+			}
 			return g.withHAT(cmd, func(ctx context.Context, c *hatlink.Client) error {
 				var (
 					s   hatlink.BootState
@@ -233,16 +249,25 @@ func bootCmd(g *global, name string) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "committed: %s\nnext:      %s\nattempts:  A=%d B=%d (limit %d)\nboot:      %d\n",
-					slotName(s.Committed), slotName(s.Next), s.Attempts[0], s.Attempts[1], s.Limit, s.Counter)
+				v := bootState{Committed: slotName(s.Committed), Next: slotName(s.Next),
+					Attempts: map[string]int{"A": int(s.Attempts[0]), "B": int(s.Attempts[1])}, Limit: int(s.Limit), Boot: s.Counter, Allowed: s.Allowed}
+				err = out.Write(cmd.OutOrStdout(), v, func(w io.Writer) error {
+					_, err := fmt.Fprintf(w, "committed: %s\nnext:      %s\nattempts:  A=%d B=%d (limit %d)\nboot:      %d\n",
+						v.Committed, v.Next, v.Attempts["A"], v.Attempts["B"], v.Limit, v.Boot)
+					return err
+				})
+				if err != nil {
+					return err
+				}
 				if name == "boot-attempt" && !s.Allowed {
-					fmt.Fprintf(cmd.OutOrStdout(), "out of attempts: fall back to %s\n", slotName(s.Committed))
-					os.Exit(2)
+					return &cli.ExitError{Code: 2, Err: fmt.Errorf("out of attempts: fall back to %s", slotName(s.Committed))}
 				}
 				return nil
 			})
 		},
 	}
+	out.Register(cmd)
+	return cmd
 }
 
 func powerCycleCmd(g *global) *cobra.Command {

@@ -24,10 +24,8 @@ func (g *globals) logger() *slog.Logger { return g.log.Logger() }
 func newRoot() *cobra.Command {
 	g := &globals{}
 	root := &cobra.Command{
-		Use:           "racklet-boot",
-		Short:         "Network-boot a rack of Raspberry Pis and PXE/UEFI/iPXE machines",
-		SilenceUsage:  true,
-		SilenceErrors: true,
+		Use:   "racklet-boot",
+		Short: "Network-boot a rack of Raspberry Pis and PXE/UEFI/iPXE machines",
 	}
 	g.log.Register(root)
 	root.AddCommand(
@@ -35,7 +33,7 @@ func newRoot() *cobra.Command {
 		newConfigCmd(),
 		newNodesCmd(),
 		newSimulateCmd(g),
-		newLabCmd(g),
+		newLabCmd(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",

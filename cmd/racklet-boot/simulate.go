@@ -1,29 +1,21 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/racklet/racklet-boot/internal/cli"
 	"github.com/racklet/racklet-boot/pisim"
 )
 
-type simulateOptions struct {
-	iface       string
-	nodes       int
-	kind        string
-	seed        uint64
-	concurrency int
-	stagger     time.Duration
-	prefix      string
-	output      string
-}
-
 func newSimulateCmd(g *globals) *cobra.Command {
-	o := &simulateOptions{}
+	var iface, kind, prefix string
+	var nodes int
+	var seed uint64
+	var r pisim.Rack
+	var out cli.Output
 	cmd := &cobra.Command{
 		Use:   "simulate",
 		Short: "Play N Raspberry Pi bootloaders against a running server",
@@ -32,84 +24,47 @@ func newSimulateCmd(g *globals) *cobra.Command {
 			"each node's boot timeline. The same --seed always gives the same serials and MACs.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pis, err := rackOfPis(o.nodes, o.kind, o.seed)
+			if err := out.Check(); err != nil {
+				return err
+			}
+			mode, ok := map[string]pisim.PrefixMode{"serial": pisim.PrefixSerial, "mac": pisim.PrefixMAC}[prefix]
+			if !ok {
+				return fmt.Errorf("unknown --prefix %q: use serial or mac", prefix)
+			}
+			pis, err := pisim.RackOf(nodes, kind, seed)
 			if err != nil {
 				return err
 			}
 			for _, p := range pis {
-				switch o.prefix {
-				case "serial":
-					p.Prefix = pisim.PrefixSerial
-				case "mac":
-					p.Prefix = pisim.PrefixMAC
-				default:
-					return fmt.Errorf("unknown --prefix %q: use serial or mac", o.prefix)
-				}
+				p.Prefix = mode
 			}
-			r := &pisim.Rack{
-				Transport:   &pisim.MacvlanTransport{Parent: o.iface},
-				Pis:         pis,
-				Concurrency: o.concurrency,
-				Stagger:     o.stagger,
-				Logger:      g.logger(),
-			}
+			r.Transport, r.Pis, r.Logger = &pisim.MacvlanTransport{Parent: iface}, pis, g.logger()
 			results := r.Run(cmd.Context())
-			if err := printResults(cmd.OutOrStdout(), results, o.output); err != nil {
+			s := pisim.Summarize(results)
+			err = out.Write(cmd.OutOrStdout(), results, func(w io.Writer) error {
+				for _, res := range results {
+					fmt.Fprintln(w, res.String())
+				}
+				_, err := fmt.Fprintln(w, s)
+				return err
+			})
+			if err != nil {
 				return err
 			}
-			if s := pisim.Summarize(results); s.Failed > 0 {
+			if s.Failed > 0 {
 				return fmt.Errorf("%d of %d simulated Pis did not load their kernel", s.Failed, len(results))
 			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&o.iface, "interface", "i", "", "interface on the rack LAN (macvlans are made on it)")
-	cmd.Flags().IntVarP(&o.nodes, "nodes", "n", 4, "number of simulated Pis")
-	cmd.Flags().StringVar(&o.kind, "kind", "mixed", "rpi4, rpi5, or mixed (alternating)")
-	cmd.Flags().Uint64Var(&o.seed, "seed", 1, "seed for serials and MACs")
-	cmd.Flags().IntVar(&o.concurrency, "concurrency", 0, "Pis booting at once (0: all)")
-	cmd.Flags().DurationVar(&o.stagger, "stagger", 0, "delay between Pi power-ons")
-	cmd.Flags().StringVar(&o.prefix, "prefix", "serial", "TFTP prefix mode: serial or mac")
-	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "output format: table or json")
+	cmd.Flags().StringVarP(&iface, "interface", "i", "", "interface on the rack LAN (macvlans are made on it)")
+	cmd.Flags().IntVarP(&nodes, "nodes", "n", 4, "number of simulated Pis")
+	cmd.Flags().StringVar(&kind, "kind", "mixed", "rpi4, rpi5, or mixed (alternating)")
+	cmd.Flags().Uint64Var(&seed, "seed", 1, "seed for serials and MACs")
+	cmd.Flags().IntVar(&r.Concurrency, "concurrency", 0, "Pis booting at once (0: all)")
+	cmd.Flags().DurationVar(&r.Stagger, "stagger", 0, "delay between Pi power-ons")
+	cmd.Flags().StringVar(&prefix, "prefix", "serial", "TFTP prefix mode: serial or mac")
+	out.Register(cmd)
 	_ = cmd.MarkFlagRequired("interface")
 	return cmd
-}
-
-// rackOfPis makes n simulated Pis of the kind asked for; mixed alternates
-// Pi 4 and Pi 5.
-func rackOfPis(n int, kind string, seed uint64) ([]*pisim.Pi, error) {
-	if n < 1 || n > 1000 {
-		return nil, fmt.Errorf("--nodes %d: want 1 to 1000", n)
-	}
-	switch kind {
-	case "rpi4":
-		return pisim.NewPis(n, 4, seed), nil
-	case "rpi5":
-		return pisim.NewPis(n, 5, seed), nil
-	case "mixed":
-		return pisim.NewMixedRack(n, seed)
-	}
-	return nil, fmt.Errorf("unknown --kind %q: use rpi4, rpi5 or mixed", kind)
-}
-
-func printResults(w io.Writer, results []*pisim.Result, output string) error {
-	switch output {
-	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(results)
-	case "table":
-		for _, r := range results {
-			fmt.Fprintln(w, r.String())
-		}
-		s := pisim.Summarize(results)
-		fmt.Fprintln(w, summaryLine(s))
-		return nil
-	}
-	return fmt.Errorf("unknown output format %q: use table or json", output)
-}
-
-func summaryLine(s pisim.Summary) string {
-	return fmt.Sprintf("%d of %d Pis loaded their kernel; median boot %s, slowest %s; %.1f MiB over TFTP",
-		s.Booted, s.Pis, s.MedianDur.Round(time.Millisecond), s.Slowest.Round(time.Millisecond), float64(s.Bytes)/(1<<20))
 }

@@ -10,52 +10,32 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/racklet/racklet-boot/internal/cli"
 
 	"github.com/racklet/racklet-boot/hatlink"
 	"github.com/racklet/racklet-boot/hatsim"
 	"github.com/spf13/cobra"
 )
 
-func main() {
-	if err := newCommand().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "racklet-hat-sim:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("racklet-hat-sim", newCommand()) }
 
 func newCommand() *cobra.Command {
 	var (
-		statePath, listen, serial, logFormat string
-		limit                                uint8
-		verbose                              bool
+		statePath, listen, serial string
+		limit                     uint8
+		logFlags                  cli.LogFlags
 	)
 	cmd := &cobra.Command{
-		Use:           "racklet-hat-sim --state FILE --listen unix:PATH|tcp:HOST:PORT|pty",
-		Short:         "Run a simulated Racklet HAT (RP2040) for nodes and tests without hardware",
-		Args:          cobra.NoArgs,
-		SilenceUsage:  true,
-		SilenceErrors: true,
+		Use:   "racklet-hat-sim --state FILE --listen unix:PATH|tcp:HOST:PORT|pty",
+		Short: "Run a simulated Racklet HAT (RP2040) for nodes and tests without hardware",
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if statePath == "" {
 				return fmt.Errorf("--state is required: the file that holds the simulated HAT's keys and counters")
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			level := slog.LevelInfo
-			if verbose {
-				level = slog.LevelDebug
-			}
-			opts := &slog.HandlerOptions{Level: level}
-			var log *slog.Logger
-			if logFormat == "json" {
-				log = slog.New(slog.NewJSONHandler(os.Stderr, opts))
-			} else {
-				log = slog.New(slog.NewTextHandler(os.Stderr, opts))
-			}
+			ctx := cmd.Context()
+			log := logFlags.Logger()
 			dev, err := hatsim.Open(statePath, hatsim.Options{Serial: serial, AttemptLimit: limit, Logger: log})
 			if err != nil {
 				return err
@@ -74,7 +54,6 @@ func newCommand() *cobra.Command {
 	f.StringVar(&listen, "listen", "pty", "where to serve: unix:PATH, tcp:HOST:PORT or pty")
 	f.StringVar(&serial, "serial", "", "serial for a new state file (default: random)")
 	f.Uint8Var(&limit, "attempt-limit", hatsim.DefaultAttemptLimit, "boot attempts per trial slot, for a new state file")
-	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
-	f.BoolVarP(&verbose, "verbose", "v", false, "log every retransmission and connection")
+	logFlags.Register(cmd) // --log-level debug logs every retransmission and connection
 	return cmd
 }

@@ -73,20 +73,20 @@ SOURCE_DATE_EPOCH, when set, fixes every timestamp; otherwise the base image's c
 				return err
 			}
 			if push != "" {
-				d, err := artifact.Push(cmd.Context(), dir, push, artifact.Options{Insecure: g.insecure})
+				d, err := artifact.Push(cmd.Context(), dir, push, g.registry())
 				if err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "pushed %s@%s\n", push, d)
 				if signer != nil {
-					t, err := resolveTarget(cmd.Context(), push, g.insecure)
+					t, err := sign.ResolveTarget(cmd.Context(), push, g.registry())
 					if err != nil {
 						return err
 					}
-					if t.digest.String() != fmt.Sprint(d) {
-						return fmt.Errorf("%s moved to %s while signing the pushed %s: not signed", push, t.digest, d)
+					if t.Digest != d {
+						return fmt.Errorf("%s moved to %s while signing the pushed %s: not signed", push, t.Digest, d)
 					}
-					if err := signTarget(cmd.Context(), cmd.OutOrStdout(), t, signer, ""); err != nil {
+					if err := signTarget(cmd.Context(), cmd.OutOrStdout(), t, signer, "", g.registry()); err != nil {
 						return err
 					}
 				}

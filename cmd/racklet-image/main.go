@@ -2,7 +2,7 @@
 // them between output directories, registries, OCI layouts and SD cards:
 //
 //	racklet-image build --base REF --platform linux/arm64 (--output DIR | --push REF) [--overlay DIR] [--insecure]
-//	racklet-image push DIR REF | pull REF DIR | inspect REF|DIR [-o json]
+//	racklet-image push DIR REF | pull REF DIR | inspect REF|DIR [-o table|json|yaml]
 //	racklet-image keygen --out PREFIX | sign REF --key KEY | verify REF --key PUB
 //	racklet-image flash IMAGE DEVICE
 //	racklet-image version
@@ -11,6 +11,8 @@ package main
 import (
 	"fmt"
 	"log/slog"
+
+	"github.com/racklet/racklet-boot/internal/ociref"
 
 	"github.com/spf13/cobra"
 
@@ -28,13 +30,14 @@ type globals struct {
 
 func (g *globals) logger() *slog.Logger { return g.log.Logger() }
 
+// registry is how the commands reach registries (--insecure).
+func (g *globals) registry() ociref.Options { return ociref.Options{Insecure: g.insecure} }
+
 func newRoot() *cobra.Command {
 	g := &globals{}
 	root := &cobra.Command{
-		Use:           "racklet-image",
-		Short:         "Build, move and flash immutable OS images for Racklet nodes",
-		SilenceUsage:  true,
-		SilenceErrors: true,
+		Use:   "racklet-image",
+		Short: "Build, move and flash immutable OS images for Racklet nodes",
 	}
 	g.log.Register(root)
 	root.PersistentFlags().BoolVar(&g.insecure, "insecure", false, "allow plain-HTTP registries")

@@ -6,12 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/racklet/racklet-boot/internal/ociref"
+
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -64,7 +61,7 @@ func newSignCmd(g *globals) *cobra.Command {
 		Short: "Sign an image in a registry or oci-layout:DIR[:tag], the way cosign does",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := resolveTarget(cmd.Context(), args[0], g.insecure)
+			t, err := sign.ResolveTarget(cmd.Context(), args[0], g.registry())
 			if err != nil {
 				return err
 			}
@@ -76,7 +73,7 @@ func newSignCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return signTarget(cmd.Context(), cmd.OutOrStdout(), t, signer, identity)
+			return signTarget(cmd.Context(), cmd.OutOrStdout(), t, signer, identity, g.registry())
 		},
 	}
 	cmd.Flags().StringVar(&key, "key", "", "private key file (required)")
@@ -100,16 +97,11 @@ func newVerifyCmd(g *globals) *cobra.Command {
 				}
 				verifiers = append(verifiers, v)
 			}
-			t, err := resolveTarget(cmd.Context(), args[0], g.insecure)
+			t, err := sign.ResolveTarget(cmd.Context(), args[0], g.registry())
 			if err != nil {
 				return err
 			}
-			var ok []sign.Verified
-			if t.layout != "" {
-				ok, err = sign.VerifyLayout(cmd.Context(), t.layout, t.digest, verifiers)
-			} else {
-				ok, err = sign.Check(cmd.Context(), t.ref, verifiers, remoteOptions(cmd.Context())...)
-			}
+			ok, err := sign.CheckTarget(cmd.Context(), t, verifiers, g.registry())
 			if err != nil {
 				return err
 			}
@@ -126,73 +118,13 @@ func newVerifyCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// target is a resolved image: a registry digest reference or a digest in an OCI layout.
-type target struct {
-	ref    name.Digest
-	layout string
-	digest v1.Hash
-}
-
-func (t target) String() string {
-	if t.layout != "" {
-		return "oci-layout:" + t.layout + "@" + t.digest.String()
-	}
-	return t.ref.String()
-}
-
-// resolveTarget turns REF (host/repo:tag, host/repo@sha256:…, oci-layout:DIR[:tag|@sha256:…])
-// into a digest, asking the registry for a tag's digest.
-func resolveTarget(ctx context.Context, ref string, insecure bool) (target, error) {
-	if spec, ok := strings.CutPrefix(ref, "oci-layout:"); ok {
-		dir, tag := spec, "latest"
-		if i := strings.LastIndex(spec, "@"); i > 0 {
-			dir, tag = spec[:i], spec[i+1:]
-		} else if i := strings.LastIndex(spec, ":"); i > 0 && !strings.Contains(spec[i:], "/") {
-			dir, tag = spec[:i], spec[i+1:]
-		}
-		d, err := sign.ResolveLayout(dir, tag)
-		if err != nil {
-			return target{}, err
-		}
-		return target{layout: dir, digest: d}, nil
-	}
-	if strings.HasPrefix(ref, "docker-archive:") {
-		return target{}, fmt.Errorf("%s: a signature needs a registry or an OCI layout to live in", ref)
-	}
-	var no []name.Option
-	if insecure {
-		no = append(no, name.Insecure)
-	}
-	r, err := name.ParseReference(ref, no...)
-	if err != nil {
-		return target{}, fmt.Errorf("parse reference %q: %w", ref, err)
-	}
-	dr, ok := r.(name.Digest)
-	if !ok {
-		desc, err := remote.Head(r, remoteOptions(ctx)...)
-		if err != nil {
-			return target{}, fmt.Errorf("resolve %s: %w", ref, err)
-		}
-		dr = r.Context().Digest(desc.Digest.String())
-	}
-	d, err := v1.NewHash(dr.DigestStr())
-	if err != nil {
-		return target{}, fmt.Errorf("digest of %s: %w", ref, err)
-	}
-	return target{ref: dr, digest: d}, nil
-}
-
-func remoteOptions(ctx context.Context) []remote.Option {
-	return []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)}
-}
-
 func newCopyCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "copy SRC DST",
 		Short: "Copy an image with its signatures between registries and oci-layout:DIR[:tag] (air-gapped racks)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := sign.Copy(cmd.Context(), args[0], args[1], g.insecure, remoteOptions(cmd.Context())...)
+			res, err := sign.Copy(cmd.Context(), args[0], args[1], g.registry())
 			if err != nil {
 				return err
 			}
@@ -203,17 +135,11 @@ func newCopyCmd(g *globals) *cobra.Command {
 }
 
 // signTarget signs a resolved image and says where the signature went.
-func signTarget(ctx context.Context, w io.Writer, t target, signer signature.Signer, identity string) error {
-	var err error
-	if t.layout != "" {
-		err = sign.SignLayout(ctx, t.layout, t.digest, identity, signer)
-	} else {
-		err = sign.Sign(ctx, t.ref, signer, remoteOptions(ctx)...)
-	}
-	if err != nil {
+func signTarget(ctx context.Context, w io.Writer, t sign.Target, signer signature.Signer, identity string, reg ociref.Options) error {
+	if err := sign.SignTarget(ctx, t, signer, identity, reg); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "signed %s (signature in %s)\n", t, sign.SignatureTag(t.digest))
+	fmt.Fprintf(w, "signed %s (signature in %s)\n", t, sign.SignatureTag(t.Digest))
 	return nil
 }
 

@@ -1,8 +1,10 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
+	"io"
+
+	"github.com/racklet/racklet-boot/internal/cli"
 
 	"github.com/spf13/cobra"
 
@@ -16,7 +18,7 @@ func newPushCmd(g *globals) *cobra.Command {
 		Short: "Push a built image directory to a registry or oci-layout:DIR[:tag]",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := artifact.Push(cmd.Context(), args[0], args[1], artifact.Options{Insecure: g.insecure})
+			d, err := artifact.Push(cmd.Context(), args[0], args[1], g.registry())
 			if err != nil {
 				return err
 			}
@@ -32,7 +34,7 @@ func newPullCmd(g *globals) *cobra.Command {
 		Short: "Pull an image into a directory, checking every digest",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := artifact.Pull(cmd.Context(), args[0], args[1], artifact.Options{Insecure: g.insecure})
+			m, err := artifact.Pull(cmd.Context(), args[0], args[1], g.registry())
 			if err != nil {
 				return err
 			}
@@ -43,29 +45,26 @@ func newPullCmd(g *globals) *cobra.Command {
 }
 
 func newInspectCmd(g *globals) *cobra.Command {
-	var output string
+	var out cli.Output
 	cmd := &cobra.Command{
 		Use:   "inspect REF|DIR",
 		Short: "Show the manifest of an image",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := artifact.Inspect(cmd.Context(), args[0], artifact.Options{Insecure: g.insecure})
+			if err := out.Check(); err != nil {
+				return err
+			}
+			m, err := artifact.Inspect(cmd.Context(), args[0], g.registry())
 			if err != nil {
 				return err
 			}
-			switch output {
-			case "json":
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(m)
-			case "text", "":
-				fmt.Fprint(cmd.OutOrStdout(), m.Describe())
-				return nil
-			}
-			return fmt.Errorf("unknown output format %q (want text or json)", output)
+			return out.Write(cmd.OutOrStdout(), m, func(w io.Writer) error {
+				_, err := io.WriteString(w, m.Describe())
+				return err
+			})
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	out.Register(cmd)
 	return cmd
 }
 

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/racklet/racklet-boot/internal/testutil"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/racklet/racklet-boot/image"
@@ -20,7 +22,7 @@ import (
 // built returns an output directory built from the test base image, with a disk image.
 func built(t *testing.T) (string, *image.Manifest) {
 	t.Helper()
-	imagetest.NeedTool(t, "busybox")
+	testutil.NeedTool(t, "busybox")
 	ref, err := imagetest.WriteLayout(filepath.Join(t.TempDir(), "base"), imagetest.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +48,7 @@ func sameFiles(t *testing.T, a, b string) {
 }
 
 func TestRegistryRoundTripWithSkopeo(t *testing.T) {
-	skopeo := imagetest.NeedTool(t, "skopeo")
+	skopeo := testutil.NeedTool(t, "skopeo")
 	out, m := built(t)
 	reg := imagetest.StartRegistry(t)
 	ref := reg + "/racklet/node:v1"

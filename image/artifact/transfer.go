@@ -7,13 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/racklet/racklet-boot/internal/ctxio"
+	"github.com/racklet/racklet-boot/internal/ociref"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -23,52 +23,29 @@ import (
 	"github.com/racklet/racklet-boot/image"
 )
 
-const (
-	layoutPrefix      = "oci-layout:"
-	refNameAnnotation = "org.opencontainers.image.ref.name"
-)
+// refNameAnnotation is the OCI annotation that carries a tag in an index.json.
+const refNameAnnotation = "org.opencontainers.image.ref.name"
 
-// Options tunes registry access.
-type Options struct {
-	// Insecure allows plain HTTP to the registry.
-	Insecure bool
-	// Keychain resolves credentials; default authn.DefaultKeychain.
-	Keychain authn.Keychain
-	// Transport for registry requests; default remote.DefaultTransport.
-	Transport http.RoundTripper
-}
+// Options tunes registry access (plain HTTP, credentials, transport).
+type Options = ociref.Options
 
-func (o Options) remote(ctx context.Context) []remote.Option {
-	kc := o.Keychain
-	if kc == nil {
-		kc = authn.DefaultKeychain
-	}
-	ro := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(kc)}
-	if o.Transport != nil {
-		ro = append(ro, remote.WithTransport(o.Transport))
-	}
-	return ro
-}
-
-func (o Options) parse(ref string) (name.Reference, error) {
-	var no []name.Option
-	if o.Insecure {
-		no = append(no, name.Insecure)
-	}
-	r, err := name.ParseReference(ref, no...)
+// layoutRef returns the directory and tag of a layout reference (tag
+// default latest); ok is false for other references.
+func layoutRef(ref string) (dir, tag string, ok bool, err error) {
+	r, err := ociref.Parse(ref)
 	if err != nil {
-		return nil, fmt.Errorf("parse reference %q: %w", ref, err)
+		return "", "", false, fmt.Errorf("parse reference %q: %w", ref, err)
 	}
-	return r, nil
-}
-
-// splitLayout splits "oci-layout:DIR[:tag]"; the tag defaults to "latest".
-func splitLayout(ref string) (dir, tag string) {
-	spec := strings.TrimPrefix(ref, layoutPrefix)
-	if i := strings.LastIndex(spec, ":"); i > 0 && !strings.Contains(spec[i:], "/") {
-		return spec[:i], spec[i+1:]
+	switch r.Kind {
+	case ociref.Layout:
+		if r.Digest != "" {
+			return "", "", false, fmt.Errorf("%q: want oci-layout:DIR[:tag], not a digest", ref)
+		}
+		return r.Path, r.TagOr(ociref.DefaultTag), true, nil
+	case ociref.Archive:
+		return "", "", false, fmt.Errorf("%q: a docker-archive holds no racklet image: use a registry or oci-layout:DIR[:tag]", ref)
 	}
-	return spec, "latest"
+	return "", "", false, nil
 }
 
 // Push uploads the output directory dir to ref (a registry reference or oci-layout:DIR[:tag])
@@ -82,8 +59,11 @@ func Push(ctx context.Context, dir, ref string, opts Options) (v1.Hash, error) {
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	if strings.HasPrefix(ref, layoutPrefix) {
-		ldir, tag := splitLayout(ref)
+	ldir, tag, isLayout, err := layoutRef(ref)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	if isLayout {
 		p, err := layout.FromPath(ldir)
 		if err != nil {
 			if p, err = layout.Write(ldir, empty.Index); err != nil {
@@ -96,11 +76,11 @@ func Push(ctx context.Context, dir, ref string, opts Options) (v1.Hash, error) {
 		}
 		return d, nil
 	}
-	r, err := opts.parse(ref)
+	r, err := opts.Reference(ref)
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	if err := remote.Write(r, img, opts.remote(ctx)...); err != nil {
+	if err := remote.Write(r, img, opts.Remote(ctx)...); err != nil {
 		return v1.Hash{}, fmt.Errorf("push %s: %w", ref, err)
 	}
 	return d, nil
@@ -108,8 +88,11 @@ func Push(ctx context.Context, dir, ref string, opts Options) (v1.Hash, error) {
 
 // open resolves ref to the artifact image.
 func open(ctx context.Context, ref string, opts Options) (v1.Image, error) {
-	if strings.HasPrefix(ref, layoutPrefix) {
-		ldir, tag := splitLayout(ref)
+	ldir, tag, isLayout, err := layoutRef(ref)
+	if err != nil {
+		return nil, err
+	}
+	if isLayout {
 		idx, err := layout.ImageIndexFromPath(ldir)
 		if err != nil {
 			return nil, fmt.Errorf("open OCI layout %s: %w", ldir, err)
@@ -125,11 +108,11 @@ func open(ctx context.Context, ref string, opts Options) (v1.Image, error) {
 		}
 		return nil, fmt.Errorf("OCI layout %s has no tag %q", ldir, tag)
 	}
-	r, err := opts.parse(ref)
+	r, err := opts.Reference(ref)
 	if err != nil {
 		return nil, err
 	}
-	img, err := remote.Image(r, opts.remote(ctx)...)
+	img, err := remote.Image(r, opts.Remote(ctx)...)
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", ref, err)
 	}
@@ -230,7 +213,7 @@ func fetchBlob(ctx context.Context, img v1.Image, d v1.Descriptor, dst string) e
 	}
 	defer f.Close()
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), ctxReader{ctx, rc})
+	n, err := io.Copy(io.MultiWriter(f, h), ctxio.Reader(ctx, rc))
 	if err != nil {
 		return fmt.Errorf("fetch blob %s: %w", d.Digest, err)
 	}
@@ -238,18 +221,6 @@ func fetchBlob(ctx context.Context, img v1.Image, d v1.Descriptor, dst string) e
 		return fmt.Errorf("blob %s arrived as %d bytes %s: %w", d.Digest, n, got, errors.New("digest mismatch"))
 	}
 	return f.Close()
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // looksLikePath reports whether ref is meant as a directory rather than a registry reference.

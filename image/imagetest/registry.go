@@ -10,27 +10,15 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-)
 
-// NeedTool returns the path of a tool; outside CI a missing tool skips the test, with
-// CI=true it fails it.
-func NeedTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
-}
+	"github.com/racklet/racklet-boot/internal/testutil"
+)
 
 // StartRegistry runs Debian's docker-registry on a free 127.0.0.1 port with storage in a temp
 // dir, stops it at cleanup and returns its host:port.
 func StartRegistry(t testing.TB) string {
 	t.Helper()
-	bin := NeedTool(t, "docker-registry")
+	bin := testutil.NeedTool(t, "docker-registry")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

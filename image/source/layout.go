@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/racklet/racklet-boot/internal/ociref"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 )
@@ -13,9 +15,9 @@ import (
 const refNameAnnotation = "org.opencontainers.image.ref.name"
 
 // openLayout opens DIR or DIR:tag of an OCI image layout. Without a tag the layout must hold
-// exactly one top-level manifest or index.
-func openLayout(spec string, plat v1.Platform) (v1.Image, error) {
-	dir, tag := splitExisting(spec)
+// exactly one top-level manifest or index; a digest picks that manifest.
+func openLayout(r ociref.Ref, plat v1.Platform) (v1.Image, error) {
+	dir, tag, spec := r.Path, r.Tag, r.String()
 	p, err := layout.FromPath(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open OCI layout %s: %w", dir, errors.Join(ErrNotFound, err))
@@ -30,18 +32,23 @@ func openLayout(spec string, plat v1.Platform) (v1.Image, error) {
 	}
 	var picked []v1.Descriptor
 	for _, d := range im.Manifests {
+		if r.Digest != "" && d.Digest.String() != r.Digest {
+			continue
+		}
 		if tag == "" || d.Annotations[refNameAnnotation] == tag {
 			picked = append(picked, d)
 		}
 	}
 	switch {
+	case len(picked) == 0 && r.Digest != "":
+		return nil, fmt.Errorf("OCI layout %s has no manifest %s: %w", dir, r.Digest, ErrNotFound)
 	case len(picked) == 0 && tag != "":
 		return nil, fmt.Errorf("OCI layout %s has no tag %q: %w", dir, tag, ErrNotFound)
 	case len(picked) == 0:
 		return nil, fmt.Errorf("OCI layout %s is empty: %w", dir, ErrNotFound)
 	case len(picked) > 1:
 		// Several untagged entries: let the platform decide among them.
-		return pickFromIndex(idx, plat, LayoutPrefix+spec)
+		return pickFromIndex(idx, plat, spec)
 	}
 	d := picked[0]
 	if d.MediaType.IsIndex() {
@@ -49,7 +56,7 @@ func openLayout(spec string, plat v1.Platform) (v1.Image, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read index %s in OCI layout %s: %w", d.Digest, dir, err)
 		}
-		return pickFromIndex(sub, plat, LayoutPrefix+spec)
+		return pickFromIndex(sub, plat, spec)
 	}
 	img, err := idx.Image(d.Digest)
 	if err != nil {

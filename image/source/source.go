@@ -7,21 +7,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
-	"strings"
 
-	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/racklet/racklet-boot/internal/ociref"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
-// Prefixes of the non-registry reference forms, as skopeo users write them.
+// Prefixes of the non-registry reference forms, as skopeo users write them
+// (ociref parses every spelling).
 const (
-	LayoutPrefix  = "oci-layout:"
-	ArchivePrefix = "docker-archive:"
+	LayoutPrefix  = ociref.LayoutPrefix
+	ArchivePrefix = ociref.ArchivePrefix
 )
 
 // Sentinel errors callers branch on.
@@ -34,21 +34,15 @@ var (
 	ErrCorrupt = errors.New("base image layer is corrupt")
 )
 
-// Options tunes Open. The zero value asks for linux/arm64 with the Docker keychain over HTTPS.
-type Options struct {
-	// Platform selects the variant of a multi-platform index; default linux/arm64.
-	Platform *v1.Platform
-	// Insecure allows plain HTTP (and unverified TLS) to the registry.
-	Insecure bool
-	// Keychain resolves registry credentials; default authn.DefaultKeychain (Docker credential helpers).
-	Keychain authn.Keychain
-	// Transport is the HTTP transport for registries; default remote.DefaultTransport.
-	Transport http.RoundTripper
-}
+// Options tunes Open: how registries are reached, and the platform to pick
+// from a multi-platform index (default linux/arm64). The zero value asks for
+// linux/arm64 with the Docker keychain over HTTPS.
+type Options = ociref.Options
 
-func (o Options) platform() v1.Platform {
-	if o.Platform != nil {
-		return *o.Platform
+// platform is the platform Open picks: opts.Platform, else linux/arm64.
+func platform(opts Options) v1.Platform {
+	if opts.Platform != nil {
+		return *opts.Platform
 	}
 	return v1.Platform{OS: "linux", Architecture: "arm64"}
 }
@@ -62,24 +56,28 @@ type Image struct {
 	ManifestDigest v1.Hash
 }
 
-// Open resolves ref to one image of the requested platform.
+// Open resolves ref (any spelling ociref parses) to one image of the
+// requested platform. A layout or archive path may itself contain ":": the
+// longest spelling that exists on disk is the path.
 func Open(ctx context.Context, ref string, opts Options) (*Image, error) {
-	var (
-		img v1.Image
-		err error
-	)
-	switch {
-	case strings.HasPrefix(ref, LayoutPrefix):
-		img, err = openLayout(strings.TrimPrefix(ref, LayoutPrefix), opts.platform())
-	case strings.HasPrefix(ref, ArchivePrefix):
-		img, err = openArchive(strings.TrimPrefix(ref, ArchivePrefix))
+	r, err := ociref.Parse(ref)
+	if err != nil {
+		return nil, fmt.Errorf("parse base reference %q: %w", ref, err)
+	}
+	r = r.PreferExisting(func(p string) bool { _, err := os.Stat(p); return err == nil })
+	var img v1.Image
+	switch r.Kind {
+	case ociref.Layout:
+		img, err = openLayout(r, platform(opts))
+	case ociref.Archive:
+		img, err = openArchive(r.Path, r.Tag)
 	default:
 		img, err = openRemote(ctx, ref, opts)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if err := checkPlatform(img, opts.platform()); err != nil {
+	if err := checkPlatform(img, platform(opts)); err != nil {
 		return nil, err
 	}
 	d, err := img.Digest()
@@ -90,23 +88,13 @@ func Open(ctx context.Context, ref string, opts Options) (*Image, error) {
 }
 
 func openRemote(ctx context.Context, ref string, opts Options) (v1.Image, error) {
-	var nopts []name.Option
-	if opts.Insecure {
-		nopts = append(nopts, name.Insecure)
-	}
-	r, err := name.ParseReference(ref, nopts...)
+	r, err := opts.Reference(ref)
 	if err != nil {
 		return nil, fmt.Errorf("parse base reference %q: %w", ref, err)
 	}
-	kc := opts.Keychain
-	if kc == nil {
-		kc = authn.DefaultKeychain
-	}
-	ropts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(kc), remote.WithPlatform(opts.platform())}
-	if opts.Transport != nil {
-		ropts = append(ropts, remote.WithTransport(opts.Transport))
-	}
-	desc, err := remote.Get(r, ropts...)
+	plat := platform(opts)
+	opts.Platform = &plat
+	desc, err := remote.Get(r, opts.Remote(ctx)...)
 	if err != nil {
 		return nil, fmt.Errorf("fetch base image %s: %w", ref, errors.Join(ErrNotFound, err))
 	}
@@ -115,7 +103,7 @@ func openRemote(ctx context.Context, ref string, opts Options) (v1.Image, error)
 		if err != nil {
 			return nil, fmt.Errorf("read index of %s: %w", ref, err)
 		}
-		return pickFromIndex(idx, opts.platform(), ref)
+		return pickFromIndex(idx, plat, ref)
 	}
 	img, err := desc.Image()
 	if err != nil {
@@ -124,10 +112,9 @@ func openRemote(ctx context.Context, ref string, opts Options) (v1.Image, error)
 	return img, nil
 }
 
-// openArchive reads a docker save / docker-archive tarball; FILE[:tag] picks a tag when the
-// archive holds several images.
-func openArchive(spec string) (v1.Image, error) {
-	path, tagStr := splitExisting(spec)
+// openArchive reads a docker save / docker-archive tarball; tagStr (the
+// image name after FILE:) picks an image when the archive holds several.
+func openArchive(path, tagStr string) (v1.Image, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("open image archive %s: %w", path, errors.Join(ErrNotFound, err))
 	}
@@ -168,24 +155,4 @@ func platformMatches(got, want v1.Platform) bool {
 	}
 	return got.Variant == "" || want.Variant == "" || got.Variant == want.Variant ||
 		(got.Architecture == "arm64" && (got.Variant == "v8" || want.Variant == "v8"))
-}
-
-// splitExisting splits PATH[:suffix] at the first colon whose left side exists, so paths and
-// tags may both hold colons; without such a colon the whole spec is the path.
-func splitExisting(spec string) (string, string) {
-	if _, err := os.Stat(spec); err == nil {
-		return spec, ""
-	}
-	for i := 0; i < len(spec); i++ {
-		if spec[i] != ':' || i == 0 {
-			continue
-		}
-		if _, err := os.Stat(spec[:i]); err == nil {
-			return spec[:i], spec[i+1:]
-		}
-	}
-	if i := strings.LastIndex(spec, ":"); i > 0 && !strings.Contains(spec[i:], "/") {
-		return spec[:i], spec[i+1:]
-	}
-	return spec, ""
 }

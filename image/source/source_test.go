@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/racklet/racklet-boot/internal/testutil"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -25,7 +27,7 @@ var (
 
 func testImage(t *testing.T, p v1.Platform) v1.Image {
 	t.Helper()
-	imagetest.NeedTool(t, "busybox")
+	testutil.NeedTool(t, "busybox")
 	img, err := imagetest.Image(imagetest.Options{}, p)
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +113,7 @@ func TestOpenDockerArchive(t *testing.T) {
 }
 
 func TestOpenLayoutTag(t *testing.T) {
-	imagetest.NeedTool(t, "busybox")
+	testutil.NeedTool(t, "busybox")
 	dir := filepath.Join(t.TempDir(), "l")
 	ref, err := imagetest.WriteLayout(dir, imagetest.Options{})
 	if err != nil {

@@ -1,9 +1,12 @@
-// Package cli holds what racklet's commands share: the logging flags every
-// command takes and the process entry point (signals, exit codes).
+// Package cli holds what racklet's commands share: the process entry point
+// (Main: signals, errors, exit codes), the --log-level/--log-format flags
+// every command takes and the -o table|json|yaml flag of every command that
+// prints data.
 package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -19,10 +22,18 @@ type LogFlags struct {
 	Level  string // debug, info, warn or error
 }
 
-// Register adds the flags to a command's persistent flags.
+// Register adds the flags to a command's persistent flags. Level and
+// Format set beforehand are the defaults (else info and text).
 func (f *LogFlags) Register(cmd *cobra.Command) {
-	cmd.PersistentFlags().StringVar(&f.Format, "log-format", "text", "log format: text or json")
-	cmd.PersistentFlags().StringVar(&f.Level, "log-level", "info", "log level: debug, info, warn or error")
+	format, level := f.Format, f.Level
+	if format == "" {
+		format = "text"
+	}
+	if level == "" {
+		level = "info"
+	}
+	cmd.PersistentFlags().StringVar(&f.Format, "log-format", format, "log format: text or json")
+	cmd.PersistentFlags().StringVar(&f.Level, "log-level", level, "log level: debug, info, warn or error")
 }
 
 // Logger returns a logger writing to standard error as the flags say. An
@@ -47,14 +58,43 @@ func (f *LogFlags) Logger() *slog.Logger {
 	return log
 }
 
+// ExitError ends the process with Code, printing Err (when not nil) the way
+// Main prints every error.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+// Error returns Err's message (or the exit status when Err is nil).
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit status %d", e.Code)
+	}
+	return e.Err.Error()
+}
+
+// Unwrap returns Err.
+func (e *ExitError) Unwrap() error { return e.Err }
+
 // Main runs root with a context that ends on SIGINT or SIGTERM, prints an
-// error as "name: error" and exits non-zero on failure.
+// error as "name: error" and exits non-zero on failure: with an
+// *ExitError's Code, else 1. It is the one exit path of every command.
 func Main(name string, root *cobra.Command) {
+	root.SilenceUsage, root.SilenceErrors = true, true
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := root.ExecuteContext(ctx)
 	stop()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
-		os.Exit(1)
+	if err == nil {
+		return
 	}
+	code := 1
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		code = ee.Code
+		if ee.Err == nil {
+			os.Exit(code)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+	os.Exit(code)
 }

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/racklet/racklet-boot/boot/dhcp"
-	"github.com/racklet/racklet-boot/rack"
 	"github.com/racklet/racklet-boot/store"
 )
 
@@ -53,27 +52,29 @@ func run(iface, addr, subnet, start, end, db string, events bool) error {
 	}
 	var st store.Store = store.NewMemory()
 	if db != "" {
-		b, err := store.OpenBolt(db)
+		b, err := store.OpenBolt(db, store.BoltOptions{})
 		if err != nil {
 			return err
 		}
 		st = b
 	}
 	defer st.Close()
+	opts := dhcp.Options{
+		Log:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Leases: st,
+	}
+	if events {
+		opts.Events = st
+	}
 	srv := dhcp.New(dhcp.Settings{
-		Mode:       rack.DHCPFull,
+		Mode:       dhcp.ModeFull,
 		ServerAddr: srvAddr,
 		Subnet:     pfx,
-		Pool:       &rack.Pool{Start: ps, End: pe},
+		Pool:       &dhcp.Pool{Start: ps, End: pe},
 		Router:     srvAddr,
 		LeaseTime:  time.Hour,
-		Unknown:    rack.UnknownDefault,
-	})
-	srv.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv.Leases = st
-	if events {
-		srv.Events = st
-	}
+		Unknown:    dhcp.UnknownDefault,
+	}, opts)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fmt.Fprintln(os.Stderr, "serving")
