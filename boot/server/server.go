@@ -153,7 +153,7 @@ func (s *Server) build(cfg *rack.Config, reg *prometheus.Registry) error {
 	}
 	s.verifier = &verifier.Verifier{
 		Enrollments:     enr,
-		Secrets:         sec,
+		Secrets:         &kubeSecrets{base: sec, inv: s.inv, log: s.component("kubernetes")},
 		Events:          s.state,
 		Expected:        &expectedBoot{inv: s.inv, res: s.resolver, images: s.booter},
 		TrustOnFirstUse: true,

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/racklet/racklet-boot/attest"
 )
 
 func TestParseToken(t *testing.T) {
@@ -148,4 +150,12 @@ func FuzzParseInfo(f *testing.F) {
 			t.Fatalf("round trip: %v", err)
 		}
 	})
+}
+
+// TestSecretName: the verifier releases the join facts under the name the
+// node looks for.
+func TestSecretName(t *testing.T) {
+	if SecretName != attest.SecretKubernetesJoin {
+		t.Errorf("join.SecretName %q, attest.SecretKubernetesJoin %q", SecretName, attest.SecretKubernetesJoin)
+	}
 }
