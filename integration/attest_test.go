@@ -38,16 +38,7 @@ func TestAttestThroughServe(t *testing.T) {
 	const rootHash = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e"
 
 	hat := hatSim(t, ctx, bin, filepath.Join(dir, "hat.json"), "unix:"+filepath.Join(dir, "hat.sock"))
-	out, err := hatAgent(ctx, bin, "identity", "--hat", hat)
-	if err != nil {
-		t.Fatalf("racklet-agent identity: %v\n%s", err, out)
-	}
-	key := ""
-	for _, l := range strings.Split(out, "\n") {
-		if k, ok := strings.CutPrefix(l, "key:"); ok {
-			key = strings.TrimSpace(k)
-		}
-	}
+	key := hatIdentity(t, ctx, hat)
 	srvNS := newHost(t, "att")
 	srv := startServer(t, srvNS, dir, rackConfig("lo", "127.0.0.1", filepath.Join(dir, "data"), "mode: off",
 		fmt.Sprintf(`nodes:
@@ -62,7 +53,7 @@ func TestAttestThroughServe(t *testing.T) {
 	attestArgs := []string{"attest", "--hat", hat, "--server", "http://127.0.0.1", "--node", "pi-01",
 		"--kernel", filepath.Join(nodeDir, "kernel8.img"), "--initrd", filepath.Join(nodeDir, "initramfs8"),
 		"--cmdline", "console=serial0,115200 racklet.node=pi-01", "--roothash", rootHash, "--out", secrets}
-	out, err = srvNS.Output(ctx, filepath.Join(bin, "racklet-agent"), attestArgs...)
+	out, err := srvNS.Output(ctx, filepath.Join(bin, "racklet-agent"), attestArgs...)
 	if err != nil {
 		t.Fatalf("racklet-agent attest against racklet-boot: %v\n%s", err, out)
 	}
@@ -95,4 +86,21 @@ func TestAttestThroughServe(t *testing.T) {
 	if _, err := os.Stat(secrets); err == nil {
 		t.Errorf("secrets written on a refusal")
 	}
+}
+
+// hatIdentity is the HAT's public key as racklet-agent identity prints it,
+// for a node's hatKey.
+func hatIdentity(t *testing.T, ctx context.Context, hat string) string {
+	t.Helper()
+	out, err := hatAgent(ctx, bin, "identity", "--hat", hat)
+	if err != nil {
+		t.Fatalf("racklet-agent identity: %v\n%s", err, out)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if k, ok := strings.CutPrefix(l, "key:"); ok {
+			return strings.TrimSpace(k)
+		}
+	}
+	t.Fatalf("racklet-agent identity printed no key:\n%s", out)
+	return ""
 }

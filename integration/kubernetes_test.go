@@ -1,0 +1,133 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/racklet/racklet-boot/attest"
+	"github.com/racklet/racklet-boot/internal/netlab"
+	"github.com/racklet/racklet-boot/internal/testutil"
+	"github.com/racklet/racklet-boot/kube/join"
+	"github.com/racklet/racklet-boot/kube/kubebin"
+	"github.com/racklet/racklet-boot/kube/kubetest"
+)
+
+// startControlPlane builds (or takes from the cache) the Kubernetes commands
+// for the host and starts a control plane inside ns, on its loopback.
+func startControlPlane(t *testing.T, ctx context.Context, ns netlab.Namespace) (*kubetest.ControlPlane, kubebin.Result) {
+	t.Helper()
+	etcd := testutil.NeedTool(t, "etcd")
+	start := time.Now()
+	bin, err := kubebin.Build(ctx, kubebin.Options{Commands: kubebin.All})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("kubernetes %s commands ready in %s (built %v)", bin.Version, time.Since(start).Round(time.Second), bin.Built)
+	start = time.Now()
+	cp, err := kubetest.Start(ctx, kubetest.Options{Bin: bin, Dir: t.TempDir(), Etcd: etcd, Command: ns.Command})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cp.Stop)
+	t.Logf("control plane up at %s in %s", cp.Endpoint, time.Since(start).Round(time.Second))
+	return cp, bin
+}
+
+// TestKubernetesJoinRelease: with a cluster in the rack config, an attested
+// node receives the join facts — a bootstrap token racklet-boot created
+// through the cluster's API for this boot, the endpoint and the CA hash —
+// inside its sealed release; `kubeadm token list` shows that token. A node
+// whose kernel changed is refused and no token is created for it.
+func TestKubernetesJoinRelease(t *testing.T) {
+	need(t, "ss")
+	testutil.NeedTool(t, "go")
+	ctx, cancel := context.WithTimeout(t.Context(), 45*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	boot := bootDir(t, map[string]string{
+		"config.txt":  "[all]\narm_64bit=1\nkernel=kernel8.img\ninitramfs initramfs8 followkernel\n",
+		"kernel8.img": "kernel v1",
+		"initramfs8":  "initramfs v1",
+		"cmdline.txt": "console=serial0,115200\n",
+	})
+	nodeDir := t.TempDir()
+	for _, f := range []string{"kernel8.img", "initramfs8"} {
+		writeFile(t, nodeDir, f, readFileT(t, filepath.Join(boot, f)))
+	}
+	const rootHash = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e"
+
+	srvNS := newHost(t, "k8s")
+	cp, kbin := startControlPlane(t, ctx, srvNS)
+	hat := hatSim(t, ctx, bin, filepath.Join(dir, "hat.json"), "unix:"+filepath.Join(dir, "hat.sock"))
+	key := hatIdentity(t, ctx, hat)
+	srv := startServer(t, srvNS, dir, rackConfig("lo", "127.0.0.1", filepath.Join(dir, "data"), "mode: off",
+		fmt.Sprintf(`kubernetes:
+  apiServer: %s
+  token: {kubeconfig: %s, ttl: 10m}
+nodes:
+  - name: pi-01
+    kind: rpi4
+    serial: 5b154510
+    hatKey: "%s"
+    boot: {dir: %s, rootHash: %s}
+`, cp.Endpoint, cp.AdminKubeconfig, key, boot, rootHash)))
+
+	secrets := filepath.Join(dir, "run")
+	attestArgs := []string{"attest", "--hat", hat, "--server", "http://127.0.0.1", "--node", "pi-01",
+		"--kernel", filepath.Join(nodeDir, "kernel8.img"), "--initrd", filepath.Join(nodeDir, "initramfs8"),
+		"--cmdline", "console=serial0,115200", "--roothash", rootHash, "--out", secrets}
+	out, err := srvNS.Output(ctx, filepath.Join(bin, "racklet-agent"), attestArgs...)
+	if err != nil {
+		t.Fatalf("racklet-agent attest: %v\n%s\nserver:\n%s", err, out, srv.Output())
+	}
+	data, err := os.ReadFile(filepath.Join(secrets, attest.SecretKubernetesJoin))
+	if err != nil {
+		t.Fatalf("no %s released: %v\n%s", attest.SecretKubernetesJoin, err, out)
+	}
+	info, err := join.ParseInfo(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.APIServer != cp.Endpoint || len(info.CACertHashes) != 1 || info.CACertHashes[0] != cp.CAHash || info.Token == cp.Token {
+		t.Errorf("released %+v; want endpoint %s, CA hash %s and a token made for this boot", info, cp.Endpoint, cp.CAHash)
+	}
+	tokens := func() []string {
+		t.Helper()
+		out, err := srvNS.Output(ctx, kbin.Path(kubebin.Kubeadm), "token", "list", "--kubeconfig", cp.AdminKubeconfig)
+		if err != nil {
+			t.Fatalf("kubeadm token list: %v\n%s", err, out)
+		}
+		var ids []string
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, "node pi-01") {
+				ids = append(ids, strings.Fields(l)[0])
+			}
+		}
+		return ids
+	}
+	if ids := tokens(); len(ids) != 1 || ids[0] != info.Token {
+		t.Errorf("kubeadm token list shows %v for pi-01, want the released token only", ids)
+	}
+
+	// The operator replaces the kernel; the node still runs v1.
+	writeFile(t, boot, "kernel8.img", "kernel v2")
+	os.RemoveAll(secrets)
+	if _, err := hatAgent(ctx, bin, "power-cycle", "--hat", hat); err != nil {
+		t.Fatal(err)
+	}
+	out, err = srvNS.Output(ctx, filepath.Join(bin, "racklet-agent"), attestArgs...)
+	if err == nil || !strings.Contains(out+err.Error(), "mismatch: kernel") {
+		t.Fatalf("attestation after the kernel changed: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(secrets); err == nil {
+		t.Errorf("secrets written on a refusal")
+	}
+	if ids := tokens(); len(ids) != 1 {
+		t.Errorf("after a refused attestation kubeadm token list shows %v for pi-01, want only the first boot's token", ids)
+	}
+}
