@@ -113,6 +113,19 @@ nodes:
 	if ids := tokens(); len(ids) != 1 || ids[0] != info.Token {
 		t.Errorf("kubeadm token list shows %v for pi-01, want the released token only", ids)
 	}
+	// racklet-boot asks the cluster about its nodes: pi-01 has no kubelet
+	// here, so racklet-boot nodes shows it as not joined.
+	for deadline := time.Now().Add(time.Minute); ; {
+		out, err := srvNS.Output(ctx, filepath.Join(bin, "racklet-boot"), "nodes", "--server", "http://127.0.0.1", "--events", "0")
+		if err == nil && strings.Contains(out, "not joined") {
+			t.Logf("racklet-boot nodes:\n%s", out)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("racklet-boot nodes does not show pi-01 as not joined after a minute: %v\n%s", err, out)
+		}
+		time.Sleep(2 * time.Second)
+	}
 
 	// The operator replaces the kernel; the node still runs v1.
 	writeFile(t, boot, "kernel8.img", "kernel v2")

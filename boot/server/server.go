@@ -81,6 +81,7 @@ type Server struct {
 	tftp     *tftp.Server
 	http     *httpboot.Server
 	verifier *verifier.Verifier
+	kube     *kubeWatch
 
 	reloadMu sync.Mutex   // serialises Reload
 	started  *rack.Config // the config Run's sockets were opened for
@@ -151,9 +152,11 @@ func (s *Server) build(cfg *rack.Config, reg *prometheus.Registry) error {
 	if err != nil {
 		return err
 	}
+	kube := &kubeSecrets{base: sec, inv: s.inv, log: s.component("kubernetes")}
+	s.kube = &kubeWatch{sec: kube, events: s.state}
 	s.verifier = &verifier.Verifier{
 		Enrollments:     enr,
-		Secrets:         &kubeSecrets{base: sec, inv: s.inv, log: s.component("kubernetes")},
+		Secrets:         kube,
 		Events:          s.state,
 		Expected:        &expectedBoot{inv: s.inv, res: s.resolver, images: s.booter},
 		TrustOnFirstUse: true,
@@ -161,7 +164,7 @@ func (s *Server) build(cfg *rack.Config, reg *prometheus.Registry) error {
 	}
 	s.http = &httpboot.Server{
 		Files:    s.resolver,
-		Nodes:    &nodeReader{inv: s.inv, state: s.state},
+		Nodes:    &nodeReader{inv: s.inv, state: s.state, kube: s.kube},
 		Registry: reg,
 		Log:      s.component("http"),
 		Events:   s.state,
@@ -300,6 +303,7 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { return s.tftp.Serve(ctx, l.tftp) })
 	g.Go(func() error { return s.http.Serve(ctx, l.http) })
 	g.Go(func() error { s.prefetchLoop(ctx); return nil })
+	g.Go(func() error { s.kube.run(ctx); return nil })
 	if s.opts.ConfigFile != "" {
 		g.Go(func() error {
 			return Watch(ctx, s.opts.ConfigFile, s.component("config"), func(next *rack.Config) {
