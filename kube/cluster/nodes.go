@@ -3,9 +3,9 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"net/http"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // NodeState is what the cluster says of one node.
@@ -22,8 +22,8 @@ type NodeState struct {
 
 // Nodes returns the state of every Node in the cluster, by name.
 func (c *Client) Nodes(ctx context.Context) (map[string]NodeState, error) {
-	list, err := c.api.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-	if err != nil {
+	var list corev1.NodeList
+	if err := c.call(ctx, http.MethodGet, "/api/v1/nodes", nil, &list); err != nil {
 		return nil, fmt.Errorf("list kubernetes nodes: %w", err)
 	}
 	out := make(map[string]NodeState, len(list.Items))
