@@ -42,7 +42,8 @@ func startControlPlane(t *testing.T, ctx context.Context, ns netlab.Namespace) (
 // node receives the join facts — a bootstrap token racklet-boot created
 // through the cluster's API for this boot, the endpoint and the CA hash —
 // inside its sealed release; `kubeadm token list` shows that token. A node
-// whose kernel changed is refused and no token is created for it.
+// whose initramfs differs from the one racklet-boot serves is refused and no
+// token is created for it.
 func TestKubernetesJoinRelease(t *testing.T) {
 	need(t, "ss")
 	testutil.NeedTool(t, "go")
@@ -127,15 +128,16 @@ nodes:
 		time.Sleep(2 * time.Second)
 	}
 
-	// The operator replaces the kernel; the node still runs v1.
-	writeFile(t, boot, "kernel8.img", "kernel v2")
+	// The initramfs racklet-boot serves changes (a tampered or rebuilt one);
+	// the node's HAT measured another: refused, and no token is made.
+	writeFile(t, boot, "initramfs8", "initramfs v2")
 	os.RemoveAll(secrets)
 	if _, err := hatAgent(ctx, bin, "power-cycle", "--hat", hat); err != nil {
 		t.Fatal(err)
 	}
 	out, err = srvNS.Output(ctx, filepath.Join(bin, "racklet-agent"), attestArgs...)
-	if err == nil || !strings.Contains(out+err.Error(), "mismatch: kernel") {
-		t.Fatalf("attestation after the kernel changed: %v\n%s", err, out)
+	if err == nil || !strings.Contains(out+err.Error(), "mismatch: initramfs") {
+		t.Fatalf("attestation after the initramfs changed: %v\n%s", err, out)
 	}
 	if _, err := os.Stat(secrets); err == nil {
 		t.Errorf("secrets written on a refusal")
