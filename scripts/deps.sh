@@ -11,7 +11,7 @@ pkgs=(
   qemu-system-x86 ipxe-qemu qemu-system-arm qemu-efi-aarch64 cpio
   squashfs-tools cryptsetup-bin dosfstools mtools fdisk
   skopeo docker-registry
-  etcd-server
+  etcd-server qemu-user-static
 )
 # --lab: only what `racklet-boot lab` needs (namespaces; dnsmasq as the router in proxy mode).
 lab=0

@@ -173,6 +173,15 @@ func goBuild(ctx context.Context, o Options, dir string, cmds []string) error {
 		if err := Check(filepath.Join(tmp, c), c, o.Version, o.Arch); err != nil {
 			return fmt.Errorf("kubernetes build produced a wrong binary: %w", err)
 		}
+		v, err := Version(ctx, filepath.Join(tmp, c), c, o.Arch)
+		switch {
+		case errors.Is(err, ErrCannotRun):
+			o.Logger.Warn("cannot run the built binary to check its version stamp", "file", c, "err", err)
+		case err != nil:
+			return fmt.Errorf("kubernetes build produced a binary that does not run: %w", err)
+		case v != o.Version:
+			return fmt.Errorf("kubernetes build: %s reports version %q, want %s (the -X version stamp did not apply)", c, v, o.Version)
+		}
 		if err := os.Rename(filepath.Join(tmp, c), filepath.Join(dir, c)); err != nil {
 			return fmt.Errorf("kubernetes build cache: %w", err)
 		}

@@ -1,11 +1,15 @@
 package kubebin
 
 import (
+	"context"
 	"debug/buildinfo"
 	"debug/elf"
 	"errors"
 	"fmt"
+	"os/exec"
+	"runtime"
 	"strings"
+	"time"
 )
 
 // ErrWrongBinary means a file is not the wanted command, version or architecture.
@@ -23,9 +27,11 @@ var elfMachine = map[string]elf.Machine{
 
 // Check reports whether path is command cmd of Kubernetes version for
 // linux/arch, from the file alone (no need to run it, so a foreign
-// architecture's binary can be checked): an ELF executable of arch's
-// machine whose Go build information names k8s.io/kubernetes/cmd/<cmd>, the
-// module at version, and the version stamp in its link flags.
+// architecture's binary can be checked): a static ELF executable of arch's
+// machine whose Go build information names k8s.io/kubernetes/cmd/<cmd> and
+// the module at version. (With -trimpath the Go command leaves -ldflags out
+// of the build information, so the version stamp is checked by running the
+// binary: Version.)
 func Check(path, cmd, version, arch string) error {
 	want, ok := elfMachine[arch]
 	if !ok {
@@ -59,12 +65,57 @@ func Check(path, cmd, version, arch string) error {
 	for _, s := range bi.Settings {
 		settings[s.Key] = s.Value
 	}
-	if settings["GOOS"] != "linux" || settings["GOARCH"] != arch {
-		return fmt.Errorf("%s: %w: built for %s/%s, want linux/%s", path, ErrWrongBinary, settings["GOOS"], settings["GOARCH"], arch)
-	}
-	if !strings.Contains(settings["-ldflags"], "k8s.io/component-base/version.gitVersion="+version+" ") &&
-		!strings.HasSuffix(settings["-ldflags"], "k8s.io/component-base/version.gitVersion="+version) {
-		return fmt.Errorf("%s: %w: its version stamp is not %s (link flags %q)", path, ErrWrongBinary, version, settings["-ldflags"])
+	if settings["GOOS"] != "linux" || settings["GOARCH"] != arch || settings["CGO_ENABLED"] != "0" {
+		return fmt.Errorf("%s: %w: built for %s/%s with CGO_ENABLED=%s, want a static linux/%s build", path, ErrWrongBinary,
+			settings["GOOS"], settings["GOARCH"], settings["CGO_ENABLED"], arch)
 	}
 	return nil
 }
+
+// versionArgs make each command print its version.
+var versionArgs = map[string][]string{
+	Kubelet: {"--version"}, KubeAPIServer: {"--version"}, KubeControllerManager: {"--version"}, KubeScheduler: {"--version"},
+	Kubeadm: {"version", "-o", "short"}, Kubectl: {"version", "--client"},
+}
+
+// ErrCannotRun means a binary of another architecture cannot be run here
+// (no qemu-<arch>-static).
+var ErrCannotRun = errors.New("cannot run a binary of that architecture here")
+
+// Version runs command cmd at path, natively or, for another architecture,
+// through qemu-user (qemu-aarch64-static for arm64), and returns the version
+// it prints: what the -X version stamp set.
+func Version(ctx context.Context, path, cmd, arch string) (string, error) {
+	args, ok := versionArgs[cmd]
+	if !ok {
+		return "", fmt.Errorf("%s: unknown command %q", path, cmd)
+	}
+	name := path
+	if arch != runtime.GOARCH {
+		q, ok := qemuArch[arch]
+		if !ok {
+			return "", fmt.Errorf("%s: %w (%s)", path, ErrCannotRun, arch)
+		}
+		qemu, err := exec.LookPath("qemu-" + q + "-static")
+		if err != nil {
+			return "", fmt.Errorf("%s: %w: %v", path, ErrCannotRun, err)
+		}
+		name, args = qemu, append([]string{path}, args...)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, name, args...).Output()
+	if err != nil {
+		return "", fmt.Errorf("%s %s: %w%s", path, strings.Join(args, " "), err, stderrOf(err))
+	}
+	v := strings.TrimSpace(string(out))
+	v = strings.TrimPrefix(v, "Kubernetes ")
+	v = strings.TrimPrefix(v, "Client Version: ")
+	if i := strings.IndexAny(v, " \n"); i >= 0 {
+		v = v[:i]
+	}
+	return v, nil
+}
+
+// qemuArch names qemu-user's binary for a GOARCH.
+var qemuArch = map[string]string{"arm64": "aarch64", "amd64": "x86_64", "arm": "arm", "riscv64": "riscv64"}

@@ -81,21 +81,10 @@ func TestBuildHost(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
 	r := build(ctx, t, Options{Commands: All})
-	for cmd, args := range map[string][]string{
-		Kubelet:               {"--version"},
-		KubeAPIServer:         {"--version"},
-		KubeControllerManager: {"--version"},
-		KubeScheduler:         {"--version"},
-		Kubeadm:               {"version", "-o", "short"},
-		Kubectl:               {"version", "--client"},
-	} {
-		out, err := exec.CommandContext(ctx, r.Path(cmd), args...).CombinedOutput()
-		if err != nil {
-			t.Errorf("%s %s: %v\n%s", cmd, strings.Join(args, " "), err, out)
-			continue
-		}
-		if !strings.Contains(string(out), r.Version) {
-			t.Errorf("%s %s printed %q, want the version %s", cmd, strings.Join(args, " "), out, r.Version)
+	for _, c := range All {
+		v, err := Version(ctx, r.Path(c), c, r.Arch)
+		if err != nil || v != r.Version {
+			t.Errorf("%s reports version %q (%v), want %s", c, v, err, r.Version)
 		}
 	}
 	out, _ := exec.CommandContext(ctx, r.Path(Kubelet), "--version").Output()
@@ -105,9 +94,11 @@ func TestBuildHost(t *testing.T) {
 }
 
 // TestBuildArm64Node builds kubelet and kubeadm for arm64 (the Pi image's
-// architecture) and checks them from the file alone.
+// architecture), checks them from the file, and runs them under qemu-user
+// for the version they print.
 func TestBuildArm64Node(t *testing.T) {
 	testutil.NeedTool(t, "go")
+	testutil.NeedTool(t, "qemu-aarch64-static")
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
 	r := build(ctx, t, Options{Arch: "arm64", Commands: Node})
@@ -117,6 +108,9 @@ func TestBuildArm64Node(t *testing.T) {
 		}
 		if err := Check(r.Path(c), c, r.Version, "amd64"); err == nil {
 			t.Errorf("%s: Check accepted an arm64 binary as amd64", c)
+		}
+		if v, err := Version(ctx, r.Path(c), c, "arm64"); err != nil || v != r.Version {
+			t.Errorf("%s under qemu-aarch64-static reports %q (%v), want %s", c, v, err, r.Version)
 		}
 	}
 }
