@@ -50,38 +50,14 @@ func TestKubernetesJoinRelease(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 45*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	boot := bootDir(t, map[string]string{
-		"config.txt":  "[all]\narm_64bit=1\nkernel=kernel8.img\ninitramfs initramfs8 followkernel\n",
-		"kernel8.img": "kernel v1",
-		"initramfs8":  "initramfs v1",
-		"cmdline.txt": "console=serial0,115200\n",
-	})
-	nodeDir := t.TempDir()
-	for _, f := range []string{"kernel8.img", "initramfs8"} {
-		writeFile(t, nodeDir, f, readFileT(t, filepath.Join(boot, f)))
-	}
-	const rootHash = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e"
-
 	srvNS := newHost(t, "k8s")
 	cp, kbin := startControlPlane(t, ctx, srvNS)
-	hat := hatSim(t, ctx, bin, filepath.Join(dir, "hat.json"), "unix:"+filepath.Join(dir, "hat.sock"))
-	key := hatIdentity(t, ctx, hat)
+	pi := newPiNode(t, ctx, dir, "cmdline.txt", "console=serial0,115200\n")
 	srv := startServer(t, srvNS, dir, rackConfig("lo", "127.0.0.1", filepath.Join(dir, "data"), "mode: off",
-		fmt.Sprintf(`kubernetes:
-  apiServer: %s
-  token: {kubeconfig: %s, ttl: 10m}
-nodes:
-  - name: pi-01
-    kind: rpi4
-    serial: 5b154510
-    hatKey: "%s"
-    boot: {dir: %s, rootHash: %s}
-`, cp.Endpoint, cp.AdminKubeconfig, key, boot, rootHash)))
+		fmt.Sprintf("kubernetes:\n  apiServer: %s\n  token: {kubeconfig: %s, ttl: 10m}\nnodes:\n%s", cp.Endpoint, cp.AdminKubeconfig, pi.config())))
 
 	secrets := filepath.Join(dir, "run")
-	attestArgs := []string{"attest", "--hat", hat, "--server", "http://127.0.0.1", "--node", "pi-01",
-		"--kernel", filepath.Join(nodeDir, "kernel8.img"), "--initrd", filepath.Join(nodeDir, "initramfs8"),
-		"--cmdline", "console=serial0,115200", "--roothash", rootHash, "--out", secrets}
+	attestArgs := pi.attestArgs("console=serial0,115200", secrets)
 	out, err := srvNS.Output(ctx, filepath.Join(bin, "racklet-agent"), attestArgs...)
 	if err != nil {
 		t.Fatalf("racklet-agent attest: %v\n%s\nserver:\n%s", err, out, srv.Output())
@@ -130,9 +106,9 @@ nodes:
 
 	// The initramfs racklet-boot serves changes (a tampered or rebuilt one);
 	// the node's HAT measured another: refused, and no token is made.
-	writeFile(t, boot, "initramfs8", "initramfs v2")
+	writeFile(t, pi.boot, "initramfs8", "initramfs v2")
 	os.RemoveAll(secrets)
-	if _, err := hatAgent(ctx, bin, "power-cycle", "--hat", hat); err != nil {
+	if _, err := hatAgent(ctx, bin, "power-cycle", "--hat", pi.hat); err != nil {
 		t.Fatal(err)
 	}
 	out, err = srvNS.Output(ctx, filepath.Join(bin, "racklet-agent"), attestArgs...)
