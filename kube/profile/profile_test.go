@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -62,11 +63,14 @@ func TestFilesRefuseWrongBinaries(t *testing.T) {
 	}
 }
 
-// TestFiles lists what the profile adds, with the real arm64 kubelet and
-// kubeadm (built, or taken from the cache, by kubebin).
+// TestFiles lists what the profile adds, with the real kubelet and kubeadm
+// for the host (built, or taken from the cache the other kube tests share,
+// by kubebin).
 func TestFiles(t *testing.T) {
 	testutil.NeedTool(t, "go")
-	bin, err := kubebin.Build(context.Background(), kubebin.Options{Arch: "arm64", Commands: kubebin.Node})
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
+	bin, err := kubebin.Build(ctx, kubebin.Options{Commands: kubebin.All})
 	if err != nil {
 		t.Fatal(err)
 	}
