@@ -144,6 +144,8 @@ func Start(ctx context.Context, o Options) (_ *ControlPlane, err error) {
 		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(ports[4]),
 		"--leader-elect=false", "--use-service-account-credentials=true",
 		"--controllers=*,bootstrapsigner,tokencleaner",
+		// Pod CIDRs per node: the image's CNI template takes the node's.
+		"--allocate-node-cidrs=true", "--cluster-cidr=10.244.0.0/16", "--service-cluster-ip-range=10.96.0.0/12",
 		"--cluster-signing-cert-file="+p("ca.crt"), "--cluster-signing-key-file="+p("ca.key"),
 		"--root-ca-file="+p("ca.crt"), "--service-account-private-key-file="+p("sa.key"),
 		"--cert-dir="+filepath.Join(o.Dir, "controller-manager-certs")); err != nil {
