@@ -132,7 +132,10 @@ func Start(ctx context.Context, o Options) (_ *ControlPlane, err error) {
 		"--service-cluster-ip-range=10.96.0.0/12",
 		"--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
 		"--enable-bootstrap-token-auth=true", "--allow-privileged=true",
-		"--cert-dir="+filepath.Join(o.Dir, "apiserver-certs")); err != nil {
+		"--cert-dir="+filepath.Join(o.Dir, "apiserver-certs"),
+		// The kubernetes Service's endpoint may not be a loopback address:
+		// on loopback, nothing reconciles it (no pod here needs it).
+		"--endpoint-reconciler-type="+map[bool]string{true: "none", false: "lease"}[o.Address.IsLoopback()]); err != nil {
 		return nil, err
 	}
 	if err := c.waitReady(ctx); err != nil {
