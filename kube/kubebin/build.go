@@ -141,8 +141,7 @@ func ldflags(version string) string {
 	major, minor, _ := strings.Cut(strings.TrimPrefix(version, "v"), ".")
 	minor, _, _ = strings.Cut(minor, ".")
 	const v = "k8s.io/component-base/version."
-	return fmt.Sprintf("-s -w -X %sgitVersion=%s -X %sgitMajor=%s -X %sgitMinor=%s -X %sgitTreeState=clean",
-		v, version, v, major, v, minor, v)
+	return fmt.Sprintf("-s -w -X %sgitVersion=%s -X %sgitMajor=%s -X %sgitMinor=%s", v, version, v, major, v, minor)
 }
 
 // goEnv is the environment of every go command run on the helper module.

@@ -16,7 +16,7 @@ import (
 
 func TestLdflags(t *testing.T) {
 	got := ldflags("v1.37.2")
-	want := "-s -w -X k8s.io/component-base/version.gitVersion=v1.37.2 -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37 -X k8s.io/component-base/version.gitTreeState=clean"
+	want := "-s -w -X k8s.io/component-base/version.gitVersion=v1.37.2 -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37"
 	if got != want {
 		t.Errorf("ldflags:\n got %s\nwant %s", got, want)
 	}
