@@ -63,6 +63,10 @@ type EnrollmentAction struct {
 const (
 	SecretJoinToken = "join-token"
 	SecretDiskKey   = "disk-key"
+	// SecretKubernetesJoin holds what kubeadm join needs (endpoint, bootstrap
+	// token, CA hashes) as the JSON of package kube/join's Info; released
+	// only when the rack config names a cluster.
+	SecretKubernetesJoin = "kubernetes-join"
 )
 
 // EnrollState says whether a node's HAT key is trusted.

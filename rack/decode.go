@@ -182,9 +182,10 @@ func (d *decoder) decodeConfig(root *yaml.Node, c *Config) {
 			c.Default = &Boot{}
 			d.boot(c.Default)(n, path)
 		},
-		"trust":  d.trust(&c.Trust),
-		"images": d.images(&c.Images),
-		"groups": d.groups(&c.Groups),
+		"trust":      d.trust(&c.Trust),
+		"images":     d.images(&c.Images),
+		"groups":     d.groups(&c.Groups),
+		"kubernetes": d.kubernetes(&c.Kubernetes),
 		"nodes": func(n *yaml.Node, path string) {
 			d.sequence(n, path, func(n *yaml.Node, path string) {
 				node := Node{Line: n.Line}

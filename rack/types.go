@@ -36,6 +36,9 @@ type Config struct {
 	// Groups are sets of nodes that run one image and take new ones in
 	// staged rollouts (groups.go).
 	Groups []Group `yaml:"groups,omitempty"`
+	// Kubernetes names the cluster the nodes join (kubeadm join with a
+	// token released after attestation); nil when they join none.
+	Kubernetes *Kubernetes `yaml:"kubernetes,omitempty"`
 }
 
 // TrustRule names the keys trusted for image repositories.

@@ -46,6 +46,7 @@ func (v *validator) validate() {
 	v.dhcp()
 	v.trust()
 	v.images()
+	v.kubernetes()
 	switch c.UnknownMachines {
 	case UnknownIgnore, UnknownDiscover:
 	case UnknownDefault:

@@ -3,7 +3,8 @@
 # real peers nobody here wrote (DHCP and TFTP clients, dnsmasq, QEMU and its
 # firmware, squashfs/verity/FAT/partition tools, a registry, skopeo, nginx), and
 # what examples/base/debian.sh builds Debian bases with (mmdebstrap; arm64
-# package scripts under qemu-user-static through binfmt_misc; the host's depmod).
+# package scripts under qemu-user-static through binfmt_misc; the host's depmod),
+# etcd for the Kubernetes control plane the tests start.
 # Run as root on Debian 12; a no-op for packages already installed.
 set -euo pipefail
 pkgs=(
@@ -17,6 +18,7 @@ pkgs=(
   chromium
   systemd  # systemd-analyze: examples/systemd's unit is verified with it
   jq       # docs/real-rack.md reads racklet-boot's JSON with it
+  etcd-server
 )
 # --lab: only what `racklet-boot lab` needs (namespaces; dnsmasq as the router in proxy mode).
 lab=0
@@ -38,7 +40,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Debian starts these services on install where an init system runs; the
   # tests start their own instances on their own addresses and ports.
-  for svc in tftpd-hpa nginx docker-registry; do
+  for svc in tftpd-hpa nginx docker-registry etcd; do
     command -v service >/dev/null && service "$svc" stop >/dev/null 2>&1 || true
   done
 fi

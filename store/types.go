@@ -34,6 +34,32 @@ type Node struct {
 	FirstSeen time.Time `json:"firstSeen"`
 	LastSeen  time.Time `json:"lastSeen"`
 	Known     bool      `json:"known"` // named in the rack config
+	// Kubernetes is the node as the cluster the rack config names last
+	// showed it: a live view a running racklet-boot adds when it lists its
+	// nodes, never written to the store (nil: no cluster, or not looked yet).
+	Kubernetes *KubeState `json:"kubernetes,omitempty"`
+}
+
+// KubeState is a node's state in its Kubernetes cluster.
+type KubeState struct {
+	Joined  bool      `json:"joined"`            // a Node object of the node's name exists
+	Ready   bool      `json:"ready"`             // its Ready condition is True
+	Version string    `json:"version,omitempty"` // kubelet version it reports
+	Reason  string    `json:"reason,omitempty"`  // why it is not Ready
+	Seen    time.Time `json:"seen"`              // when racklet-boot last asked the cluster
+}
+
+// String is the state in a few words, for tables and event details.
+func (k *KubeState) String() string {
+	switch {
+	case k == nil:
+		return "-"
+	case !k.Joined:
+		return "not joined"
+	case k.Ready:
+		return "Ready " + k.Version
+	}
+	return "NotReady " + k.Version
 }
 
 // Event is one entry of a node's boot event log.

@@ -81,7 +81,11 @@ func newRig(t testing.TB) *rig {
 			return m, nil
 		}),
 		Secrets: verifier.SecretsFunc(func(ctx context.Context, node string) (verifier.NodeSecrets, error) {
-			return verifier.NodeSecrets{JoinToken: "join-" + node, DiskKey: []byte("disk-key-of-" + node)}, nil
+			ns := verifier.NodeSecrets{JoinToken: "join-" + node, DiskKey: []byte("disk-key-of-" + node)}
+			if node == "pi-01" { // pi-01 is in a cluster, pi-02 in none
+				ns.KubernetesJoin = []byte(`{"token":"for-` + node + `"}`)
+			}
+			return ns, nil
 		}),
 		Events: r.ev,
 		Now: func() time.Time {
@@ -174,11 +178,20 @@ func TestGoodNodeGetsSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got[attest.SecretJoinToken] != "join-pi-01" || got[attest.SecretDiskKey] != "disk-key-of-pi-01" {
+	if got[attest.SecretJoinToken] != "join-pi-01" || got[attest.SecretDiskKey] != "disk-key-of-pi-01" ||
+		got[attest.SecretKubernetesJoin] != `{"token":"for-pi-01"}` || len(got) != 3 {
 		t.Errorf("opened secrets = %q", got)
 	}
 	if ev := r.ev.last(); ev.Type != "attest.ok" || ev.Node != "pi-01" {
 		t.Errorf("event = %+v, want attest.ok for pi-01", ev)
+	}
+	r.boot(t, "pi-02", imageA)
+	rel2, err := r.v.Verify(t.Context(), r.quote(t, "pi-02", "pi-02"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got2, err := r.open(t, "pi-02", rel2); err != nil || len(got2) != 2 || got2[attest.SecretKubernetesJoin] != "" {
+		t.Errorf("a node in no cluster opened %q, %v; want the join token and disk key only", got2, err)
 	}
 	// The envelopes are useless to another HAT, and to this one once it reboots into something else.
 	if _, err := r.open(t, "pi-02", rel); !errors.Is(err, hatlink.ErrPolicyMismatch) && !errors.Is(err, hatlink.ErrDecrypt) {

@@ -36,6 +36,9 @@ func (f ExpectedFunc) Expected(ctx context.Context, node string) (attest.Measure
 type NodeSecrets struct {
 	JoinToken string `json:"joinToken"` // cluster join token
 	DiskKey   []byte `json:"diskKey"`   // data-disk encryption key
+	// KubernetesJoin is the kube/join Info JSON (attest.SecretKubernetesJoin),
+	// made for this one release (a fresh bootstrap token): never stored.
+	KubernetesJoin []byte `json:"-"`
 }
 
 // Secrets provides a node's secrets.

@@ -299,7 +299,7 @@ func (v *Verifier) verify(ctx context.Context, q attest.QuoteSubmission) (attest
 	for _, s := range []struct {
 		name string
 		data []byte
-	}{{attest.SecretJoinToken, []byte(ns.JoinToken)}, {attest.SecretDiskKey, ns.DiskKey}} {
+	}{{attest.SecretJoinToken, []byte(ns.JoinToken)}, {attest.SecretDiskKey, ns.DiskKey}, {attest.SecretKubernetesJoin, ns.KubernetesJoin}} {
 		if len(s.data) == 0 {
 			continue
 		}

@@ -25,7 +25,7 @@ type NodeStatus struct {
 // Nodes lists every node the server knows, with its lease and its last
 // events (at most events of them), sorted by key.
 func (s *Server) Nodes(ctx context.Context, events int) ([]NodeStatus, error) {
-	return listNodes(ctx, &nodeReader{inv: s.inv, state: s.state}, events)
+	return listNodes(ctx, &nodeReader{inv: s.inv, state: s.state, kube: s.kube}, events)
 }
 
 // ReadNodes lists the nodes of a stopped server from its data directory
@@ -73,10 +73,10 @@ func sortNodes(v []NodeStatus) {
 }
 
 // WriteNodeTable writes one line per node: name, kind, MAC, serial,
-// address, lease end, last seen and last event.
+// address, lease end, last seen, Kubernetes state and last event.
 func WriteNodeTable(w io.Writer, nodes []NodeStatus) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tKIND\tMAC\tSERIAL\tADDRESS\tLEASE UNTIL\tLAST SEEN\tLAST EVENT")
+	fmt.Fprintln(tw, "NODE\tKIND\tMAC\tSERIAL\tADDRESS\tLEASE UNTIL\tLAST SEEN\tKUBERNETES\tLAST EVENT")
 	for _, v := range nodes {
 		name := v.Name
 		if name == "" {
@@ -95,7 +95,7 @@ func WriteNodeTable(w io.Writer, nodes []NodeStatus) error {
 		if !v.LastSeen.IsZero() {
 			seen = v.LastSeen.Format(time.DateTime)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, dash(v.Kind), dash(v.MAC), dash(v.Serial), dash(addr), until, seen, last)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, dash(v.Kind), dash(v.MAC), dash(v.Serial), dash(addr), until, seen, v.Kubernetes, last)
 	}
 	return tw.Flush()
 }

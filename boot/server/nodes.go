@@ -45,13 +45,16 @@ func knownNode(rec store.Node, n *rack.Node) store.Node {
 type nodeReader struct {
 	inv   *inventory.Live
 	state store.Store
+	kube  *kubeWatch // the cluster's view of known nodes (nil: none)
 }
 
 var _ httpboot.NodeReader = (*nodeReader)(nil)
 
 func (r *nodeReader) view(inv *inventory.Inventory, rec store.Node) store.Node {
 	if n, ok := inv.ByName(rec.Key); ok {
-		return knownNode(rec, n)
+		rec = knownNode(rec, n)
+		rec.Kubernetes = r.kube.state(n.Name)
+		return rec
 	}
 	if rec.Known {
 		rec.Known = false

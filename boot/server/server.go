@@ -113,6 +113,7 @@ type Server struct {
 	hub      hub
 	base     *rack.Config // the config as its file says, without approved nodes
 	metrics  *metrics
+	kube     *kubeWatch
 
 	reloadMu sync.Mutex   // serialises Reload
 	started  *rack.Config // the config Run's sockets were opened for
@@ -197,6 +198,8 @@ func (s *Server) build(cfg *rack.Config, reg *prometheus.Registry) error {
 	if err != nil {
 		return err
 	}
+	kube := &kubeSecrets{base: sec, inv: s.inv, log: s.component("kubernetes")}
+	s.kube = &kubeWatch{sec: kube, events: s.events}
 	if s.auth, _, err = adminauth.Open(s.dataDir, s.component("admin")); err != nil {
 		return err
 	}
@@ -205,7 +208,7 @@ func (s *Server) build(cfg *rack.Config, reg *prometheus.Registry) error {
 	}
 	s.verifier = &verifier.Verifier{
 		Enrollments: enr,
-		Secrets:     sec,
+		Secrets:     kube,
 		Events:      s.events,
 		Expected:    &expectedBoot{inv: s.inv, res: s.resolver, images: s.booter, slots: s.ab},
 		Known: func(_ context.Context, node string) bool {
@@ -224,7 +227,7 @@ func (s *Server) build(cfg *rack.Config, reg *prometheus.Registry) error {
 	s.events.ref = s.bmc.ConsoleRef
 	s.http = &httpboot.Server{
 		Files:    s.resolver,
-		Nodes:    &nodeReader{inv: s.inv, state: s.state},
+		Nodes:    &nodeReader{inv: s.inv, state: s.state, kube: s.kube},
 		Registry: reg,
 		Log:      s.component("http"),
 		Events:   s.events,
@@ -433,6 +436,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	g.Go(func() error { s.prefetchLoop(ctx); return nil })
 	g.Go(func() error { s.ab.run(ctx); return nil })
+	g.Go(func() error { s.kube.run(ctx); return nil })
 	if s.opts.ConfigFile != "" {
 		g.Go(func() error {
 			return watch(ctx, s.opts.ConfigFile, s.component("config"), func(next *rack.Config) {

@@ -78,6 +78,9 @@ var rules = []rule{
 		from: []string{"imagestore", "image", "image/*", "sign"}, not: []string{"boot/*", "inventory", "lab"}},
 	{why: "the node index is built from the config alone",
 		from: []string{"inventory"}, not: []string{"boot/*", "store", "imagestore", "attest", "attest/*"}},
+	{why: "the node's side of a Kubernetes join links no Kubernetes library: kubeadm does the talking",
+		from: []string{"kube/join", "kube/nodejoin", "kube/profile", "kube/kubebin"}, deps: true,
+		not: []string{"kube/cluster", "k8s.io/*", "k8s.io/*/*", "k8s.io/*/*/*", "k8s.io/*/*/*/*", "k8s.io/*/*/*/*/*"}},
 	{why: "only commands, the lab and tests wire a server",
 		from: []string{"*", "*/*"}, not: []string{"boot/server", "lab"}},
 }

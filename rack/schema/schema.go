@@ -82,6 +82,17 @@ func scalar(t reflect.Type) *jsonschema.Schema {
 		return enum(rack.UnknownIgnore, rack.UnknownDefault, rack.UnknownDiscover)
 	case reflect.TypeFor[rack.NodeKind]():
 		return enum(rack.KindRPi4, rack.KindRPi5, rack.KindUEFIARM64, rack.KindUEFIX8664, rack.KindBIOS)
+	case reflect.TypeFor[rack.EnrolmentMode]():
+		return enum(rack.EnrolPreprovisioned, rack.EnrolApprove, rack.EnrolTOFU)
+	case reflect.TypeFor[rack.FailurePolicy]():
+		return enum(rack.OnFailureHalt, rack.OnFailureRollback)
+	case reflect.TypeFor[rack.Power]():
+		return enum(rack.PowerOn, rack.PowerOff)
+	case reflect.TypeFor[rack.Quantity]():
+		return &jsonschema.Schema{OneOf: []*jsonschema.Schema{
+			{Type: "integer", Minimum: "1"},
+			{Type: "string", Pattern: `^[0-9]+%$`},
+		}, Examples: []any{1, "25%"}}
 	}
 	return nil
 }
