@@ -15,8 +15,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/racklet/racklet-boot/attest"
 	"github.com/racklet/racklet-boot/bootparams"
 	"github.com/racklet/racklet-boot/hatlink"
+	"github.com/racklet/racklet-boot/kube/nodejoin"
 	"github.com/racklet/racklet-boot/serverkey"
 )
 
@@ -90,6 +92,10 @@ type BootOptions struct {
 	// RootDir, HandoverFile and Init default to the constants of this
 	// package and bootparams.HandoverFile.
 	RootDir, HandoverFile, Init string
+	// SecretDir receives the released secrets the booted OS uses (the
+	// Kubernetes join facts, for racklet-kube-join.service); default
+	// nodejoin.SecretDir, on /run, which moves into the booted OS.
+	SecretDir string
 	// ServerKey is racklet-boot's answer-signing key; nil reads
 	// ServerKeyFile (default bootparams.ServerKeyFile, in the initramfs).
 	// With it, whoami, the challenge and the release must be signed under
@@ -177,6 +183,9 @@ func (b *booter) fill() {
 	if b.o.Init == "" {
 		b.o.Init = Init
 	}
+	if b.o.SecretDir == "" {
+		b.o.SecretDir = nodejoin.SecretDir
+	}
 	if b.o.ServerKeyFile == "" {
 		b.o.ServerKeyFile = bootparams.ServerKeyFile
 	}
@@ -257,6 +266,14 @@ func (b *booter) run(ctx context.Context) error {
 	}
 	b.say("root %s verified by dm-verity and mounted", shortHash(p.RootHash))
 	b.rep.send(ctx, bootparams.StageRootVerified, true, "root hash "+p.RootHash)
+	// The Kubernetes join facts stay in RAM for the booted OS's join unit;
+	// a node that cannot keep them still boots, and says why it will not join.
+	if err := nodejoin.Keep(secrets, b.o.SecretDir); err != nil {
+		b.say("kubernetes: %v", err)
+		b.rep.send(ctx, bootparams.StageKubernetes, false, err.Error())
+	} else if _, ok := secrets[attest.SecretKubernetesJoin]; ok {
+		b.say("kubernetes join facts kept for the booted OS")
+	}
 	h := bootparams.Handover{Server: b.server, Node: b.node, Image: p.Root, Attested: secrets != nil, Boot: b.slot, HAT: p.HAT}
 	if err := bootparams.WriteHandover(b.o.HandoverFile, h); err != nil {
 		return fail(bootparams.StageSwitched, err)

@@ -89,6 +89,8 @@ type rack struct {
 	signer                           *serverkey.Signer // racklet-boot's answer-signing key
 	dir                              string
 	api                              *nodeapi.Handler
+	// kubeJoin, when set, is released as the Kubernetes join facts.
+	kubeJoin []byte
 }
 
 func newRack(t *testing.T, hat *hatsim.Device) *rack {
@@ -122,7 +124,12 @@ func newRack(t *testing.T, hat *hatsim.Device) *rack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := &verifier.Verifier{Enrollments: enr, Secrets: sec, Events: r.events,
+	withKube := verifier.SecretsFunc(func(ctx context.Context, node string) (verifier.NodeSecrets, error) {
+		s, err := sec.Secrets(ctx, node)
+		s.KubernetesJoin = r.kubeJoin
+		return s, err
+	})
+	v := &verifier.Verifier{Enrollments: enr, Secrets: withKube, Events: r.events,
 		Expected: verifier.ExpectedFunc(func(context.Context, string) (attest.Measurements, error) {
 			return attest.Measurements{Kernel: sha(r.kernel), Initramfs: sha(r.initramfs),
 				Cmdline: attest.NormalizeCmdline(string(r.files["cmdline.txt"])), RootHash: r.params.RootHash}, nil

@@ -46,19 +46,24 @@ func (r *reporter) send(ctx context.Context, stage string, ok bool, reason strin
 	if r == nil {
 		return
 	}
+	rep := bootparams.Report{Node: r.node, Stage: stage, OK: ok, Reason: oneLine(reason), Image: r.image, Time: time.Now().UTC(), HAT: r.hat}
+	if err := postReport(ctx, r.hc, r.server, rep); err != nil {
+		r.log.Warn("report to racklet-boot not delivered", "node", r.node, "stage", stage, "err", err)
+	}
+}
+
+// oneLine makes a reason what the node API takes: at most 1000 bytes, one
+// line without control characters.
+func oneLine(reason string) string {
 	if len(reason) > 1000 {
 		reason = reason[:1000] + "…"
 	}
-	reason = strings.Map(func(c rune) rune {
+	return strings.Map(func(c rune) rune {
 		if c < 0x20 || c == 0x7f {
 			return ' '
 		}
 		return c
 	}, reason)
-	rep := bootparams.Report{Node: r.node, Stage: stage, OK: ok, Reason: reason, Image: r.image, Time: time.Now().UTC(), HAT: r.hat}
-	if err := postReport(ctx, r.hc, r.server, rep); err != nil {
-		r.log.Warn("report to racklet-boot not delivered", "node", r.node, "stage", stage, "err", err)
-	}
 }
 
 // postReport sends one report and waits for racklet-boot's answer.

@@ -31,10 +31,13 @@ const (
 	StageSwitched     = "switched"      // about to exec the real init
 	StageHealthy      = "healthy"       // the real init reached its default target
 	StageFailed       = "failed"        // the boot stopped; Reason says why
+	// StageKubernetes is the booted OS's kubeadm join (racklet-agent
+	// kube-join): after healthy, its own outcome, not the boot's.
+	StageKubernetes = "kubernetes"
 )
 
 // Stages lists every stage name.
-var Stages = []string{StageNetwork, StageAttested, StageRootFetched, StageRootVerified, StageSwitched, StageHealthy, StageFailed}
+var Stages = []string{StageNetwork, StageAttested, StageRootFetched, StageRootVerified, StageSwitched, StageHealthy, StageFailed, StageKubernetes}
 
 // WhoAmI is the answer to GET WhoAmIPath.
 type WhoAmI struct {

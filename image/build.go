@@ -17,6 +17,8 @@ import (
 
 	"github.com/racklet/racklet-boot/image/flatten"
 	"github.com/racklet/racklet-boot/image/source"
+	"github.com/racklet/racklet-boot/kube/kubebin"
+	"github.com/racklet/racklet-boot/kube/profile"
 	"github.com/racklet/racklet-boot/sign"
 )
 
@@ -50,6 +52,10 @@ type Options struct {
 	// means no limit.
 	MaxFileSize, MaxRootSize int64
 	MaxEntries               int
+	// Kubernetes says where kubelet and kubeadm of a spec with a kubernetes
+	// profile come from (the helper module, the cache, the go command);
+	// Version, Arch and Commands are the spec's. Default: kubebin's defaults.
+	Kubernetes kubebin.Options
 }
 
 // Default flattening limits: far above a Raspberry Pi OS root (a Debian 12 arm64 base with
@@ -101,6 +107,10 @@ func Build(ctx context.Context, spec Spec, out string, opts Options) (*Manifest,
 	if err != nil {
 		return nil, fmt.Errorf("read racklet-agent: %w", err)
 	}
+	kfiles, kdigest, err := kubeFiles(ctx, spec, plat.Architecture, opts, log)
+	if err != nil {
+		return nil, err
+	}
 	sopts := opts.Source
 	sopts.Platform, sopts.Insecure = plat, spec.Insecure
 	prog("resolve base", 0, 0)
@@ -108,7 +118,7 @@ func Build(ctx context.Context, spec Spec, out string, opts Options) (*Manifest,
 	if err != nil {
 		return nil, err
 	}
-	input, err := inputDigest(img.ManifestDigest.String(), spec, agentDigest)
+	input, err := inputDigest(img.ManifestDigest.String(), spec, agentDigest, kdigest)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +138,7 @@ func Build(ctx context.Context, spec Spec, out string, opts Options) (*Manifest,
 		return nil, fmt.Errorf("%w: %w", ErrSpec, err)
 	}
 
-	tree, err := flattenImage(ctx, img, spec, agent, opts, epoch, log, prog)
+	tree, err := flattenImage(ctx, img, spec, agent, kfiles, opts, epoch, log, prog)
 	if err != nil {
 		return nil, err
 	}
@@ -204,9 +214,10 @@ func sameBootKey(m *Manifest, key crypto.Signer) bool {
 	return err == nil && id == m.BootSig.KeyID
 }
 
-// flattenImage applies the layers of img, racklet-agent with its health unit, and the
-// overlay into a tree.
-func flattenImage(ctx context.Context, img *source.Image, spec Spec, agent string, opts Options, epoch int64, log *slog.Logger, prog Progress) (*flatten.Tree, error) {
+// flattenImage applies the layers of img, racklet-agent with its health unit, the
+// Kubernetes profile's files (kfiles, checked against the base first) and the overlay
+// into a tree.
+func flattenImage(ctx context.Context, img *source.Image, spec Spec, agent string, kfiles []profile.File, opts Options, epoch int64, log *slog.Logger, prog Progress) (*flatten.Tree, error) {
 	layers, err := source.Layers(img)
 	if err != nil {
 		return nil, err
@@ -248,6 +259,13 @@ func flattenImage(ctx context.Context, img *source.Image, spec Spec, agent strin
 	if err := addAgent(b, agent); err != nil {
 		return nil, err
 	}
+	if kfiles != nil {
+		prog("kubernetes profile", 0, 0)
+		if err := addKubernetes(b, kfiles); err != nil {
+			return nil, err
+		}
+		log.Info("kubernetes profile applied", "version", spec.Kubernetes.Version, "files", len(kfiles))
+	}
 	if spec.Overlay != "" {
 		if err := b.AddOverlay(ctx, spec.Overlay); err != nil {
 			return nil, err
@@ -267,6 +285,9 @@ func (m *Manifest) Describe() string {
 		fmt.Fprintf(&b, "kernel:    %s\n", m.KernelVersion)
 	}
 	fmt.Fprintf(&b, "root hash: %s\ncmdline:   %s\n", m.Verity.RootHash, m.Cmdline)
+	if k := m.Spec.Kubernetes; k != nil {
+		fmt.Fprintf(&b, "kubernetes: %s (kubelet, kubeadm; joins with the token released after attestation)\n", k.Version)
+	}
 	if m.Spec.ServerKey != "" {
 		fmt.Fprintf(&b, "server key: %s (racklet-boot's answers are checked with it)\n", m.Spec.ServerKey)
 	} else {

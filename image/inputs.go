@@ -15,11 +15,14 @@ import (
 )
 
 // inputDigest hashes what a build depends on: the base manifest digest, the racklet-agent
-// digest, the overlay content (paths, modes, link targets, bytes) and the spec with its paths
-// left out.
-func inputDigest(baseDigest string, spec Spec, agentDigest string) (string, error) {
+// digest, the Kubernetes profile's files (kubeDigest, "" without the profile), the overlay
+// content (paths, modes, link targets, bytes) and the spec with its paths left out.
+func inputDigest(baseDigest string, spec Spec, agentDigest, kubeDigest string) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "racklet-image input v2\nbase %s\nagent %s\n", baseDigest, agentDigest)
+	if kubeDigest != "" {
+		fmt.Fprintf(h, "kubernetes %s\n", kubeDigest)
+	}
 	s := spec
 	s.Overlay, s.Base, s.Agent = "", "", ""
 	js, _ := json.Marshal(s)

@@ -27,6 +27,7 @@ import (
 	"github.com/racklet/racklet-boot/hatlink"
 	"github.com/racklet/racklet-boot/image/disk"
 	"github.com/racklet/racklet-boot/image/squashfs"
+	"github.com/racklet/racklet-boot/kube/profile"
 )
 
 // ErrSpec means the build spec is invalid.
@@ -86,6 +87,13 @@ type Spec struct {
 	// agent takes a node name, a nonce or secrets only from answers signed under
 	// it. Without one, the image's nodes attest nothing.
 	ServerKey string `yaml:"serverKey,omitempty" json:"serverKey,omitempty"`
+	// Kubernetes makes the image a Kubernetes node (package kube/profile):
+	// kubelet and kubeadm of this version for the image's architecture, the
+	// container runtime's configuration, the kernel modules, sysctls and
+	// cgroup command line Kubernetes needs, and the unit that joins the
+	// cluster with the join facts released after attestation. The base must
+	// carry profile.BasePackages (examples/base/debian.sh --profile kubernetes).
+	Kubernetes *profile.Spec `yaml:"kubernetes,omitempty" json:"kubernetes,omitempty"`
 }
 
 // NodeSettings are the racklet.* settings of the command line that an image fixes (package
@@ -204,6 +212,11 @@ func (s Spec) Validate() error {
 	if s.ServerKey != "" {
 		if _, err := hatlink.ParseKey(s.ServerKey); err != nil {
 			errs = append(errs, fmt.Errorf("serverKey: %w (racklet-boot's server.pub)", err))
+		}
+	}
+	if s.Kubernetes != nil {
+		if err := s.Kubernetes.Validate(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if len(errs) > 0 {

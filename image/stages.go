@@ -19,6 +19,7 @@ import (
 	"github.com/racklet/racklet-boot/image/flatten"
 	"github.com/racklet/racklet-boot/image/squashfs"
 	"github.com/racklet/racklet-boot/image/verity"
+	"github.com/racklet/racklet-boot/kube/profile"
 	"github.com/racklet/racklet-boot/sign"
 )
 
@@ -99,13 +100,17 @@ func cmdlineFor(spec Spec, m *Manifest, part int, pi bool, kernel string) (strin
 	if err := p.Validate(); err != nil {
 		return "", fmt.Errorf("kernel command line: %w", err)
 	}
-	return RenderCmdline(spec.Cmdline, CmdlineVars{
+	line, err := RenderCmdline(spec.Cmdline, CmdlineVars{
 		RootHash: m.Verity.RootHash, Salt: m.Verity.Salt, Slot: slot,
 		RootDevice: bootparams.PartUUID(id, part),
 		DataBlocks: m.Verity.DataBlocks, DataSectors: m.Verity.DataBlocks * 8,
 		VerityOffset: uint64(m.Verity.Offset), HashStartBlock: uint64(m.Verity.Offset)/verity.BlockSize + 1,
 		KernelVersion: m.KernelVersion, Console: consoleFor(spec.Platform, pi), Racklet: p.String(),
 	})
+	if err != nil || spec.Kubernetes == nil {
+		return line, err
+	}
+	return line + " " + strings.Join(profile.CmdlineArgs, " "), nil
 }
 
 // consoleFor is the console= words of a platform, the serial line last (/dev/console).

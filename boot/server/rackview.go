@@ -10,6 +10,7 @@ import (
 
 	"github.com/racklet/racklet-boot/ab/rollout"
 	"github.com/racklet/racklet-boot/bmc"
+	"github.com/racklet/racklet-boot/bootparams"
 	"github.com/racklet/racklet-boot/enrol"
 	"github.com/racklet/racklet-boot/store"
 )
@@ -91,6 +92,8 @@ func nodeState(evs []store.Event, p bmc.Status) (state, stage, attestation strin
 		switch {
 		case e.Type == "agent.healthy":
 			return "healthy", "", attestation
+		case e.Type == "agent."+bootparams.StageKubernetes:
+			continue // the booted OS's join: the KUBERNETES column, not the boot's state
 		case isFailure(e.Type):
 			return "failed", e.Detail, attestation
 		case e.Type == "power.off":

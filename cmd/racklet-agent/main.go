@@ -6,7 +6,8 @@
 //
 // Run as PID 1 (or as /init), it is the initramfs's init and runs the node
 // boot flow (agent.RunInit). `racklet-agent health` is the booted OS's
-// health report (the image's racklet-health.service).
+// health report (the image's racklet-health.service); `racklet-agent
+// kube-join` its Kubernetes join (racklet-kube-join.service).
 //
 //	racklet-agent attest --hat unix:/tmp/hat.sock --server http://10.0.0.2 --node pi-01 \
 //	    --kernel /boot/kernel8.img --initrd /boot/initramfs --cmdline /boot/cmdline.txt \
@@ -33,6 +34,7 @@ import (
 	"github.com/racklet/racklet-boot/attest"
 	"github.com/racklet/racklet-boot/bootparams"
 	"github.com/racklet/racklet-boot/hatlink"
+	"github.com/racklet/racklet-boot/kube/nodejoin"
 	"github.com/racklet/racklet-boot/serverkey"
 	"github.com/spf13/cobra"
 )
@@ -84,7 +86,7 @@ func newRoot() *cobra.Command {
 	pf.DurationVar(&g.timeout, "timeout", 2*time.Minute, "give up after this long")
 	g.log.Register(root) // --log-level debug logs link retransmissions and progress
 	root.AddCommand(attestCmd(g), identityCmd(g), bootCmd(g, "boot-state"), bootCmd(g, "boot-attempt"),
-		bootCmd(g, "boot-commit"), powerCycleCmd(g), healthCmd(g), diskCmd(g))
+		bootCmd(g, "boot-commit"), powerCycleCmd(g), healthCmd(g), kubeJoinCmd(g), diskCmd(g))
 	return root
 }
 
@@ -409,5 +411,38 @@ func healthCmd(g *global) *cobra.Command {
 	cmd.Flags().StringVar(&handover, "handover", bootparams.HandoverFile, "the boot hand-over file the initramfs agent wrote")
 	cmd.Flags().IntVar(&attempts, "attempts", 10, "tries before giving up")
 	cmd.Flags().StringVar(&failed, "failed", "", "report the image's health check failed, with this reason")
+	return cmd
+}
+
+func kubeJoinCmd(g *global) *cobra.Command {
+	var handover, secret, kubeadm, node string
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "kube-join",
+		Short: "Join the Kubernetes cluster with the facts released after attestation, and report the result",
+		Long: "Runs kubeadm join once with the join facts (API endpoint, bootstrap token, CA hashes) the\n" +
+			"initramfs agent kept on /run after racklet-boot released them to this attested boot, removes\n" +
+			"them, and reports the result to racklet-boot as the kubernetes stage of the node's timeline.\n" +
+			"The node registers under its rack name. What racklet-kube-join.service runs.",
+		Example: "  racklet-agent kube-join          # what racklet-kube-join.service runs",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout+time.Minute)
+			defer cancel()
+			summary, err := agent.KubeJoin(ctx, agent.KubeJoinOptions{Handover: handover, Attempts: 10, Wait: 3 * time.Second,
+				Join: nodejoin.Options{Secret: secret, Kubeadm: kubeadm, Node: node, Timeout: timeout, Output: cmd.ErrOrStderr()}})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "racklet-agent:", summary)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&handover, "handover", bootparams.HandoverFile, "the boot hand-over file the initramfs agent wrote")
+	f.StringVar(&secret, "secret", nodejoin.SecretFile, "the released join facts the initramfs agent kept")
+	f.StringVar(&kubeadm, "kubeadm", "/usr/bin/kubeadm", "the kubeadm command")
+	f.StringVar(&node, "node-name", "", "register the node under this name (default: its name in the rack, from the hand-over)")
+	f.DurationVar(&timeout, "join-timeout", 10*time.Minute, "give kubeadm join this long")
 	return cmd
 }

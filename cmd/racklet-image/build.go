@@ -13,6 +13,7 @@ import (
 
 	"github.com/racklet/racklet-boot/image"
 	"github.com/racklet/racklet-boot/internal/cli"
+	"github.com/racklet/racklet-boot/kube/profile"
 	"github.com/racklet/racklet-boot/sign"
 )
 
@@ -24,6 +25,7 @@ func newBuildCmd(g *globals) *cobra.Command {
 		signKey     string
 		bootKeyFile string
 		serverKey   string
+		kubeVersion string
 		noCache     bool
 		tempDir     string
 		rootSize    int64
@@ -42,7 +44,9 @@ func newBuildCmd(g *globals) *cobra.Command {
   # straight into a registry, signed
   racklet-image build --base oci-layout:/var/tmp/base:bookworm-arm64 --push registry.lan:5000/racklet/os:v1 --sign-key racklet.key
   # with the A/B disk image for flashing an SD card
-  racklet-image build --base oci-layout:/var/tmp/base:bookworm-arm64 --dir /tmp/img --disk`,
+  racklet-image build --base oci-layout:/var/tmp/base:bookworm-arm64 --dir /tmp/img --disk
+  # a Kubernetes node (base: bash examples/base/debian.sh --arch arm64 --profile kubernetes --out /var/tmp/base)
+  racklet-image build --base oci-layout:/var/tmp/base:bookworm-arm64-kubernetes --dir /tmp/img --server-key server.pub --kubernetes v1.37.2`,
 		Long: `Build turns an OCI base image into a bootable, immutable OS image: a FAT32 boot partition
 (boot.vfat), the root file system as squashfs (root.squashfs) with its dm-verity hash tree
 (root.verity), optionally an A/B disk image (disk.img.zst), and manifest.json pinning them.
@@ -53,6 +57,12 @@ boot.vfat is also the Raspberry Pi's boot.img (HTTP boot, or TFTP with boot_ramd
 --server-key names racklet-boot's server.pub (in its data directory): the initramfs carries it,
 the manifest pins it, and the node agent accepts racklet-boot's answers (its name, the attestation
 nonce, the released secrets) only when signed under it. An image without it attests nothing.
+
+--kubernetes VERSION makes the image a Kubernetes node: kubelet and kubeadm of that version for the
+image's architecture, built from the pinned k8s.io/kubernetes (build/kubernetes in a racklet-boot
+checkout; cached), containerd's configuration, kernel modules, sysctls and cgroup command line, and
+racklet-kube-join.service, which joins the cluster with the token racklet-boot releases after
+attestation. The base must carry containerd, runc and the CNI plugins (debian.sh --profile kubernetes).
 
 REF is host/repo:tag, host/repo@sha256:..., oci-layout:DIR[:tag] or docker-archive:FILE.
 SOURCE_DATE_EPOCH, when set, fixes every timestamp; otherwise the base image's creation time does.`,
@@ -98,6 +108,9 @@ SOURCE_DATE_EPOCH, when set, fixes every timestamp; otherwise the base image's c
 					return fmt.Errorf("--server-key: %w", err)
 				}
 				spec.ServerKey = strings.TrimSpace(string(b))
+			}
+			if kubeVersion != "" {
+				spec.Kubernetes = &profile.Spec{Version: kubeVersion}
 			}
 			spec.Insecure = g.insecure
 			spec.DiskSizes.Root, spec.DiskSizes.Boot, spec.DiskSizes.Data, spec.DiskSizes.Control = rootSize, bootSlot, dataSize, controlSize
@@ -164,6 +177,7 @@ SOURCE_DATE_EPOCH, when set, fixes every timestamp; otherwise the base image's c
 	f.StringVar(&signKey, "sign-key", "", "sign the pushed image with this private key (passphrase from "+passwordEnv+")")
 	f.StringVar(&serverKey, "server-key", "", "racklet-boot's answer-signing public key (its data directory's server.pub), carried by the initramfs")
 	f.StringVar(&bootKeyFile, "boot-key", "", "sign boot.vfat as the Raspberry Pi's boot.img with this RSA-2048 key (keygen --type rsa2048): writes boot.sig")
+	f.StringVar(&kubeVersion, "kubernetes", "", "make a Kubernetes node image with kubelet and kubeadm of this version (v1.37.2, the pinned one)")
 	f.StringVar(&spec.Overlay, "overlay", "", "directory of files to add over the root file system")
 	f.StringVar(&spec.BootDir, "boot-dir", "", "directory of the root holding the boot files (default /boot/firmware, else /boot)")
 	f.StringVar(&spec.ConfigTxt, "config-txt", "", "content of config.txt (default: the base's own)")

@@ -2,14 +2,17 @@
 # Builds a Debian 12 (bookworm) base image for racklet-image from the Debian archive, as an
 # OCI layout, and prints its reference:
 #
-#   bash examples/base/debian.sh --arch arm64|amd64 --out DIR [--small] [--rebuild]
-#   -> oci-layout:DIR:bookworm-ARCH            (bookworm-ARCH-small with --small)
+#   bash examples/base/debian.sh --arch arm64|amd64 --out DIR [--small | --profile P] [--rebuild]
+#   -> oci-layout:DIR:bookworm-ARCH            (bookworm-ARCH-small with --small,
+#                                               bookworm-ARCH-kubernetes with --profile kubernetes)
 #
 # Full profile: mmdebstrap minbase + systemd, systemd-sysv, udev, iproute2, kmod,
 # ca-certificates (+ raspi-firmware and systemd-boot-efi, whose EFI stub racklet-image makes
 # unified kernel images for UEFI machines with, on arm64); arm64 package scripts run under
 # qemu-user-static through binfmt_misc. Small profile (--small): no package scripts at all,
-# busybox-static unpacked with busybox init, for fast CI boots.
+# busybox-static unpacked with busybox init, for fast CI boots. Kubernetes profile (--profile
+# kubernetes): the full profile plus what racklet-image's kubernetes profile needs in the base
+# (kube/profile.BasePackages: the container runtime, CNI plugins, kubeadm's preflight tools).
 # Both get Debian's kernel (linux-image-ARCH) unpacked from its .deb with the host's depmod
 # run on it: Debian's own kernel install would build an initramfs racklet does not use, and
 # emulated that takes longer than 25 minutes. On arm64 /boot/firmware holds what a Pi 4
@@ -35,6 +38,8 @@ mirror=http://deb.debian.org/debian
 security=http://deb.debian.org/debian-security
 default_epoch=1686355200 # 2023-06-10, Debian 12's release
 common_pkgs=systemd,systemd-sysv,udev,iproute2,kmod,ca-certificates
+# kube/profile.BasePackages (a test keeps the two lists equal).
+kube_pkgs=containerd,runc,containernetworking-plugins,iptables,conntrack,ethtool,socat,kmod,iproute2,mount
 
 log() { echo "base: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -82,7 +87,7 @@ hook() {
       if [ -e "$deb" ]; then dpkg-deb -W --showformat '${Package} ${Version} ${Architecture}\n' "$deb"; fi
     done
   } | sort -u >"$RACKLET_BASE_WORK/packages"
-  if [ "$RACKLET_BASE_PROFILE" = full ]; then
+  if [ "$RACKLET_BASE_PROFILE" != small ]; then
     # Empty, not missing nor "uninitialized": systemd does not treat every boot as the first
     # (no preset-all on each boot of an overlay on tmpfs) and bind-mounts a fresh transient
     # id over it, which works on a read-only /etc (see machine-id(5), "First Boot Semantics").
@@ -158,18 +163,20 @@ if [ "${1:-}" = --hook ]; then
   exit 0
 fi
 
-usage() { echo "usage: bash examples/base/debian.sh --arch arm64|amd64 --out DIR [--small] [--rebuild]" >&2; exit 2; }
+usage() { echo "usage: bash examples/base/debian.sh --arch arm64|amd64 --out DIR [--small | --profile full|small|kubernetes] [--rebuild]" >&2; exit 2; }
 arch= out= profile=full rebuild=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --arch) arch=${2:-}; shift 2 ;;
     --out) out=${2:-}; shift 2 ;;
     --small) profile=small; shift ;;
+    --profile) profile=${2:-}; shift 2 ;;
     --rebuild) rebuild=1; shift ;;
     *) usage ;;
   esac
 done
 case "$arch" in arm64 | amd64) ;; *) usage ;; esac
+case "$profile" in full | small | kubernetes) ;; *) usage ;; esac
 [ -n "$out" ] || usage
 [ "$(id -u)" -eq 0 ] || die "run as root (mmdebstrap --mode=root, binfmt_misc)"
 for t in mmdebstrap dpkg-deb depmod flock go; do
@@ -184,6 +191,10 @@ pkgs=$common_pkgs variant=minbase
 if [ "$arch" = arm64 ]; then
   components="main non-free-firmware"
   pkgs=$pkgs,raspi-firmware,systemd-boot-efi
+fi
+if [ "$profile" = kubernetes ]; then
+  tag=$tag-kubernetes
+  pkgs=$pkgs,$kube_pkgs
 fi
 if [ "$profile" = small ]; then
   tag=$tag-small

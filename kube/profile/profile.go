@@ -15,6 +15,9 @@
 //   - the kubelet unit with kubeadm's drop-in, and racklet-kube-join.service,
 //     which runs `racklet-agent kube-join` once: kubeadm join with the join
 //     facts released after attestation, its result reported to racklet-boot;
+//   - containerd's state on tmpfs (var-lib-containerd.mount, required by
+//     containerd.service): the root is an overlay, and overlayfs (containerd's
+//     snapshotter) cannot stack its upper directory on one;
 //   - swap.target masked: the kubelet refuses to run with swap on.
 //
 // It appends CmdlineArgs to the kernel command line (the memory cgroup is off

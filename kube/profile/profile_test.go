@@ -100,9 +100,11 @@ func TestFiles(t *testing.T) {
 		"etc/systemd/system/swap.target -> /dev/null",
 		"usr/bin/kubeadm from kubeadm",
 		"usr/bin/kubelet from kubelet",
+		"usr/lib/systemd/system/containerd.service.d/10-racklet.conf",
 		"usr/lib/systemd/system/kubelet.service",
 		"usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf",
 		"usr/lib/systemd/system/racklet-kube-join.service",
+		"usr/lib/systemd/system/var-lib-containerd.mount",
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("files (-want +got):\n%s", d)
@@ -122,5 +124,23 @@ func TestCNITemplate(t *testing.T) {
 		if !strings.Contains(got, s) {
 			t.Errorf("rendered template lacks %s:\n%s", s, got)
 		}
+	}
+}
+
+// TestBasePackagesInBaseBuilder keeps examples/base/debian.sh's kubernetes
+// package set (kube_pkgs) the same as BasePackages.
+func TestBasePackagesInBaseBuilder(t *testing.T) {
+	script, err := os.ReadFile("../../examples/base/debian.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range strings.Split(string(script), "\n") {
+		if v, ok := strings.CutPrefix(l, "kube_pkgs="); ok {
+			got = strings.Split(v, ",")
+		}
+	}
+	if d := cmp.Diff(BasePackages, got); d != "" {
+		t.Errorf("debian.sh kube_pkgs differs from BasePackages (-BasePackages +kube_pkgs):\n%s", d)
 	}
 }
