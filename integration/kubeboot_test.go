@@ -54,8 +54,16 @@ func TestKubernetesNodeBoots(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The one addition to the image as an operator builds it: containerd,
+	// the kubelet and the join also log to the serial console, so a failure
+	// here shows why.
+	overlay := filepath.Join(vmtest.CacheDir(), "e2e", "kube-console-overlay")
+	for _, u := range []string{"containerd.service", "kubelet.service", "racklet-kube-join.service"} {
+		writeFile(t, filepath.Join(overlay, "etc/systemd/system", u+".d"), "console.conf",
+			"[Service]\nStandardOutput=journal+console\nStandardError=journal+console\n")
+	}
 	img, took := debianImage(t, "amd64", []string{"--profile", "kubernetes"},
-		"--server-key", filepath.Join(keyDir, serverkey.PublicFile), "--kubernetes", "v1.37.2")
+		"--server-key", filepath.Join(keyDir, serverkey.PublicFile), "--kubernetes", "v1.37.2", "--overlay", overlay)
 	t.Logf("kubernetes image ready in %s: %s", took.Round(100*time.Millisecond), img)
 	m, err := image.ReadManifest(img)
 	if err != nil {
@@ -183,12 +191,16 @@ nodes:
 	})
 
 	t.Run("image boots, joins and is Ready", func(t *testing.T) {
-		ready := func(string) bool {
+		ready := func() bool {
 			out, err := srvNS.Output(ctx, kbin.Path(kubebin.Kubectl), "--kubeconfig", cp.AdminKubeconfig, "get", "node", "pc-01",
 				"-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
 			return err == nil && strings.TrimSpace(out) == "True"
 		}
-		out, took := boot(t, []string{"-boot", "n"}, 30*time.Minute, ready)
+		const joinFailed = "See 'systemctl status racklet-kube-join.service'" // after its FAILED line
+		out, took := boot(t, []string{"-boot", "n"}, 30*time.Minute, func(c string) bool { return strings.Contains(c, joinFailed) || ready() })
+		if !ready() {
+			t.Fatalf("the join failed; console:\n%s", tail(out, 12000))
+		}
 		t.Logf("power-on to Ready: %s", took.Round(time.Second))
 		t.Logf("agent lines:\n%s", strings.Join(lines(out, "racklet-agent"), "\n"))
 		for _, want := range []string{"attestation accepted", "kubernetes join facts kept for the booted OS", "switching to /sbin/init"} {

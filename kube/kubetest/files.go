@@ -66,7 +66,10 @@ func (c *ControlPlane) writeFiles(port int) (files, error) {
 // kubeadmConfig is what kubeadm's init phases read: the ClusterConfiguration
 // and KubeletConfiguration they upload for joining nodes (systemd cgroup
 // driver, as the image's containerd is configured), and the bootstrap token
-// they create.
+// they create. The certificates are in the test's directory, but a joining
+// node keeps the cluster CA where kubeadm join writes it
+// (/etc/kubernetes/pki/ca.crt): the uploaded kubelet configuration names
+// that file, not the certificatesDir kubeadm would derive it from.
 const kubeadmConfig = `apiVersion: kubeadm.k8s.io/v1beta4
 kind: InitConfiguration
 bootstrapTokens:
@@ -94,4 +97,7 @@ networking:
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 cgroupDriver: systemd
+authentication:
+  x509:
+    clientCAFile: /etc/kubernetes/pki/ca.crt
 `
