@@ -7,11 +7,10 @@ import (
 )
 
 // TestConventions: every command has an example and, unless it prints no
-// data (health reports to the server and says so in one line; disk
-// tryboot reboots), -o
-// table|json|yaml.
+// data (health and kube-join report to the server and say so in one line;
+// disk tryboot reboots), -o table|json|yaml.
 func TestConventions(t *testing.T) {
-	for _, p := range cli.Lint(newRoot(), "racklet-agent health", "racklet-agent disk tryboot") {
+	for _, p := range cli.Lint(newRoot(), "racklet-agent health", "racklet-agent kube-join", "racklet-agent disk tryboot") {
 		t.Error(p)
 	}
 }
