@@ -21,7 +21,6 @@ import (
 	"github.com/racklet/racklet-boot/image/imagetest"
 	"github.com/racklet/racklet-boot/internal/netlab"
 	"github.com/racklet/racklet-boot/internal/vmtest"
-	"github.com/racklet/racklet-boot/serverkey"
 )
 
 // systemdMarker is what systemd prints on the console once the default target is reached.
@@ -47,30 +46,12 @@ func TestNodeBootsDebianImage(t *testing.T) {
 	need(t, "qemu-system-x86_64", "docker-registry", "mcopy", "ss", "curl", "mmdebstrap", "dpkg-deb", "depmod", "flock")
 	ctx := t.Context()
 	dir := t.TempDir()
-	// racklet-boot's answer-signing key, kept in the test cache so the cached
-	// image (its initramfs carries server.pub) stays valid from run to run,
-	// and copied into the data directory racklet-boot then keeps it from.
-	keyDir := filepath.Join(vmtest.CacheDir(), "e2e", "server-key")
-	if _, err := serverkey.Open(keyDir); err != nil {
-		t.Fatal(err)
-	}
 	data := filepath.Join(dir, "data")
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{serverkey.PrivateFile, serverkey.PublicFile} {
-		b, err := os.ReadFile(filepath.Join(keyDir, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(data, f), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	serverPub := cachedServerKey(t, data)
 	// The base with the kubernetes package set (a superset of the full
 	// one): TestKubernetesNodeBoots boots the same base, so an empty cache
 	// costs one mmdebstrap run, not two.
-	img, took := debianImage(t, "amd64", []string{"--profile", "kubernetes"}, "--server-key", filepath.Join(keyDir, serverkey.PublicFile))
+	img, took := debianImage(t, "amd64", []string{"--profile", "kubernetes"}, "--server-key", serverPub)
 	t.Logf("image ready in %s: %s", took.Round(100*time.Millisecond), img)
 	m, err := image.ReadManifest(img)
 	if err != nil {
@@ -114,28 +95,14 @@ nodes:
 		t.Fatal(err)
 	}
 
-	// boot runs one machine with a fresh HAT (registers reset, as a power
-	// cycle does) until done says so or it powers off, and returns its console.
+	// boot runs one machine with a fresh HAT until done says so or it
+	// powers off, and returns its console.
+	node := pcNode{sw: sw, dir: dir, hatState: hatState, mac: vmMAC, memory: "1536"}
 	boot := func(t *testing.T, qemuArgs []string, limit time.Duration, done func(console string) bool) string {
 		t.Helper()
-		sock := filepath.Join(dir, "hat.sock")
-		hat := start(t, sw.NS, filepath.Join(bin, "racklet-hat-sim"), "--state", hatState, "--listen", "unix:"+sock)
-		hat.waitOutput(t, "unix:"+sock, 10*time.Second)
-		defer hat.Stop()
-		args := append([]string{"-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot", "-m", "1536",
-			"-nic", "tap,ifname=tap0,script=no,downscript=no,model=virtio-net-pci,mac=" + vmMAC,
-			"-device", "virtio-serial-pci", "-chardev", "socket,id=hat,path=" + sock,
-			"-device", "virtserialport,chardev=hat,name=racklet.hat"}, qemuArgs...)
-		begin := time.Now()
-		vm := startVM(t, sw, "qemu-system-x86_64", args...)
-		defer vm.Kill()
-		for deadline := begin.Add(limit); !done(plainConsole(vm.Output())) && !vm.Exited(); time.Sleep(time.Second) {
-			if time.Now().After(deadline) {
-				t.Fatalf("the machine did not finish within %s; console:\n%s", limit, tail(plainConsole(vm.Output()), 6000))
-			}
-		}
-		t.Logf("the machine ran %s", time.Since(begin).Round(time.Second))
-		return plainConsole(vm.Output())
+		out, took := node.boot(t, qemuArgs, limit, done)
+		t.Logf("the machine ran %s", took.Round(time.Second))
+		return out
 	}
 
 	t.Run("signed image boots to healthy", func(t *testing.T) {
@@ -173,17 +140,7 @@ nodes:
 
 	// The same image, served from a plain directory: its boot partition's
 	// files, root.squashfs and root.verity.
-	plain := bootDir(t, nil)
-	for _, f := range m.Boot.Files {
-		if b, err := exec.Command("mcopy", "-n", "-i", filepath.Join(img, image.BootFile), "::"+f, filepath.Join(plain, f)).CombinedOutput(); err != nil {
-			t.Fatalf("mcopy %s: %v: %s", f, err, b)
-		}
-	}
-	for _, f := range []string{image.RootFile, image.VerityFile} {
-		if err := os.Link(filepath.Join(img, f), filepath.Join(plain, f)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	plain := plainImageDir(t, img, m)
 	reload(t, srv, config(fmt.Sprintf("{dir: %s, rootHash: %s}", plain, m.Verity.RootHash)))
 
 	t.Run("flipped byte in root.squashfs is refused", func(t *testing.T) {
@@ -213,14 +170,7 @@ nodes:
 	t.Run("changed initramfs is refused by attestation", func(t *testing.T) {
 		// The machine loads the image's initramfs with one more (valid)
 		// archive after it; racklet-boot serves and expects the original.
-		changed := filepath.Join(dir, "initramfs-changed")
-		extra := vmtest.NewInitramfs()
-		extra.File("etc/changed", []byte("an extra file\n"), 0o644)
-		extra.Write(t, changed+".extra")
-		orig := readFileT(t, filepath.Join(plain, image.GenericInitramfs))
-		if err := os.WriteFile(changed, append([]byte(orig), readFileT(t, changed+".extra")...), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		changed := changedInitramfs(t, dir, plain)
 		out := boot(t, []string{"-kernel", filepath.Join(plain, image.GenericKernel), "-initrd", changed, "-append", m.Cmdline}, 6*time.Minute,
 			func(c string) bool { return strings.Contains(c, "racklet-agent: boot failed") })
 		if !strings.Contains(out, "boot failed at attested: attestation refused by racklet-boot") || strings.Contains(out, "switching to /sbin/init") {

@@ -2,8 +2,6 @@ package integration
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,7 +14,6 @@ import (
 	"github.com/racklet/racklet-boot/internal/vmtest"
 	"github.com/racklet/racklet-boot/kube/kubebin"
 	"github.com/racklet/racklet-boot/kube/kubetest"
-	"github.com/racklet/racklet-boot/serverkey"
 )
 
 // TestKubernetesNodeBoots is issue 18 end to end on x86-64: the Debian 12
@@ -41,19 +38,8 @@ func TestKubernetesNodeBoots(t *testing.T) {
 	testutil.NeedTool(t, "go")
 	ctx := t.Context()
 	dir := t.TempDir()
-	keyDir := filepath.Join(vmtest.CacheDir(), "e2e", "server-key") // the e2e test's: its images stay valid
-	if _, err := serverkey.Open(keyDir); err != nil {
-		t.Fatal(err)
-	}
 	data := filepath.Join(dir, "data")
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{serverkey.PrivateFile, serverkey.PublicFile} {
-		if err := os.WriteFile(filepath.Join(data, f), []byte(readFileT(t, filepath.Join(keyDir, f))), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	serverPub := cachedServerKey(t, data)
 	// The one addition to the image as an operator builds it: containerd,
 	// the kubelet and the join also log to the serial console, so a failure
 	// here shows why.
@@ -63,25 +49,15 @@ func TestKubernetesNodeBoots(t *testing.T) {
 			"[Service]\nStandardOutput=journal+console\nStandardError=journal+console\n")
 	}
 	img, took := debianImage(t, "amd64", []string{"--profile", "kubernetes"},
-		"--server-key", filepath.Join(keyDir, serverkey.PublicFile), "--kubernetes", "v1.37.2", "--overlay", overlay)
+		"--server-key", serverPub, "--kubernetes", "v1.37.2", "--overlay", overlay)
 	t.Logf("kubernetes image ready in %s: %s", took.Round(100*time.Millisecond), img)
 	m, err := image.ReadManifest(img)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Served from a plain directory: the boot partition's files, the root
-	// and its tree (the registry path is TestNodeBootsDebianImage's).
-	plain := bootDir(t, nil)
-	for _, f := range m.Boot.Files {
-		if b, err := exec.Command("mcopy", "-n", "-i", filepath.Join(img, image.BootFile), "::"+f, filepath.Join(plain, f)).CombinedOutput(); err != nil {
-			t.Fatalf("mcopy %s: %v: %s", f, err, b)
-		}
-	}
-	for _, f := range []string{image.RootFile, image.VerityFile} {
-		if err := os.Link(filepath.Join(img, f), filepath.Join(plain, f)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// Served from a plain directory (the registry path is
+	// TestNodeBootsDebianImage's).
+	plain := plainImageDir(t, img, m)
 
 	sw := newSwitch(t)
 	srvNS := newHost(t, "kube")
@@ -143,40 +119,12 @@ nodes:
 		return len(lines(out, "node pc-01"))
 	}
 
-	// boot powers the machine on with a fresh HAT and runs it until done
-	// says so; it returns the console and how long done took.
-	boot := func(t *testing.T, qemuArgs []string, limit time.Duration, done func(console string) bool) (string, time.Duration) {
-		t.Helper()
-		sock := filepath.Join(dir, "hat.sock")
-		hat := start(t, sw.NS, filepath.Join(bin, "racklet-hat-sim"), "--state", hatState, "--listen", "unix:"+sock)
-		hat.waitOutput(t, "unix:"+sock, 10*time.Second)
-		defer hat.Stop()
-		args := append([]string{"-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot", "-m", "2048",
-			"-nic", "tap,ifname=tap0,script=no,downscript=no,model=virtio-net-pci,mac=" + vmMAC,
-			"-device", "virtio-serial-pci", "-chardev", "socket,id=hat,path=" + sock,
-			"-device", "virtserialport,chardev=hat,name=racklet.hat"}, qemuArgs...)
-		begin := time.Now()
-		vm := startVM(t, sw, "qemu-system-x86_64", args...)
-		defer vm.Kill()
-		for deadline := begin.Add(limit); !done(plainConsole(vm.Output())); time.Sleep(5 * time.Second) {
-			if time.Now().After(deadline) || vm.Exited() {
-				t.Fatalf("the machine did not finish within %s (exited: %v); console:\n%s\nserver:\n%s", limit, vm.Exited(),
-					tail(plainConsole(vm.Output()), 8000), tail(srv.Output(), 3000))
-			}
-		}
-		return plainConsole(vm.Output()), time.Since(begin)
-	}
+	// 2 GiB: the root (300 MB) and containerd's state live in RAM.
+	node := pcNode{sw: sw, dir: dir, hatState: hatState, mac: vmMAC, memory: "2048"}
 
 	t.Run("changed initramfs gets no token and never joins", func(t *testing.T) {
-		changed := filepath.Join(dir, "initramfs-changed")
-		extra := vmtest.NewInitramfs()
-		extra.File("etc/changed", []byte("an extra file\n"), 0o644)
-		extra.Write(t, changed+".extra")
-		orig := readFileT(t, filepath.Join(plain, image.GenericInitramfs))
-		if err := os.WriteFile(changed, append([]byte(orig), readFileT(t, changed+".extra")...), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		out, _ := boot(t, []string{"-kernel", filepath.Join(plain, image.GenericKernel), "-initrd", changed, "-append", m.Cmdline}, 8*time.Minute,
+		changed := changedInitramfs(t, dir, plain)
+		out, _ := node.boot(t, []string{"-kernel", filepath.Join(plain, image.GenericKernel), "-initrd", changed, "-append", m.Cmdline}, 8*time.Minute,
 			func(c string) bool { return strings.Contains(c, "racklet-agent: boot failed") })
 		if !strings.Contains(out, "boot failed at attested: attestation refused by racklet-boot") || strings.Contains(out, "switching to /sbin/init") {
 			t.Fatalf("want an attestation refusal and no root switch; console:\n%s", tail(out, 5000))
@@ -197,7 +145,7 @@ nodes:
 			return err == nil && strings.TrimSpace(out) == "True"
 		}
 		const joinFailed = "See 'systemctl status racklet-kube-join.service'" // after its FAILED line
-		out, took := boot(t, []string{"-boot", "n"}, 30*time.Minute, func(c string) bool { return strings.Contains(c, joinFailed) || ready() })
+		out, took := node.boot(t, []string{"-boot", "n"}, 30*time.Minute, func(c string) bool { return strings.Contains(c, joinFailed) || ready() })
 		if !ready() {
 			t.Fatalf("the join failed; console:\n%s", tail(out, 12000))
 		}
