@@ -48,10 +48,7 @@ func TestNodeBootsDebianImage(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	serverPub := cachedServerKey(t, data)
-	// The base with the kubernetes package set (a superset of the full
-	// one): TestKubernetesNodeBoots boots the same base, so an empty cache
-	// costs one mmdebstrap run, not two.
-	img, took := debianImage(t, "amd64", []string{"--profile", "kubernetes"}, "--server-key", serverPub)
+	img, took := debianImage(t, "amd64", nil, "--server-key", serverPub)
 	t.Logf("image ready in %s: %s", took.Round(100*time.Millisecond), img)
 	m, err := image.ReadManifest(img)
 	if err != nil {
