@@ -166,7 +166,7 @@ nodes:
 			tl := agentTimelineAt(t, srv, "10.84.0.1", "pc-01")
 			nodes, err := srvNS.Output(ctx, filepath.Join(bin, "racklet-boot"), "nodes", "--data-dir", data)
 			joined := lines(strings.Join(tl, "\n"), "agent.kubernetes: joined "+cp.Endpoint)
-			if err == nil && len(joined) == 1 && strings.Contains(nodes, "Ready "+kbin.Version) {
+			if err == nil && len(joined) == 1 && strings.Contains(nodes, " Ready "+kbin.Version) { // " Ready", not "NotReady"
 				t.Logf("timeline: %s", joined[0])
 				t.Logf("racklet-boot nodes:\n%s", nodes)
 				break
