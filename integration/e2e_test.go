@@ -47,27 +47,9 @@ func TestNodeBootsDebianImage(t *testing.T) {
 	need(t, "qemu-system-x86_64", "docker-registry", "mcopy", "ss", "curl", "mmdebstrap", "dpkg-deb", "depmod", "flock")
 	ctx := t.Context()
 	dir := t.TempDir()
-	// racklet-boot's answer-signing key, kept in the test cache so the cached
-	// image (its initramfs carries server.pub) stays valid from run to run,
-	// and copied into the data directory racklet-boot then keeps it from.
-	keyDir := filepath.Join(vmtest.CacheDir(), "e2e", "server-key")
-	if _, err := serverkey.Open(keyDir); err != nil {
-		t.Fatal(err)
-	}
 	data := filepath.Join(dir, "data")
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{serverkey.PrivateFile, serverkey.PublicFile} {
-		b, err := os.ReadFile(filepath.Join(keyDir, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(data, f), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	img, took := debianImage(t, "amd64", nil, "--server-key", filepath.Join(keyDir, serverkey.PublicFile))
+	serverPub := e2eServerKey(t, data)
+	img, took := debianImage(t, "amd64", nil, "--server-key", serverPub)
 	t.Logf("image ready in %s: %s", took.Round(100*time.Millisecond), img)
 	m, err := image.ReadManifest(img)
 	if err != nil {
@@ -111,35 +93,14 @@ nodes:
 		t.Fatal(err)
 	}
 
-	// boot runs one machine with a fresh HAT (registers reset, as a power
-	// cycle does) until done says so or it powers off, and returns its console.
-	boot := func(t *testing.T, qemuArgs []string, limit time.Duration, done func(console string) bool) string {
-		t.Helper()
-		sock := filepath.Join(dir, "hat.sock")
-		hat := start(t, sw.NS, filepath.Join(bin, "racklet-hat-sim"), "--state", hatState, "--listen", "unix:"+sock)
-		hat.waitOutput(t, "unix:"+sock, 10*time.Second)
-		defer hat.Stop()
-		args := append([]string{"-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot", "-m", "1536",
-			"-nic", "tap,ifname=tap0,script=no,downscript=no,model=virtio-net-pci,mac=" + vmMAC,
-			"-device", "virtio-serial-pci", "-chardev", "socket,id=hat,path=" + sock,
-			"-device", "virtserialport,chardev=hat,name=racklet.hat"}, qemuArgs...)
-		begin := time.Now()
-		vm := startVM(t, sw, "qemu-system-x86_64", args...)
-		defer vm.Kill()
-		for deadline := begin.Add(limit); !done(plainConsole(vm.Output())) && !vm.Exited(); time.Sleep(time.Second) {
-			if time.Now().After(deadline) {
-				t.Fatalf("the machine did not finish within %s; console:\n%s", limit, tail(plainConsole(vm.Output()), 6000))
-			}
-		}
-		t.Logf("the machine ran %s", time.Since(begin).Round(time.Second))
-		return plainConsole(vm.Output())
-	}
+	n := e2eNode{sw: sw, dir: dir, hatState: hatState, qemu: "qemu-system-x86_64", args: []string{"-m", "1536",
+		"-nic", "tap,ifname=tap0,script=no,downscript=no,model=virtio-net-pci,mac=" + vmMAC, "-device", "virtio-serial-pci"}}
 
 	t.Run("signed image boots to healthy", func(t *testing.T) {
 		healthy := func(string) bool {
 			return equalTail(agentTimelineAt(t, srv, "10.83.0.1", "pc-01"), []string{"agent.healthy"})
 		}
-		out := boot(t, []string{"-boot", "n"}, 12*time.Minute, func(c string) bool { return strings.Contains(c, systemdMarker) && healthy(c) })
+		out := n.boot(t, []string{"-boot", "n"}, 12*time.Minute, func(c string) bool { return strings.Contains(c, systemdMarker) && healthy(c) })
 		for _, want := range []string{"attestation accepted", "digests match the command line", "verified by dm-verity and mounted",
 			"switching to /sbin/init", systemdMarker} {
 			if !strings.Contains(out, want) {
@@ -196,7 +157,7 @@ nodes:
 		if err := os.WriteFile(sq, bad, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		out := boot(t, []string{"-boot", "n"}, 6*time.Minute, func(c string) bool { return strings.Contains(c, "racklet-agent: boot failed") })
+		out := n.boot(t, []string{"-boot", "n"}, 6*time.Minute, func(c string) bool { return strings.Contains(c, "racklet-agent: boot failed") })
 		if !strings.Contains(out, "boot failed at root-fetched: root.squashfs") || !strings.Contains(out, "digest mismatch") {
 			t.Fatalf("want a root-fetched refusal; console:\n%s", tail(out, 5000))
 		}
@@ -218,7 +179,7 @@ nodes:
 		if err := os.WriteFile(changed, append([]byte(orig), readFileT(t, changed+".extra")...), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		out := boot(t, []string{"-kernel", filepath.Join(plain, image.GenericKernel), "-initrd", changed, "-append", m.Cmdline}, 6*time.Minute,
+		out := n.boot(t, []string{"-kernel", filepath.Join(plain, image.GenericKernel), "-initrd", changed, "-append", m.Cmdline}, 6*time.Minute,
 			func(c string) bool { return strings.Contains(c, "racklet-agent: boot failed") })
 		if !strings.Contains(out, "boot failed at attested: attestation refused by racklet-boot") || strings.Contains(out, "switching to /sbin/init") {
 			t.Fatalf("want an attestation refusal and no root switch; console:\n%s", tail(out, 5000))
@@ -274,6 +235,64 @@ func debianImage(t *testing.T, arch string, baseArgs []string, buildArgs ...stri
 	}
 	t.Logf("racklet-image build: %s", strings.Join(lines(string(b), "boot:"), " "))
 	return out, time.Since(start)
+}
+
+// e2eServerKey copies racklet-boot's answer-signing key into the data
+// directory data and returns the public key's path, for racklet-image build
+// --server-key. The key is kept in the test cache so that a cached image
+// (its initramfs carries server.pub) stays valid from run to run.
+func e2eServerKey(t *testing.T, data string) string {
+	t.Helper()
+	keyDir := filepath.Join(vmtest.CacheDir(), "e2e", "server-key")
+	if _, err := serverkey.Open(keyDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{serverkey.PrivateFile, serverkey.PublicFile} {
+		b, err := os.ReadFile(filepath.Join(keyDir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(data, f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(keyDir, serverkey.PublicFile)
+}
+
+// e2eNode is a QEMU machine on the test's switch with racklet-hat-sim on a
+// virtio-serial port named racklet.hat (the agent's default HAT link).
+type e2eNode struct {
+	sw       *netlab.Switch
+	dir      string   // where the HAT's socket goes
+	hatState string   // the HAT's state file (its identity)
+	qemu     string   // qemu-system-ARCH
+	args     []string // the machine: memory, NIC, firmware, a virtio-serial bus
+}
+
+// boot runs the machine with a fresh HAT (registers reset, as a power cycle
+// does) and more QEMU arguments until done says so or it powers off, within
+// limit, and returns its console.
+func (n e2eNode) boot(t *testing.T, qemuArgs []string, limit time.Duration, done func(console string) bool) string {
+	t.Helper()
+	sock := filepath.Join(n.dir, "hat.sock")
+	hat := start(t, n.sw.NS, filepath.Join(bin, "racklet-hat-sim"), "--state", n.hatState, "--listen", "unix:"+sock)
+	hat.waitOutput(t, "unix:"+sock, 10*time.Second)
+	defer hat.Stop()
+	args := append([]string{"-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"}, n.args...)
+	args = append(append(args, "-chardev", "socket,id=hat,path="+sock, "-device", "virtserialport,chardev=hat,name=racklet.hat"), qemuArgs...)
+	begin := time.Now()
+	vm := startVM(t, n.sw, n.qemu, args...)
+	defer vm.Kill()
+	for deadline := begin.Add(limit); !done(plainConsole(vm.Output())) && !vm.Exited(); time.Sleep(time.Second) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the machine did not finish within %s; console:\n%s", limit, tail(plainConsole(vm.Output()), 6000))
+		}
+	}
+	t.Logf("the machine ran %s", time.Since(begin).Round(time.Second))
+	return plainConsole(vm.Output())
 }
 
 // pushSigned pushes a built image to a registry run in ns (Debian's
