@@ -30,13 +30,21 @@ const smallInitMarker = "racklet-small: init done"
 // emulated boot within a few minutes; bench/boot/arm64.sh boots the full
 // Debian arm64 base (systemd) the same way.
 func TestNodeBootsDebianImageArm64(t *testing.T) {
+	bootArm64(t, []string{"--small"}, "2048", smallInitMarker, 15*time.Minute)
+}
+
+// bootArm64 boots the Debian arm64 base built with baseArgs through its
+// image's unified kernel image, as TestNodeBootsDebianImageArm64 says, with
+// mem MiB of RAM until the console shows marker and the node is healthy,
+// within limit; it returns the boot's time (QEMU start to healthy).
+func bootArm64(t *testing.T, baseArgs []string, mem, marker string, limit time.Duration) time.Duration {
 	need(t, "qemu-system-aarch64", aarch64Firmware, "docker-registry", "mcopy", "ss", "curl", "mmdebstrap", "dpkg-deb", "depmod", "flock")
 	begin := time.Now()
 	ctx := t.Context()
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	serverPub := e2eServerKey(t, data)
-	img, took := debianImage(t, "arm64", []string{"--small"}, "--boot-dir", "/boot", "--server-key", serverPub)
+	img, took := debianImage(t, "arm64", baseArgs, "--boot-dir", "/boot", "--server-key", serverPub)
 	t.Logf("image ready in %s: %s", took.Round(100*time.Millisecond), img)
 	m, err := image.ReadManifest(img)
 	if err != nil {
@@ -52,7 +60,7 @@ func TestNodeBootsDebianImageArm64(t *testing.T) {
 	if err := sw.Attach(ctx, srvNS, "eth0", mustPrefix("10.84.0.1/24")); err != nil {
 		t.Fatal(err)
 	}
-	ref := pushSigned(t, srvNS, dir, img, "127.0.0.1:5000/racklet/debian:arm64-small")
+	ref := pushSigned(t, srvNS, dir, img, "127.0.0.1:5000/racklet/debian:arm64"+strings.Join(baseArgs, ""))
 	hatState := filepath.Join(dir, "hat.json")
 	dev, err := hatsim.Open(hatState, hatsim.Options{Serial: "5b154512"})
 	if err != nil {
@@ -80,15 +88,17 @@ nodes:
 	}
 
 	n := e2eNode{sw: sw, dir: dir, hatState: hatState, qemu: "qemu-system-aarch64", args: []string{
-		"-M", "virt", "-cpu", "cortex-a72", "-m", "2048", "-bios", aarch64Firmware,
+		"-M", "virt", "-cpu", "cortex-a72", "-m", mem, "-bios", aarch64Firmware,
 		"-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
 		"-device", "virtio-net-pci,netdev=n0,romfile=,mac=" + vmMAC, "-device", "virtio-serial-pci"}}
 	healthy := func(string) bool {
 		return equalTail(agentTimelineAt(t, srv, "10.84.0.1", "arm-01"), []string{"agent.healthy"})
 	}
-	out := n.boot(t, nil, 15*time.Minute, func(c string) bool { return strings.Contains(c, smallInitMarker) && healthy(c) })
+	bootBegin := time.Now()
+	out := n.boot(t, nil, limit, func(c string) bool { return strings.Contains(c, marker) && healthy(c) })
+	booted := time.Since(bootBegin)
 	for _, want := range []string{"attestation accepted", "digests match the command line", "verified by dm-verity and mounted",
-		"switching to /sbin/init", smallInitMarker} {
+		"switching to /sbin/init", marker} {
 		if !strings.Contains(out, want) {
 			t.Errorf("console has no %q", want)
 		}
@@ -110,5 +120,6 @@ nodes:
 	if len(lines(srv.Output(), "tftp transfer", `"file":"`+m.Boot.UKI.File+`"`, `"outcome":"ok"`)) == 0 {
 		t.Errorf("the server log has no complete TFTP transfer of %s", m.Boot.UKI.File)
 	}
-	t.Logf("wall time: %s (image %s)", time.Since(begin).Round(time.Second), took.Round(100*time.Millisecond))
+	t.Logf("wall time: %s (image %s, boot to healthy %s)", time.Since(begin).Round(time.Second), took.Round(100*time.Millisecond), booted.Round(time.Second))
+	return booted
 }

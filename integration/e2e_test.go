@@ -131,17 +131,7 @@ nodes:
 
 	// The same image, served from a plain directory: its boot partition's
 	// files, root.squashfs and root.verity.
-	plain := bootDir(t, nil)
-	for _, f := range m.Boot.Files {
-		if b, err := exec.Command("mcopy", "-n", "-i", filepath.Join(img, image.BootFile), "::"+f, filepath.Join(plain, f)).CombinedOutput(); err != nil {
-			t.Fatalf("mcopy %s: %v: %s", f, err, b)
-		}
-	}
-	for _, f := range []string{image.RootFile, image.VerityFile} {
-		if err := os.Link(filepath.Join(img, f), filepath.Join(plain, f)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	plain := plainSource(t, img, m)
 	reload(t, srv, config(fmt.Sprintf("{dir: %s, rootHash: %s}", plain, m.Verity.RootHash)))
 
 	t.Run("flipped byte in root.squashfs is refused", func(t *testing.T) {
@@ -293,6 +283,24 @@ func (n e2eNode) boot(t *testing.T, qemuArgs []string, limit time.Duration, done
 	}
 	t.Logf("the machine ran %s", time.Since(begin).Round(time.Second))
 	return plainConsole(vm.Output())
+}
+
+// plainSource copies a built image into a plain directory boot source: its
+// boot partition's files, root.squashfs and root.verity (linked).
+func plainSource(t *testing.T, img string, m *image.Manifest) string {
+	t.Helper()
+	plain := bootDir(t, nil)
+	for _, f := range m.Boot.Files {
+		if b, err := exec.Command("mcopy", "-n", "-i", filepath.Join(img, image.BootFile), "::"+f, filepath.Join(plain, f)).CombinedOutput(); err != nil {
+			t.Fatalf("mcopy %s: %v: %s", f, err, b)
+		}
+	}
+	for _, f := range []string{image.RootFile, image.VerityFile} {
+		if err := os.Link(filepath.Join(img, f), filepath.Join(plain, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return plain
 }
 
 // pushSigned pushes a built image to a registry run in ns (Debian's
