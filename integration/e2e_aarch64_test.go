@@ -90,7 +90,7 @@ nodes:
 	n := e2eNode{sw: sw, dir: dir, hatState: hatState, qemu: "qemu-system-aarch64", args: []string{
 		"-M", "virt", "-cpu", "cortex-a72", "-m", mem, "-bios", aarch64Firmware,
 		"-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
-		"-device", "virtio-net-pci,netdev=n0,romfile=,mac=" + vmMAC, "-device", "virtio-serial-pci"}}
+		"-device", "virtio-net-pci,netdev=n0,romfile=,mac=" + vmMAC, "-device", "virtio-serial-pci", "-device", "virtio-rng-pci"}}
 	healthy := func(string) bool {
 		return equalTail(agentTimelineAt(t, srv, "10.84.0.1", "arm-01"), []string{"agent.healthy"})
 	}

@@ -94,7 +94,7 @@ nodes:
 	}
 
 	n := e2eNode{sw: sw, dir: dir, hatState: hatState, qemu: "qemu-system-x86_64", args: []string{"-m", "1536",
-		"-nic", "tap,ifname=tap0,script=no,downscript=no,model=virtio-net-pci,mac=" + vmMAC, "-device", "virtio-serial-pci"}}
+		"-nic", "tap,ifname=tap0,script=no,downscript=no,model=virtio-net-pci,mac=" + vmMAC, "-device", "virtio-serial-pci", "-device", "virtio-rng-pci"}}
 
 	t.Run("signed image boots to healthy", func(t *testing.T) {
 		healthy := func(string) bool {
@@ -259,7 +259,7 @@ type e2eNode struct {
 	dir      string   // where the HAT's socket goes
 	hatState string   // the HAT's state file (its identity)
 	qemu     string   // qemu-system-ARCH
-	args     []string // the machine: memory, NIC, firmware, a virtio-serial bus
+	args     []string // the machine: memory, NIC, firmware, a virtio-serial bus, an RNG
 }
 
 // boot runs the machine with a fresh HAT (registers reset, as a power cycle
