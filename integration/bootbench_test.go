@@ -95,7 +95,7 @@ leaseTime: 10m`, fmt.Sprintf(`nodes:
 		// Where the time went: the kernel's timestamps and the init's lines.
 		var steps []string
 		for _, l := range strings.Split(out, "\n") {
-			for _, k := range []string{"Run /init", "crng init done", "racklet-agent:", "plain-initramfs:", "root.squashfs", "loop0:", smallInitMarker} {
+			for _, k := range []string{"Run /init", "crng init done", "rng", "racklet-agent:", "plain-initramfs:", "root.squashfs", "loop0:", smallInitMarker} {
 				if strings.Contains(l, k) {
 					steps = append(steps, "  "+strings.TrimSpace(l))
 					break
