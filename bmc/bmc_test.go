@@ -211,6 +211,7 @@ func TestImpostorRefused(t *testing.T) {
 	liar := &impostor{Device: real}
 	testutil.Serve(t, func(ctx context.Context) error { return hatsim.DialAndServe(ctx, h.addr, liar, nil) })
 	h.rack.set(func() { h.rack.keys[key(real)], h.rack.power["pi-01"] = "pi-01", true })
+	h.srv.Rescan() // either HAT may have connected before its key named a node: as a reload does
 	h.eventually("the real HAT managed", func() bool { st, _ := h.srv.Status("pi-01"); return st.Connected })
 	time.Sleep(300 * time.Millisecond)
 	if n := len(h.events1("pi-01", "bmc.connected")); n != 1 {

@@ -21,6 +21,7 @@ import (
 	"github.com/racklet/racklet-boot/image/imagetest"
 	"github.com/racklet/racklet-boot/image/initramfs"
 	"github.com/racklet/racklet-boot/internal/vmtest"
+	"github.com/racklet/racklet-boot/serverkey"
 	"github.com/racklet/racklet-boot/store"
 )
 
@@ -96,7 +97,12 @@ func TestABUnderQEMU(t *testing.T) {
 	key, lay := filepath.Join(dir, "cosign"), filepath.Join(dir, "layout")
 	t.Setenv("RACKLET_KEY_PASSWORD", "racklet-test")
 	t.Setenv("SOURCE_DATE_EPOCH", "1700000000")
-	runImage(t, "keygen", "--out", key)
+	runImage(t, "keygen", "--prefix", key)
+	// racklet-boot's answer-signing key, made in its data directory before
+	// it starts (it keeps it): the images' initramfs trusts only it.
+	if _, err := serverkey.Open(filepath.Join(dir, "data")); err != nil {
+		t.Fatal(err)
+	}
 	roots := map[string]string{}
 	for _, v := range []struct{ tag, health string }{
 		{"v1", "/usr/lib/racklet/racklet-agent health --attempts 5"},
@@ -107,7 +113,8 @@ func TestABUnderQEMU(t *testing.T) {
 		writeFile(t, over, "etc/inittab", "::sysinit:/bin/busybox echo "+rootMarker+" "+v.tag+"\n"+
 			"::sysinit:"+v.health+"\n::respawn:/bin/busybox sleep 3600\n")
 		out := filepath.Join(dir, v.tag)
-		runImage(t, "build", "--base", base, "--platform", "linux/amd64", "--agent", amdAgent, "--overlay", over, "--dir", out)
+		runImage(t, "build", "--base", base, "--platform", "linux/amd64", "--agent", amdAgent, "--overlay", over,
+			"--server-key", filepath.Join(dir, "data", serverkey.PublicFile), "--dir", out)
 		runImage(t, "push", out, "oci-layout:"+lay+":"+v.tag)
 		runImage(t, "sign", "oci-layout:"+lay+":"+v.tag, "--key", key+".key")
 		m, err := image.ReadManifest(out)

@@ -133,7 +133,7 @@ leaseTime: 2m`, "unknownMachines: default\ndefault: {dir: "+boot+"}\n"))
 		d.Kill()
 	}
 	// The server's state holds both leases and the boot events behind them.
-	out, err := srvNS.Output(ctx, filepath.Join(bin, "racklet-boot"), "nodes", "--server", "http://10.77.0.1", "-o", "json", "--events", "50")
+	out, err := srvNS.Output(ctx, filepath.Join(bin, "racklet-boot"), "nodes", "--data-dir", filepath.Join(dir, "data"), "-o", "json", "--events", "50")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -313,7 +313,7 @@ func pushSigned(t *testing.T, ns netlab.Namespace, dir, img, ref string) string 
 	reg := start(t, ns, "docker-registry", "serve", regCfg)
 	waitListening(t, ns, reg, 20*time.Second, "tcp:5000")
 	for _, args := range [][]string{
-		{"keygen", "--out", filepath.Join(dir, "racklet")},
+		{"keygen", "--prefix", filepath.Join(dir, "racklet")},
 		{"push", img, ref, "--insecure"},
 		{"sign", ref, "--key", filepath.Join(dir, "racklet.key"), "--insecure"},
 	} {

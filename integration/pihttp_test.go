@@ -54,9 +54,9 @@ func TestPiHTTPBoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	cosignKey, bootKey, otherKey := filepath.Join(dir, "cosign"), filepath.Join(dir, "eeprom"), filepath.Join(dir, "other")
-	ri("keygen", "--out", cosignKey)
-	ri("keygen", "--out", bootKey, "--type", "rsa2048")
-	ri("keygen", "--out", otherKey, "--type", "rsa2048")
+	ri("keygen", "--prefix", cosignKey)
+	ri("keygen", "--prefix", bootKey, "--type", "rsa2048")
+	ri("keygen", "--prefix", otherKey, "--type", "rsa2048")
 	layout := filepath.Join(dir, "layout")
 	// signed: boot.img signed with the EEPROM key; plain: no boot.sig;
 	// ramdisk: signed, and its config.txt asks for boot_ramdisk=1.

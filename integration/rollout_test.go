@@ -57,7 +57,7 @@ func TestRolloutHundredNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	key, lay := filepath.Join(dir, "cosign"), filepath.Join(dir, "layout")
-	ri("keygen", "--out", key)
+	ri("keygen", "--prefix", key)
 	roots := map[string]string{}
 	for _, tag := range []string{"v1", "v2"} {
 		over := filepath.Join(dir, "overlay-"+tag)

@@ -99,8 +99,8 @@ func TestSignCosignInterop(t *testing.T) {
 
 	rk := filepath.Join(work, "racklet")
 	ed := filepath.Join(work, "racklet-ed")
-	runImage(t, "keygen", "--out", rk)
-	runImage(t, "keygen", "--out", ed, "--type", "ed25519")
+	runImage(t, "keygen", "--prefix", rk)
+	runImage(t, "keygen", "--prefix", ed, "--type", "ed25519")
 	mustTool(t, "cosign", "generate-key-pair", "--output-key-prefix", filepath.Join(work, "cosign"))
 	ck := filepath.Join(work, "cosign")
 

@@ -189,7 +189,7 @@ nodes:
 func floodTransfers(log string) ([]time.Duration, map[string]int) {
 	var ds []time.Duration
 	outcomes := map[string]int{}
-	for _, l := range lines(log, `"msg":"tftp transfer"`, `"client":"10.83.1.`) {
+	for _, l := range lines(log, `"msg":"tftp transfer"`, `"ip":"10.83.1.`) {
 		var e struct {
 			Outcome  string
 			Duration time.Duration

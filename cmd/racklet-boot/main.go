@@ -56,6 +56,7 @@ signed OS images, attestation of each node's HAT, a node API and Prometheus metr
 		newSimulateCmd(g),
 		newLabCmd(),
 		newEEPROMCmd(),
+		newServerKeyCmd(),
 		newVersionCmd(),
 	)
 	return root

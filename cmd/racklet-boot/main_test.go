@@ -133,3 +133,27 @@ func TestUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestServerKey: server-key makes the key pair in a fresh data directory
+// (private half 0600), prints the public one, and prints the same key again
+// (as serve then uses it).
+func TestServerKey(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	var first, again struct{ Key, File string }
+	for _, v := range []*struct{ Key, File string }{&first, &again} {
+		out, code, err := run("server-key", "--data-dir", data, "-o", "json")
+		if code != 0 || json.Unmarshal([]byte(out), v) != nil {
+			t.Fatalf("server-key: exit %d %v\n%s", code, err, out)
+		}
+	}
+	if !strings.HasPrefix(first.Key, "ed25519:") || first != again {
+		t.Errorf("server-key printed %+v, then %+v", first, again)
+	}
+	pub, err := os.ReadFile(first.File)
+	if err != nil || strings.TrimSpace(string(pub)) != first.Key {
+		t.Errorf("%s holds %q (%v), want %s", first.File, pub, err, first.Key)
+	}
+	if fi, err := os.Stat(filepath.Join(data, "server-key.pem")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("private key: %v %v, want mode 0600", fi, err)
+	}
+}

@@ -3,6 +3,7 @@ package kubetest
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 
@@ -59,7 +60,16 @@ func (c *ControlPlane) writeFiles(port int) (files, error) {
 	f.token = join.NewToken().String()
 	c.Token = f.token
 	f.kubeadm = filepath.Join(c.Dir, "kubeadm.yaml")
-	cfg := fmt.Sprintf(kubeadmConfig, f.token, c.o.Address, port, c.o.Bin.Version, c.Endpoint, filepath.Join(c.Dir, "pki"))
+	// kubeadm's phases refuse a loopback advertise address ("unable to
+	// select an IP from lo network interface") and only validate it: the
+	// v1beta4 configuration they upload holds no API endpoint of the node,
+	// and they reach the API through the kubeconfig. A control plane on
+	// loopback states TEST-NET-2's 198.51.100.1 there, which nothing dials.
+	advertise := c.o.Address
+	if advertise.IsLoopback() {
+		advertise = netip.MustParseAddr("198.51.100.1")
+	}
+	cfg := fmt.Sprintf(kubeadmConfig, f.token, advertise, port, c.o.Bin.Version, c.Endpoint, filepath.Join(c.Dir, "pki"))
 	return f, os.WriteFile(f.kubeadm, []byte(cfg), 0o600)
 }
 
