@@ -128,6 +128,31 @@ leaseTime: 10m`, fmt.Sprintf(`nodes:
 		rounds, v.Seconds(), p.Seconds(), (v - p).Seconds(), v.Seconds()/p.Seconds(), h.Seconds(), (v - h).Seconds())
 }
 
+// TestBootFigureSizes prints the initramfs's size against the kernel's for
+// each architecture's small Debian image (the initramfs does not depend on
+// the base's profile: the same agent and modules).
+func TestBootFigureSizes(t *testing.T) {
+	need(t, "mmdebstrap", "dpkg-deb", "depmod", "flock")
+	for _, arch := range []string{"arm64", "amd64"} {
+		var args []string
+		if arch == "arm64" {
+			args = []string{"--boot-dir", "/boot"} // as TestNodeBootsDebianImageArm64 builds it
+		}
+		img, _ := debianImage(t, arch, []string{"--small"}, append(args, "--server-key", e2eServerKey(t, filepath.Join(t.TempDir(), "data")))...)
+		m, err := image.ReadManifest(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		agent, err := os.Stat(filepath.Join(bin, "racklet-agent-linux-"+arch))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("FIGURE initramfs %s: %d bytes (%s; agent %d bytes, %d modules) vs kernel %d bytes: %.2f of the kernel (target <= 0.25)\n",
+			arch, m.Boot.Initramfs.Size, m.Boot.Initramfs.Compression, agent.Size(), len(m.Boot.Initramfs.Modules), m.Boot.Kernel.Size,
+			float64(m.Boot.Initramfs.Size)/float64(m.Boot.Kernel.Size))
+	}
+}
+
 // plainInitramfs writes an unverified busybox initramfs for the image's
 // kernel (its modules from the image's root): DHCP with udhcpc, the root
 // fetched with wget from url into RAM, mounted from a loop device with an
