@@ -173,7 +173,7 @@ racklet_doc_power_on() {
   fi
 }
 racklet_doc_prometheus() {
-  curl -fsS "http://$SERVER_IP:80/metrics" | grep -q '^racklet_build_info'   # what Prometheus scrapes
+  curl -fsS "http://$SERVER_IP:80/metrics" | grep '^racklet_build_info' >/dev/null   # what Prometheus scrapes (grep -q would stop reading early: curl fails on the closed pipe under pipefail)
 }
 trap racklet_doc_stop_service EXIT
 `
