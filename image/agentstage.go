@@ -22,7 +22,19 @@ const (
 	healthUnitPath = "usr/lib/systemd/system/" + HealthUnit
 	// healthWants is the symlink `systemctl enable` makes for the unit's WantedBy.
 	healthWants = "etc/systemd/system/multi-user.target.wants/" + HealthUnit
+	// HealthScript is the health report of a root whose init is not systemd (busybox init,
+	// as in the small Debian base, runs /etc/init.d/S* from its rcS in order).
+	HealthScript = "etc/init.d/S99racklet-health"
 )
+
+// healthScriptText is the health unit for an init that runs /etc/init.d/S* scripts last to
+// first: the same report, after every other start script.
+var healthScriptText = `#!/bin/sh
+# Reports this node healthy to racklet-boot (written by racklet-image): the init ran its
+# start scripts. Booted without racklet's initramfs there is no hand-over and nothing to do.
+[ -e ` + bootparams.HandoverFile + ` ] || exit 0
+exec /` + AgentPath + ` health
+`
 
 // healthUnitText runs `racklet-agent health` once the real init reached its default target:
 // it reads the hand-over the initramfs agent left in /run and reports the node healthy to
@@ -65,7 +77,8 @@ func agentFor(spec Spec, arch string) (string, error) {
 	return p, nil
 }
 
-// addAgent puts racklet-agent and its enabled health unit into the root file system.
+// addAgent puts racklet-agent and its enabled health unit into the root file system; a root
+// without systemd as its init gets the health script (HealthScript) instead.
 func addAgent(b *flatten.Builder, agent string) error {
 	f, err := os.Open(agent)
 	if err != nil {
@@ -76,11 +89,33 @@ func addAgent(b *flatten.Builder, agent string) error {
 	if err != nil {
 		return fmt.Errorf("read racklet-agent: %w", err)
 	}
+	if !systemdInit(b.Tree()) {
+		return errors.Join(
+			b.AddFile(AgentPath, 0o755, f, fi.Size()),
+			b.AddFile(HealthScript, 0o755, strings.NewReader(healthScriptText), int64(len(healthScriptText))),
+		)
+	}
 	return errors.Join(
 		b.AddFile(AgentPath, 0o755, f, fi.Size()),
 		b.AddFile(healthUnitPath, 0o644, strings.NewReader(healthUnitText), int64(len(healthUnitText))),
 		b.AddSymlink(healthWants, "/"+healthUnitPath),
 	)
+}
+
+// systemdInit reports whether the root's /sbin/init is systemd (systemd-sysv's link), or the
+// root has no init at all (a base for a later layer: systemd is racklet's default).
+func systemdInit(tree *flatten.Tree) bool {
+	for _, p := range []string{"sbin/init", "usr/sbin/init"} {
+		n := tree.Lookup(p)
+		if n == nil {
+			continue
+		}
+		if n.Inode.Kind == flatten.Symlink {
+			return strings.Contains(n.Inode.Target, "systemd")
+		}
+		return false
+	}
+	return true
 }
 
 // buildInitramfs writes the initramfs of the tree's kernel with the agent as /init.

@@ -16,10 +16,13 @@ import (
 
 // inputDigest hashes what a build depends on: the base manifest digest, the racklet-agent
 // digest, the Kubernetes profile's files (kubeDigest, "" without the profile), the overlay
-// content (paths, modes, link targets, bytes) and the spec with its paths left out.
+// content (paths, modes, link targets, bytes) and the spec with its paths left out. The version
+// goes up when the same inputs build other bytes (v3: the initramfs carries the RNG drivers, a
+// root without systemd gets the health script), so that a cached build of an older
+// racklet-image is not taken for this one's.
 func inputDigest(baseDigest string, spec Spec, agentDigest, kubeDigest string) (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "racklet-image input v2\nbase %s\nagent %s\n", baseDigest, agentDigest)
+	fmt.Fprintf(h, "racklet-image input v3\nbase %s\nagent %s\n", baseDigest, agentDigest)
 	if kubeDigest != "" {
 		fmt.Fprintf(h, "kubernetes %s\n", kubeDigest)
 	}

@@ -94,7 +94,7 @@ nodes:
 
 	// boot runs one machine with a fresh HAT until done says so or it
 	// powers off, and returns its console.
-	node := pcNode{sw: sw, dir: dir, hatState: hatState, mac: vmMAC, memory: "1536"}
+	node := pcNode(sw, dir, hatState, vmMAC, "1536")
 	boot := func(t *testing.T, qemuArgs []string, limit time.Duration, done func(console string) bool) string {
 		t.Helper()
 		out, took := node.boot(t, qemuArgs, limit, done)

@@ -120,7 +120,7 @@ nodes:
 	}
 
 	// 2 GiB: the root (300 MB) and containerd's state live in RAM.
-	node := pcNode{sw: sw, dir: dir, hatState: hatState, mac: vmMAC, memory: "2048"}
+	node := pcNode(sw, dir, hatState, vmMAC, "2048")
 
 	t.Run("changed initramfs gets no token and never joins", func(t *testing.T) {
 		changed := changedInitramfs(t, dir, plain)

@@ -68,31 +68,38 @@ func changedInitramfs(t *testing.T, dir, plain string) string {
 	return changed
 }
 
-// pcNode is an x86-64 QEMU machine on a test switch's tap0 with a
-// racklet-hat-sim HAT on a virtio-serial port.
-type pcNode struct {
+// qemuNode is a QEMU machine on a test switch with racklet-hat-sim on a
+// virtio-serial port named racklet.hat (the agent's default HAT link).
+type qemuNode struct {
 	sw       *netlab.Switch
-	dir      string // holds the HAT's socket
-	hatState string // racklet-hat-sim's state file
-	mac      string
-	memory   string // QEMU -m
+	dir      string   // holds the HAT's socket
+	hatState string   // racklet-hat-sim's state file (its identity)
+	qemu     string   // qemu-system-ARCH
+	args     []string // the machine: memory, NIC, firmware, a virtio-serial bus, an RNG
+}
+
+// pcNode is an x86-64 machine on the switch's tap0 with the MAC and memory
+// (QEMU -m) given.
+func pcNode(sw *netlab.Switch, dir, hatState, mac, memory string) qemuNode {
+	return qemuNode{sw: sw, dir: dir, hatState: hatState, qemu: "qemu-system-x86_64", args: []string{"-m", memory,
+		"-nic", "tap,ifname=tap0,script=no,downscript=no,model=virtio-net-pci,mac=" + mac,
+		"-device", "virtio-serial-pci", "-device", "virtio-rng-pci"}}
 }
 
 // boot runs the machine with a fresh HAT (registers reset, as a power
-// cycle does) until done says so or it powers off, and returns its console
-// and how long it ran; past limit the test fails with the console's tail.
-func (n pcNode) boot(t *testing.T, qemuArgs []string, limit time.Duration, done func(console string) bool) (string, time.Duration) {
+// cycle does) and more QEMU arguments until done says so or it powers off,
+// and returns its console and how long it ran; past limit the test fails
+// with the console's tail.
+func (n qemuNode) boot(t *testing.T, qemuArgs []string, limit time.Duration, done func(console string) bool) (string, time.Duration) {
 	t.Helper()
 	sock := filepath.Join(n.dir, "hat.sock")
 	hat := start(t, n.sw.NS, filepath.Join(bin, "racklet-hat-sim"), "--state", n.hatState, "--listen", "unix:"+sock)
 	hat.waitOutput(t, "unix:"+sock, 10*time.Second)
 	defer hat.Stop()
-	args := append([]string{"-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot", "-m", n.memory,
-		"-nic", "tap,ifname=tap0,script=no,downscript=no,model=virtio-net-pci,mac=" + n.mac,
-		"-device", "virtio-serial-pci", "-chardev", "socket,id=hat,path=" + sock,
-		"-device", "virtserialport,chardev=hat,name=racklet.hat"}, qemuArgs...)
+	args := append([]string{"-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"}, n.args...)
+	args = append(append(args, "-chardev", "socket,id=hat,path="+sock, "-device", "virtserialport,chardev=hat,name=racklet.hat"), qemuArgs...)
 	begin := time.Now()
-	vm := startVM(t, n.sw, "qemu-system-x86_64", args...)
+	vm := startVM(t, n.sw, n.qemu, args...)
 	defer vm.Kill()
 	for deadline := begin.Add(limit); !done(plainConsole(vm.Output())) && !vm.Exited(); time.Sleep(time.Second) {
 		if time.Now().After(deadline) {

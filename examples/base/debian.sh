@@ -146,10 +146,13 @@ EOF
   cat >"$root/etc/init.d/rcS" <<'EOF'
 #!/bin/sh
 # racklet small base: pseudo-filesystems, then every /etc/init.d/S[0-9][0-9]* in order.
-mountpoint -q /proc || mount -t proc proc /proc
-mountpoint -q /sys || mount -t sysfs sysfs /sys
-mountpoint -q /dev || mount -t devtmpfs devtmpfs /dev
-mountpoint -q /run || mount -t tmpfs -o mode=0755 tmpfs /run
+# Those the initramfs moved over stay (its hand-over is in /run): Debian's busybox has no
+# mountpoint applet, so /proc/mounts says what is mounted.
+[ -e /proc/mounts ] || mount -t proc proc /proc
+mounted() { grep -q "^[^ ]* $1 " /proc/mounts; }
+mounted /sys || mount -t sysfs sysfs /sys
+mounted /dev || mount -t devtmpfs devtmpfs /dev
+mounted /run || mount -t tmpfs -o mode=0755 tmpfs /run
 for s in /etc/init.d/S[0-9][0-9]*; do
   [ -x "$s" ] && "$s" start
 done

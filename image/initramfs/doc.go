@@ -20,7 +20,8 @@
 //
 // The modules are Required (the node boot path: dm-mod, dm-verity, dm-crypt, squashfs,
 // overlay, loop, ext4), the image's extra modules (also required), and Drivers when the
-// kernel has them (QEMU virtio; Pi 4 Ethernet on arm). A module built into the kernel needs no file.
+// kernel has them (QEMU virtio; Pi 4 Ethernet on arm; a hardware RNG for each). A module
+// built into the kernel needs no file.
 // A softdep may name an alias ("softdep ext4 pre: crypto-crc32c"): it loads every module the
 // alias names, as modprobe does; some of those fail on hardware they do not fit (crc32c_intel
 // without SSE 4.2 returns ENODEV), so an init treats ENODEV from finit_module as "not for this

@@ -24,14 +24,16 @@ const ModuleList = "etc/racklet/modules"
 // boot a racklet image.
 var Required = []string{"dm-mod", "dm-verity", "dm-crypt", "squashfs", "overlay", "loop", "ext4"}
 
-// Drivers are the network and console drivers of the machines racklet boots, copied when the
-// kernel has them: QEMU's virtio NIC, PCI transport and serial ports (the HAT link under
-// QEMU) everywhere, and on arm64 and arm the Raspberry Pi 4's Ethernet (bcmgenet, its PHY
-// and its MDIO bus).
+// Drivers are the network, console and random-number drivers of the machines racklet boots,
+// copied when the kernel has them: QEMU's virtio NIC, PCI transport, serial ports (the HAT
+// link under QEMU) and RNG everywhere, and on arm64 and arm the Raspberry Pi 4's Ethernet
+// (bcmgenet, its PHY and its MDIO bus) and RNG (iproc-rng200). A hardware RNG readies the
+// kernel's random generator at once; without one the agent's first getrandom waits for
+// jitter entropy (2-3 s under QEMU TCG, before DHCP can start).
 func Drivers(arch string) []string {
-	d := []string{"virtio_net", "virtio_pci", "virtio_console"}
+	d := []string{"virtio_net", "virtio_pci", "virtio_console", "virtio-rng"}
 	if arch == "arm64" || arch == "arm" {
-		d = append([]string{"bcmgenet", "broadcom", "mdio-bcm-unimac"}, d...)
+		d = append([]string{"bcmgenet", "broadcom", "mdio-bcm-unimac", "iproc-rng200"}, d...)
 	}
 	return d
 }

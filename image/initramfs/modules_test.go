@@ -62,7 +62,7 @@ func TestResolve(t *testing.T) {
 		"kernel/fs/jbd2/jbd2.ko", "kernel/fs/mbcache.ko", "kernel/lib/crc16.ko", "kernel/fs/ext4/ext4.ko.zst",
 		"kernel/drivers/virtio/virtio.ko", "kernel/drivers/net/net_failover.ko", "kernel/drivers/net/virtio_net.ko",
 	}
-	defaultMissing := []string{"bcmgenet", "broadcom", "failover-gone", "mdio-bcm-unimac", "virtio_console", "virtio_pci"}
+	defaultMissing := []string{"bcmgenet", "broadcom", "failover-gone", "iproc-rng200", "mdio-bcm-unimac", "virtio-rng", "virtio_console", "virtio_pci"}
 	tests := map[string]struct {
 		required, optional []string
 		want               *Resolution

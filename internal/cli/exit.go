@@ -120,7 +120,18 @@ func ExitCode(err error) int {
 // argument, an unknown command) is a usage error.
 func Prepare(root *cobra.Command) {
 	root.SilenceUsage, root.SilenceErrors = true, true
-	root.SetUsageTemplate(root.UsageTemplate() + ExitHelp)
+	// A usage function, not a template: a cobra template runs text/template, whose
+	// reflect.Value.MethodByName keeps every exported method of every type in the binary
+	// (the linker's dead-code elimination gives up); racklet-agent, the initramfs's /init,
+	// was 3.1 MB (a quarter) larger for it (12.0 MB, 9.0 MB without; amd64, stripped).
+	usage := root.UsageFunc()
+	root.SetUsageFunc(func(c *cobra.Command) error {
+		if err := usage(c); err != nil {
+			return err
+		}
+		_, err := fmt.Fprint(c.OutOrStderr(), ExitHelp)
+		return err
+	})
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return Usagef("%v", err) })
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
