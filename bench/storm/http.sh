@@ -84,6 +84,7 @@ log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 
 log "building racklet-boot, racklet-image and the storm helper"
 (cd "$repo" && go build -o "$work/" ./cmd/racklet-boot ./cmd/racklet-image && go build -o "$work/storm" ./bench/storm)
+(cd "$repo" && CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -trimpath -ldflags='-s -w' -o "$work/racklet-agent-linux-arm64" ./cmd/racklet-agent) # beside racklet-image
 rb=$work/racklet-boot ri=$work/racklet-image storm=$work/storm
 
 # --- the LAN: a /22, so 200 Pis fit in the pool.
@@ -116,13 +117,15 @@ blob "$ov/bcm2711-rpi-4-b.dtb" $((52 << 10))
 blob "$ov/bcm2712-rpi-5-b.dtb" $((78 << 10))
 blob "$ov/overlays/vc4-kms-v3d.dtbo" $((4 << 10))
 blob "$ov/kernel8.img" $((KERNEL_MIB << 20))
-blob "$ov/initramfs8" $((INITRD_MIB << 20))
-printf '[pi4]\narm_64bit=1\nkernel=kernel8.img\n[pi5]\nkernel=kernel8.img\n[all]\ninitramfs initramfs8 followkernel\n' >"$ov/config.txt"
+# racklet-image writes its own initramfs8 (the agent) and loads it from
+# config.txt; this blob stands for the rest of a ~30 MiB boot tree.
+blob "$ov/storm-ballast.bin" $((INITRD_MIB << 20))
+printf '[pi4]\narm_64bit=1\nkernel=kernel8.img\n[pi5]\nkernel=kernel8.img\n' >"$ov/config.txt"
 (cd "$repo" && go run ./bench/image/mkbase -layout "$work/base" -size 0 >/dev/null)
 export RACKLET_KEY_PASSWORD=storm
 "$ri" keygen --prefix "$work/cosign" >/dev/null
 "$ri" keygen --prefix "$work/eeprom" --type rsa2048 >/dev/null
-"$ri" build --base "oci-layout:$work/base:test" --overlay "$work/overlay" --output "$work/img" --boot-key "$work/eeprom.key" \
+"$ri" build --base "oci-layout:$work/base:test" --overlay "$work/overlay" --dir "$work/img" --boot-key "$work/eeprom.key" \
 	--boot-size $((BOOT_MIB << 20)) --log-level warn >/dev/null
 "$ri" push "$work/img" "oci-layout:$work/layout:storm" >/dev/null
 "$ri" sign "oci-layout:$work/layout:storm" --key "$work/cosign.key" >/dev/null
