@@ -1,6 +1,7 @@
 package httpboot
 
 import (
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -102,4 +103,15 @@ func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() { c.l.release(c.addr) })
 	return err
+}
+
+// ReadFrom hands a response body to the wrapped connection's ReadFrom. net/http
+// reaches sendfile(2) only through a connection that implements io.ReaderFrom
+// (*net.TCPConn does); without this method every file would be copied
+// through user space in 32 KiB pieces (bench/storm/http.sh: 6x nginx's CPU).
+func (c *limitedConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
 }
