@@ -15,6 +15,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/stream"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/racklet/racklet-boot/internal/ctxio"
 )
 
 // refNameAnnotation carries a tag in an OCI layout's index.json.
@@ -63,7 +65,7 @@ func Pack(ctx context.Context, o PackOptions) (v1.Hash, error) {
 	}
 	img = mutate.MediaType(img, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-	layer := stream.NewLayer(ctxReader{ctx: ctx, r: f},
+	layer := stream.NewLayer(io.NopCloser(ctxio.Reader(ctx, f)),
 		stream.WithMediaType(types.OCILayer), stream.WithCompressionLevel(gzip.BestSpeed))
 	img, err = mutate.Append(img, mutate.Addendum{
 		Layer:     layer,
@@ -103,20 +105,3 @@ func openOrInit(dir string) (layout.Path, error) {
 	}
 	return p, nil
 }
-
-// ctxReader stops a long read when the context ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(b []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(b)
-}
-
-// Close lets the reader stand in for the io.ReadCloser a stream layer takes; the caller closes
-// the file.
-func (c ctxReader) Close() error { return nil }
