@@ -154,6 +154,7 @@ func describeAction(p bootparams.Params) string {
 
 type booter struct {
 	o       BootOptions
+	fetch   *http.Client // the root's bulk downloads: o.HTTPClient unless the agent made its own
 	m       Machine
 	console io.Writer
 	log     *slog.Logger
@@ -171,8 +172,10 @@ type booter struct {
 }
 
 func (b *booter) fill() {
+	b.fetch = b.o.HTTPClient
 	if b.o.HTTPClient == nil {
 		b.o.HTTPClient = newHTTPClient()
+		b.fetch = newFetchClient()
 	}
 	if b.o.RootDir == "" {
 		b.o.RootDir = RootDir
@@ -330,7 +333,7 @@ func (b *booter) fetchRoot(ctx context.Context) (string, string, error) {
 	start := time.Now()
 	for _, f := range []struct{ name, digest string }{{"root.squashfs", b.params.Root}, {"root.verity", b.params.Verity}} {
 		dst := filepath.Join(b.o.RootDir, f.name)
-		n, err := Fetch(ctx, b.o.HTTPClient, b.fileURL(f.name), dst, f.digest, FetchOptions{Logger: b.log})
+		n, err := Fetch(ctx, b.fetch, b.fileURL(f.name), dst, f.digest, FetchOptions{Logger: b.log})
 		if err != nil {
 			return "", "", err
 		}

@@ -57,7 +57,7 @@ func Fetch(ctx context.Context, hc *http.Client, url, dst, digest string, o Fetc
 		return 0, fmt.Errorf("fetch %s: %w", filepath.Base(dst), err)
 	}
 	defer f.Close()
-	st := &fetchState{f: f, h: sha256.New()}
+	st := &fetchState{f: f, h: sha256.New(), buf: make([]byte, fetchLowat)}
 	wait := o.Backoff
 	var last error
 	for attempt := 1; attempt <= o.Attempts; attempt++ {
@@ -96,6 +96,7 @@ type fetchState struct {
 	h    hash.Hash
 	n    int64  // bytes written and hashed
 	etag string // the first answer's ETag, for If-Range
+	buf  []byte // copy buffer: a read takes what one low-water wake-up brings
 }
 
 // get makes one request from st.n on; done reports the file is complete.
@@ -135,7 +136,7 @@ func (st *fetchState) get(ctx context.Context, hc *http.Client, url string) (don
 	default:
 		return false, fmt.Errorf("racklet-boot answered %s", resp.Status)
 	}
-	n, err := io.Copy(io.MultiWriter(st.f, st.h), resp.Body)
+	n, err := io.CopyBuffer(io.MultiWriter(st.f, st.h), resp.Body, st.buf)
 	st.n += n
 	if err != nil {
 		return false, err

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -199,5 +200,38 @@ func TestImageCmdline(t *testing.T) {
 	}
 	if _, err := imageCmdline("a b", "  \n"); err == nil {
 		t.Error("an empty cmdline.txt was accepted")
+	}
+}
+
+// TestFetchClientLowWaterMark: the root's client sets SO_RCVLOWAT, so the
+// socket wakes its reader only once fetchLowat bytes are queued or the server
+// has closed. Every size around the mark, sent in two parts with a pause (the
+// reader waits in between), must arrive whole and promptly: the tail below
+// the mark is released by the server closing the connection, not by a timeout.
+func TestFetchClientLowWaterMark(t *testing.T) {
+	for _, size := range []int{0, 1, 4095, fetchLowat - 1, fetchLowat, fetchLowat + 1, 3*fetchLowat + 17} {
+		t.Run(strconv.Itoa(size), func(t *testing.T) {
+			body := strings.Repeat("r", size)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Length", strconv.Itoa(size))
+				half := size / 2
+				w.Write([]byte(body[:half]))
+				w.(http.Flusher).Flush()
+				time.Sleep(100 * time.Millisecond)
+				w.Write([]byte(body[half:]))
+			}))
+			defer srv.Close()
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			start := time.Now()
+			dst := filepath.Join(t.TempDir(), "root.squashfs")
+			n, err := Fetch(ctx, newFetchClient(), srv.URL+"/root.squashfs", dst, digest(body), FetchOptions{Attempts: 1})
+			if err != nil || n != int64(size) {
+				t.Fatalf("Fetch = %d bytes, %v; want %d bytes", n, err, size)
+			}
+			if took := time.Since(start); took > 5*time.Second {
+				t.Errorf("Fetch took %s: the tail below the low-water mark waited", took)
+			}
+		})
 	}
 }

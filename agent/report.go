@@ -10,7 +10,10 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/racklet/racklet-boot/bootparams"
 	"github.com/racklet/racklet-boot/hatlink"
@@ -29,6 +32,31 @@ func newHTTPClient() *http.Client {
 		IdleConnTimeout:       time.Minute,
 		MaxIdleConnsPerHost:   2,
 	}}
+}
+
+// fetchLowat is the receive low-water mark of the root's downloads: the
+// socket reports readable once this much has arrived (or the server closed),
+// so the reader wakes once per fetchLowat rather than once per segment.
+const fetchLowat = 256 << 10
+
+// newFetchClient is newHTTPClient for the root's bulk downloads: each request
+// on its own connection, which the server closes after the body (so the last
+// bytes below the low-water mark still wake the reader), with SO_RCVLOWAT set.
+func newFetchClient() *http.Client {
+	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: setRcvLowat}
+	return &http.Client{Transport: &http.Transport{
+		DialContext:           d.DialContext,
+		ResponseHeaderTimeout: 30 * time.Second,
+		DisableKeepAlives:     true,
+	}}
+}
+
+// setRcvLowat sets SO_RCVLOWAT to fetchLowat on a socket being dialled; a
+// kernel that refuses it leaves the default (wake on any data).
+func setRcvLowat(_, _ string, c syscall.RawConn) error {
+	return c.Control(func(fd uintptr) {
+		_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVLOWAT, fetchLowat)
+	})
 }
 
 // reporter posts the stages of one boot to racklet-boot.
