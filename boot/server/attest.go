@@ -166,6 +166,9 @@ func piBootFiles(configTxt []byte, kind rack.NodeKind) (kernel, initrd string) {
 	}
 	applies := true
 	sc := bufio.NewScanner(bytes.NewReader(configTxt))
+	// A line as long as the file is still one line: the default 64 KiB token
+	// limit would end the scan there and drop the lines after it.
+	sc.Buffer(nil, len(configTxt)+1)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		if i := strings.IndexByte(line, '#'); i >= 0 {
